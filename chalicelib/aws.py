@@ -1,0 +1,50 @@
+"""The one place that creates boto3 clients: lazily, once per process, with short timeouts.
+
+Vonage waits about 1 s for the answer URL and does not retry a 500, so a slow
+DynamoDB must fail fast enough for a spoken refusal to get back in time:
+2 attempts x (0.15 s connect + 0.3 s read) = 0.9 s at worst. The endpoint
+comes from boto3's own AWS_ENDPOINT_URL_DYNAMODB; unset, it is AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from chalicelib.store import StoreUnavailable
+
+CONNECT_TIMEOUT_S = 0.15
+READ_TIMEOUT_S = 0.3
+MAX_ATTEMPTS = 2
+
+_lock = threading.Lock()
+_clients: dict[tuple[str | None, ...], Any] = {}
+
+
+def dynamodb_client() -> Any:
+    """A DynamoDB client for the current environment (cached per endpoint and region)."""
+    key = tuple(
+        os.environ.get(name)
+        for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    client = _clients.get(key)
+    if client is None:
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                import boto3  # deferred: keeps `import app` light (bench measures it)
+                from botocore.config import Config
+                from botocore.exceptions import BotoCoreError
+
+                config = Config(
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                    read_timeout=READ_TIMEOUT_S,
+                    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+                )
+                try:
+                    client = boto3.session.Session().client("dynamodb", config=config)
+                except BotoCoreError as exc:  # e.g. no region configured
+                    raise StoreUnavailable(f"cannot create a DynamoDB client: {exc}") from exc
+                _clients[key] = client
+    return client

@@ -1,0 +1,137 @@
+"""What to do with a call, and what a call looks like afterwards. Pure logic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import ncco
+from chalicelib.numbers import Destination, InvalidNumber, parse_destination
+from chalicelib.settings import DEFAULT_REFUSAL, Settings
+from chalicelib.webhooks import AnswerRequest
+
+CONNECT = "connect"
+REFUSE = "refuse"
+
+# Statuses that end a leg: a late `ringing` must not reopen it.
+TERMINAL = frozenset({"completed", "busy", "cancelled", "unanswered", "rejected", "failed", "timeout"})
+# Tie-break for events with equal timestamps: `started` and `ringing` are
+# often created in the same millisecond and arrive either way round.
+_PROGRESS = {"started": 0, "ringing": 1, "answered": 2, "disconnected": 3}
+# Results of machine detection and transcription, not states of the leg.
+_NOT_LEG_STATE = frozenset({"human", "machine", "transcribed"})
+LEG_FIELDS = ("direction", "from", "to", "duration", "price", "rate", "start_time", "end_time")
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # CONNECT or REFUSE
+    reason: str  # "allowed", or why the call was refused (machine-readable)
+    detail: str  # for people reading the record
+    ncco: list[ncco.Action]
+    destination: Destination | None = None
+    caller_id: str | None = None
+
+    def record(self, request: AnswerRequest, received_at: str) -> dict[str, Any]:
+        """The audit record stored with the call and shown by GET /calls/{id}."""
+        dest = self.destination
+        return {
+            "uuid": request.uuid,
+            "caller": request.caller,
+            "caller_is_number": request.caller_is_number,
+            "to": request.to,
+            "destination": dest.e164 if dest else None,
+            "region": dest.region if dest else None,
+            "number_type": dest.number_type if dest else None,
+            "decision": self.action,
+            "reason": self.reason,
+            "detail": self.detail,
+            "caller_id": self.caller_id,
+            "received_at": received_at,
+            "ncco": self.ncco,
+        }
+
+
+def refusal(reason: str, detail: str, text: str = DEFAULT_REFUSAL) -> Decision:
+    """Speak a short refusal and end the call: no connect, so nothing is spent."""
+    return Decision(REFUSE, reason, detail, ncco.ncco(ncco.talk(text)))
+
+
+def decide(request: AnswerRequest, settings: Settings) -> Decision:
+    if request.conversation_uuid is None:
+        return refusal("invalid_request", "no conversation_uuid", settings.refusal_text)
+    try:
+        dest = parse_destination(request.to)
+    except InvalidNumber as exc:
+        return refusal("invalid_number", f"to={request.to!r}: {exc}", settings.refusal_text)
+    if dest.region not in settings.allowed_countries:
+        return refusal(
+            "country_not_allowed",
+            f"{dest.e164} is in {dest.region}, not in ALLOWED_COUNTRIES",
+            settings.refusal_text,
+        )
+    actions = []
+    if settings.greeting_text:
+        actions.append(ncco.talk(settings.greeting_text))
+    actions.append(
+        ncco.connect(
+            ncco.phone(dest.digits),
+            from_=settings.vonage_number,
+            timeout=settings.connect_timeout,
+        )
+    )
+    return Decision(
+        CONNECT,
+        "allowed",
+        f"{dest.e164} ({dest.region}, {dest.number_type})",
+        ncco.ncco(*actions),
+        destination=dest,
+        caller_id=settings.vonage_number,
+    )
+
+
+def _rank(event: dict[str, Any], timestamp: str) -> tuple[bool, str, int]:
+    """Later wins; any terminal status beats any non-terminal one."""
+    status = event["status"]
+    return (status in TERMINAL, timestamp, _PROGRESS.get(status, len(_PROGRESS)))
+
+
+def _new_leg(uuid: str) -> dict[str, Any]:
+    leg: dict[str, Any] = {"uuid": uuid, "direction": None, "status": None}
+    leg.update(dict.fromkeys(LEG_FIELDS))
+    return leg
+
+
+def call_view(
+    conversation_uuid: str,
+    answers: list[dict[str, Any]],
+    events: Iterable[tuple[str, dict[str, Any]]],
+) -> dict[str, Any]:
+    """The call as a user reads it, from its stored answers and (timestamp, payload) events."""
+    events = sorted(events, key=lambda item: item[0])
+    status_events = [
+        (timestamp, payload)
+        for timestamp, payload in events
+        if isinstance(payload.get("status"), str)
+        and payload["status"] not in _NOT_LEG_STATE
+        and isinstance(payload.get("uuid"), str)
+    ]
+    legs: dict[str, dict[str, Any]] = {}
+    for _, payload in sorted(status_events, key=lambda e: _rank(e[1], e[0])):
+        leg = legs.setdefault(payload["uuid"], _new_leg(payload["uuid"]))
+        leg["status"] = payload["status"]
+        for field in LEG_FIELDS:
+            if payload.get(field) is not None:
+                leg[field] = payload[field]
+    first_seen: dict[str, str] = {}
+    for timestamp, payload in status_events:
+        first_seen.setdefault(payload["uuid"], timestamp)
+    latest = max(status_events, key=lambda e: _rank(e[1], e[0]), default=None)
+    return {
+        "conversation_uuid": conversation_uuid,
+        "status": latest[1]["status"] if latest else None,
+        "answer": min(answers, key=lambda a: a["received_at"]) if answers else None,
+        "legs": sorted(legs.values(), key=lambda leg: first_seen[leg["uuid"]]),
+        "events": [payload for _, payload in events],
+    }

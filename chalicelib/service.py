@@ -1,0 +1,136 @@
+"""The webhook and read handlers, free of Chalice and boto3 so tests can drive them.
+
+`app.py` turns a Chalice request into (query, body, content type), calls one
+method here and turns the Reply into a Response. The store comes from a
+factory, so a failing or fake DynamoDB can be injected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib import calls, settings
+from chalicelib.settings import ConfigError, Settings
+from chalicelib.store import CallStore, StoreUnavailable
+from chalicelib.webhooks import (
+    MAX_ID_CHARS,
+    WebhookError,
+    parse_answer,
+    parse_event,
+    request_params,
+    utc_iso,
+)
+
+log = logging.getLogger("callgate")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Service:
+    store_for: Callable[[Settings], CallStore]
+    load_settings: Callable[[], Settings] = settings.load
+    clock: Callable[[], datetime] = field(default=_now)
+
+    def answer(self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None) -> Reply:
+        """Always 200 with an NCCO: Vonage drops the call on a 500 and never retries it."""
+        try:
+            return Reply(200, self._answer(query, body, content_type))
+        except Exception:
+            log.exception("answer failed; refusing the call")
+            return Reply(200, calls.refusal("internal_error", "unexpected error").ncco)
+
+    def _answer(
+        self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None
+    ) -> list[dict[str, Any]]:
+        received_at = utc_iso(self.clock())
+        problem = None
+        try:
+            params = request_params(query, body, content_type)
+        except WebhookError as exc:
+            params, problem = dict(query or {}), str(exc)
+        request = parse_answer(params)
+        try:
+            cfg = self.load_settings()
+        except ConfigError as exc:
+            decision = calls.refusal("misconfigured", str(exc))
+            _log_decision(request.conversation_uuid, decision.record(request, received_at))
+            return decision.ncco
+        if problem:
+            decision = calls.refusal("invalid_request", problem, cfg.refusal_text)
+        else:
+            decision = calls.decide(request, cfg)
+        record = decision.record(request, received_at)
+        if request.conversation_uuid and request.leg_key:
+            try:
+                record = self.store_for(cfg).record_answer(request.conversation_uuid, request.leg_key, record)
+            except StoreUnavailable as exc:
+                # Fail closed: a call we cannot record is a call we do not pay for.
+                decision = calls.refusal("storage_unavailable", str(exc), cfg.refusal_text)
+                record = decision.record(request, received_at)
+        _log_decision(request.conversation_uuid, record)
+        return record["ncco"]
+
+    def event(self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None) -> Reply:
+        """200 {} once stored; 4xx for input that can never be stored; 503 so Vonage retries."""
+        received = self.clock()
+        try:
+            event = parse_event(request_params(query, body, content_type), received)
+        except WebhookError as exc:
+            return Reply(exc.status, {"error": str(exc)})
+        try:
+            stored = self.store_for(self.load_settings()).put_event(event, utc_iso(received))
+        except ConfigError as exc:
+            log.error("event not stored, settings are wrong: %s", exc)
+            return Reply(503, {"error": "service misconfigured"})
+        except StoreUnavailable as exc:
+            log.error("event not stored: %s", exc)
+            return Reply(503, {"error": "storage unavailable, retry later"})
+        if not stored:
+            log.info("duplicate event ignored: %s %s", event.conversation_uuid, event.digest)
+        return Reply(200, {})
+
+    def call(self, conversation_uuid: str) -> Reply:
+        if not conversation_uuid or len(conversation_uuid) > MAX_ID_CHARS:
+            return Reply(400, {"error": f"conversation_uuid must be 1-{MAX_ID_CHARS} characters"})
+        try:
+            found = self.store_for(self.load_settings()).get_call(conversation_uuid)
+        except ConfigError as exc:
+            log.error("settings are wrong: %s", exc)
+            return Reply(503, {"error": "service misconfigured"})
+        except StoreUnavailable as exc:
+            log.error("call not read: %s", exc)
+            return Reply(503, {"error": "storage unavailable, retry later"})
+        if found is None:
+            return Reply(404, {"error": f"no call with conversation_uuid {conversation_uuid!r}"})
+        answers, events = found
+        return Reply(200, calls.call_view(conversation_uuid, answers, events))
+
+    def health(self) -> Reply:
+        try:
+            self.store_for(self.load_settings()).check()
+        except ConfigError as exc:
+            return Reply(503, {"status": "misconfigured", "error": str(exc)})
+        except StoreUnavailable as exc:
+            return Reply(503, {"status": "unavailable", "error": str(exc)})
+        return Reply(200, {"status": "ok"})
+
+
+def _log_decision(conversation_uuid: str | None, record: dict[str, Any]) -> None:
+    """One JSON line per answer decision, for log search and metrics."""
+    line = {"log": "answer_decision", "conversation_uuid": conversation_uuid}
+    line.update({k: v for k, v in record.items() if k != "ncco"})
+    log.info(json.dumps(line, ensure_ascii=False))

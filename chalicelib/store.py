@@ -1,0 +1,140 @@
+"""All DynamoDB access, through a client passed in (so tests can point it anywhere).
+
+Items keep Vonage's payloads as compact JSON strings: exact (no float to
+Decimal, nulls and key order kept) and one attribute to read back. Every write
+is conditional on the key being new, so a retried webhook writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.tables import PARTITION_KEY, SORT_KEY
+from chalicelib.webhooks import Event
+
+_NEW_KEY = f"attribute_not_exists({PARTITION_KEY})"
+
+
+class StoreUnavailable(Exception):
+    """DynamoDB could not be used; callers answer 503 or refuse the call."""
+
+
+def _call_key(conversation_uuid: str) -> str:
+    return f"CALL#{conversation_uuid}"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _item(**attributes: str | None) -> dict[str, dict[str, str]]:
+    return {name: {"S": value} for name, value in attributes.items() if value is not None}
+
+
+def _unavailable(exc: Exception) -> StoreUnavailable:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return StoreUnavailable(f"DynamoDB {error.get('Code')}: {error.get('Message')}")
+    return StoreUnavailable(f"DynamoDB unreachable: {exc}")
+
+
+class CallStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def record_answer(self, conversation_uuid: str, leg_key: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Store the answer decision once; return the one stored first.
+
+        A retried answer request (same leg) gets the first decision back in
+        the same round trip, so the caller answers exactly as before.
+        """
+        item = _item(
+            pk=_call_key(conversation_uuid),
+            sk=f"ANSWER#{leg_key}",
+            kind="answer",
+            received_at=record["received_at"],
+            record=_json(record),
+        )
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=_NEW_KEY,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise _unavailable(exc) from exc
+            old = exc.response.get("Item") or {}
+            if "record" in old:
+                return json.loads(old["record"]["S"])
+            raise _unavailable(exc) from exc  # no old item returned: cannot tell
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
+        return record
+
+    def put_event(self, event: Event, received_at: str) -> bool:
+        """Store an event once; False when it had already been stored."""
+        item = _item(
+            pk=_call_key(event.conversation_uuid),
+            sk=f"EVENT#{event.timestamp}#{event.digest}",
+            kind="event",
+            event_kind=event.kind,
+            status=event.status,
+            leg_uuid=event.leg_uuid,
+            timestamp=event.timestamp,
+            received_at=received_at,
+            payload=_json(event.payload),
+        )
+        try:
+            self._client.put_item(TableName=self._table, Item=item, ConditionExpression=_NEW_KEY)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
+        return True
+
+    def get_call(
+        self, conversation_uuid: str
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None:
+        """(answer records, (timestamp, payload) events in order), or None if unknown."""
+        answers: list[dict[str, Any]] = []
+        events: list[tuple[str, dict[str, Any]]] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+            "ExpressionAttributeValues": {":pk": {"S": _call_key(conversation_uuid)}},
+        }
+        try:
+            while True:
+                page = self._client.query(**query)
+                for item in page.get("Items", []):
+                    sort_key = item[SORT_KEY]["S"]
+                    if sort_key.startswith("ANSWER#"):
+                        answers.append(json.loads(item["record"]["S"]))
+                    elif sort_key.startswith("EVENT#"):
+                        events.append((item["timestamp"]["S"], json.loads(item["payload"]["S"])))
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc) from exc
+        if not answers and not events:
+            return None
+        return answers, events
+
+    def check(self) -> None:
+        """Raise StoreUnavailable unless the table exists and is ACTIVE."""
+        try:
+            table = self._client.describe_table(TableName=self._table)["Table"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc) from exc
+        if table.get("TableStatus") != "ACTIVE":
+            raise StoreUnavailable(f"table {self._table} is {table.get('TableStatus')}")

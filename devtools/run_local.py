@@ -1,0 +1,95 @@
+"""`make run`: DynamoDB Local (data kept in .dynamodb/data), the table, then `chalice local`.
+
+Ctrl-C stops both. `chalice local` serves from an auto-reload child process, so
+it runs in its own process group and the whole group is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from types import FrameType
+from urllib.parse import urlsplit
+
+from devtools import dynamodb_local as ddb
+
+STAGE = "local"
+
+
+def local_stage_env() -> dict[str, str]:
+    config = json.loads((ddb.ROOT / ".chalice" / "config.json").read_text())
+    env = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][STAGE].get("environment_variables", {}))
+    return env
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    args = parser.parse_args()
+
+    stage_env = local_stage_env()
+    ddb_url = stage_env["AWS_ENDPOINT_URL_DYNAMODB"]
+    table = stage_env["CALLS_TABLE"]
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+    db_proc = None
+    chalice_proc = None
+    try:
+        try:
+            ddb.client(ddb_url, timeout=0.3).list_tables(Limit=1)
+            print(f"callgate: using the DynamoDB already answering at {ddb_url}", flush=True)
+        except Exception:
+            data = ddb.ROOT / ".dynamodb" / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            log = open(ddb.ROOT / ".dynamodb" / "dynamodb-local.log", "ab")
+            db_proc = ddb.start(urlsplit(ddb_url).port or 8001, data, log)
+            if not ddb.wait_ready(ddb_url, db_proc):
+                print(
+                    f"callgate: DynamoDB Local could not start at {ddb_url} (port in use?); "
+                    "see .dynamodb/dynamodb-local.log",
+                    file=sys.stderr,
+                )
+                return 1
+            print(f"callgate: DynamoDB Local at {ddb_url}, data in {data}", flush=True)
+        if ddb.ensure_table(ddb_url, table):
+            print(f"callgate: created table {table}", flush=True)
+
+        env = {**os.environ, **ddb.LOCAL_AWS_ENV}
+        env.pop("AWS_PROFILE", None)
+        chalice = shutil.which("chalice", path=os.path.dirname(sys.executable)) or "chalice"
+        chalice_proc = subprocess.Popen(
+            [chalice, "local", "--stage", STAGE, "--host", args.host, "--port", str(args.port)],
+            cwd=ddb.ROOT,
+            env=env,
+            start_new_session=True,
+        )
+        base = f"http://{args.host}:{args.port}"
+        print(
+            f"callgate: serving stage '{STAGE}' at {base} (answer URL {base}/answer, "
+            f"event URL {base}/event). Ctrl-C stops it.\n"
+            f"  try: curl '{base}/answer?from_user=jane&to=14155550100&conversation_uuid=CON-1&uuid=u1'",
+            flush=True,
+        )
+        return chalice_proc.wait()
+    except KeyboardInterrupt:
+        print("\ncallgate: stopping", flush=True)
+        return 0
+    finally:
+        for proc in (chalice_proc, db_proc):
+            if proc is not None:
+                ddb.stop(proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

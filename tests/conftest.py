@@ -1,0 +1,120 @@
+"""Fixtures: one in-memory Amazon DynamoDB Local per session, reached over HTTP.
+
+The app is tested through its real wiring: a copy of .chalice/config.json whose
+`local` stage points at this session's DynamoDB Local and table, loaded by
+`chalice.test.Client` (or `chalice local`) exactly as `make run` loads it.
+Set DDB_ENDPOINT to use a DynamoDB Local that is already running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from devtools import dynamodb_local as ddb
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "local"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws_env() -> Iterator[None]:
+    """Dummy credentials and region only: nothing here may reach AWS."""
+    patch = pytest.MonkeyPatch()
+    for name, value in ddb.LOCAL_AWS_ENV.items():
+        patch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        patch.delenv(name, raising=False)
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def ddb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("DDB_ENDPOINT"):
+        yield os.environ["DDB_ENDPOINT"]
+        return
+    log_path = tmp_path_factory.mktemp("dynamodb") / "dynamodb-local.log"
+    with open(log_path, "ab") as log:
+        proc, url = ddb.start_on_free_port(log=log)
+        try:
+            yield url
+        finally:
+            ddb.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def ddb_client(ddb_url: str) -> Any:
+    return ddb.client(ddb_url)
+
+
+@pytest.fixture(scope="session")
+def table_name(ddb_url: str) -> str:
+    name = f"callgate-test-{uuid.uuid4().hex[:8]}"
+    ddb.ensure_table(ddb_url, name)
+    return name
+
+
+ProjectFactory = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def make_project(tmp_path_factory: pytest.TempPathFactory, ddb_url: str, table_name: str) -> ProjectFactory:
+    """A copy of the project whose `local` stage uses the test DynamoDB (plus overrides).
+
+    An override of None removes the variable from the stage.
+    """
+
+    def make(copy_code: bool = False, **overrides: str | None) -> Path:
+        project = tmp_path_factory.mktemp("project")
+        (project / ".chalice").mkdir()
+        config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+        env = config["stages"][STAGE]["environment_variables"]
+        env.update({"AWS_ENDPOINT_URL_DYNAMODB": ddb_url, "CALLS_TABLE": table_name})
+        for name, value in overrides.items():
+            if value is None:
+                env.pop(name, None)
+                config["environment_variables"].pop(name, None)
+            else:
+                env[name] = value
+        (project / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
+        if copy_code:
+            shutil.copy(ROOT / "app.py", project / "app.py")
+            shutil.copytree(
+                ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__")
+            )
+        return project
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def project_dir(make_project: ProjectFactory) -> Path:
+    return make_project()
+
+
+def chalice_client(project: Path) -> Client:
+    client = Client(app_module.app, stage_name=STAGE, project_dir=str(project))
+    # Client falls back to an empty config when it cannot load one; make that loud.
+    assert "CALLS_TABLE" in client._chalice_config.environment_variables, "stage config not loaded"
+    return client
+
+
+@pytest.fixture
+def client(project_dir: Path) -> Iterator[Client]:
+    with chalice_client(project_dir) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def conversation_uuid() -> str:
+    return f"CON-{uuid.uuid4()}"
