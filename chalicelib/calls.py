@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,14 @@ def _rank(event: dict[str, Any], timestamp: str) -> tuple[bool, str, int]:
     return (status in TERMINAL, timestamp, _PROGRESS.get(status, len(_PROGRESS)))
 
 
+def _event_order(item: tuple[str, dict[str, Any]]) -> tuple[str, int, str]:
+    """A total order, so any arrival order of the same events reads the same."""
+    timestamp, payload = item
+    status = payload.get("status")  # any JSON value: Vonage's payload is stored unchanged
+    progress = _PROGRESS.get(status, len(_PROGRESS)) if isinstance(status, str) else len(_PROGRESS)
+    return (timestamp, progress, json.dumps(payload, sort_keys=True, default=str))
+
+
 def _new_leg(uuid: str) -> dict[str, Any]:
     leg: dict[str, Any] = {"uuid": uuid, "direction": None, "status": None}
     leg.update(dict.fromkeys(LEG_FIELDS))
@@ -109,7 +118,7 @@ def call_view(
     events: Iterable[tuple[str, dict[str, Any]]],
 ) -> dict[str, Any]:
     """The call as a user reads it, from its stored answers and (timestamp, payload) events."""
-    events = sorted(events, key=lambda item: item[0])
+    events = sorted(events, key=_event_order)
     status_events = [
         (timestamp, payload)
         for timestamp, payload in events
