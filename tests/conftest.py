@@ -105,7 +105,7 @@ def project_dir(make_project: ProjectFactory) -> Path:
 def chalice_client(project: Path) -> Client:
     client = Client(app_module.app, stage_name=STAGE, project_dir=str(project))
     # Client falls back to an empty config when it cannot load one; make that loud.
-    assert "CALLS_TABLE" in client._chalice_config.environment_variables, "stage config not loaded"
+    assert client._chalice_config.config_from_disk.get("app_name") == "callgate", "config not loaded"
     return client
 
 

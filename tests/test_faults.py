@@ -1,0 +1,68 @@
+"""DynamoDB down: the answer URL still answers in time (a refusal), the others answer 503.
+
+Vonage waits about 1 s for the answer URL and does not retry a 500, so the
+refusal must come back within that, whatever DynamoDB does.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.dynamodb_local import free_port
+from tests.conftest import chalice_client
+
+VONAGE_ANSWER_DEADLINE_S = 1.0
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts TCP connections (kernel backlog) and never answers: the read timeout path."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.fixture(params=["refused", "silent"])
+def dead_endpoint(request, silent_server: str) -> str:
+    return f"http://127.0.0.1:{free_port()}" if request.param == "refused" else silent_server
+
+
+def test_answer_fails_closed_within_the_deadline(make_project, dead_endpoint, conversation_uuid) -> None:
+    with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=dead_endpoint)) as client:
+        started = time.monotonic()
+        response = client.http.get(
+            f"/answer?to=14155550101&from_user=j&uuid=u&conversation_uuid={conversation_uuid}"
+        )
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert response.json_body == [{"action": "talk", "text": "Sorry, this call cannot be connected."}]
+    assert elapsed < VONAGE_ANSWER_DEADLINE_S, f"refusal took {elapsed:.2f} s"
+
+
+def test_event_is_503_so_vonage_retries(make_project, dead_endpoint, conversation_uuid) -> None:
+    body = json.dumps({"conversation_uuid": conversation_uuid, "uuid": "u", "status": "started"}).encode()
+    with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=dead_endpoint)) as client:
+        response = client.http.post("/event", headers={"Content-Type": "application/json"}, body=body)
+    assert response.status_code == 503
+    assert response.json_body == {"error": "storage unavailable, retry later"}
+
+
+def test_reads_and_health_are_503(make_project, dead_endpoint) -> None:
+    with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=dead_endpoint)) as client:
+        assert client.http.get("/calls/CON-1").status_code == 503
+        health = client.http.get("/health")
+    assert health.status_code == 503
+    assert health.json_body["status"] == "unavailable"
+
+
+def test_event_with_broken_settings_is_503(make_project, conversation_uuid) -> None:
+    body = json.dumps({"conversation_uuid": conversation_uuid, "uuid": "u", "status": "started"}).encode()
+    with chalice_client(make_project(CALLS_TABLE=None)) as client:
+        response = client.http.post("/event", headers={"Content-Type": "application/json"}, body=body)
+    assert (response.status_code, response.json_body) == (503, {"error": "service misconfigured"})
