@@ -60,8 +60,8 @@ def refusal(reason: str, detail: str, text: str = DEFAULT_REFUSAL) -> Decision:
 
 
 def decide(request: AnswerRequest, settings: Settings) -> Decision:
-    if request.conversation_uuid is None:
-        return refusal("invalid_request", "no conversation_uuid", settings.refusal_text)
+    if request.id_problem:
+        return refusal("invalid_request", request.id_problem, settings.refusal_text)
     try:
         dest = parse_destination(request.to)
     except InvalidNumber as exc:

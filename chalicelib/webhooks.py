@@ -17,7 +17,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 MAX_BODY_BYTES = 256 * 1024  # a DynamoDB item is at most 400 KiB; Vonage's are < 4 KiB
-MAX_ID_CHARS = 256
+# Vonage ids are ~40 ASCII characters; 250 keeps even 4-byte characters inside
+# DynamoDB's 1024-byte sort key once prefixed ("ANSWER#" + id).
+MAX_ID_CHARS = 250
 MAX_STORED_BYTES = 300_000  # the payload as stored, leaving room in a 400 KiB item
 _PHONE_LIKE = re.compile(r"\+?[0-9]{6,15}")
 
@@ -77,11 +79,14 @@ class AnswerRequest:
     caller_is_number: bool  # `from` holds a phone number: a PSTN caller
     uuid: str | None  # None when absent or the old format's "NONE"
     conversation_uuid: str | None
+    id_problem: str | None  # why the call cannot be filed under its ids, if it cannot
     params: dict[str, Any]
 
     @property
     def leg_key(self) -> str | None:
-        """What makes a retried answer request the same call."""
+        """What makes a retried answer request the same call (None: not storable)."""
+        if self.id_problem:
+            return None
         return self.uuid or self.conversation_uuid
 
 
@@ -91,12 +96,21 @@ def parse_answer(params: dict[str, Any]) -> AnswerRequest:
     from_ = _text(params.get("from"))
     caller = from_user or from_
     uuid = _text(params.get("uuid"))
+    uuid = None if not uuid or uuid.upper() == "NONE" else uuid
+    conversation = _text(params.get("conversation_uuid")) or None
+    problem = None
+    if conversation is None:
+        problem = "no conversation_uuid"
+    for name, value in (("conversation_uuid", conversation), ("uuid", uuid)):
+        if value is not None and len(value) > MAX_ID_CHARS:
+            problem = f"{name} is longer than {MAX_ID_CHARS} characters"
     return AnswerRequest(
         to=_text(params.get("to")),
         caller=caller,
         caller_is_number=not from_user and bool(from_ and _PHONE_LIKE.fullmatch(from_)),
-        uuid=None if not uuid or uuid.upper() == "NONE" else uuid,
-        conversation_uuid=_text(params.get("conversation_uuid")) or None,
+        uuid=uuid,
+        conversation_uuid=conversation,
+        id_problem=problem,
         params=params,
     )
 

@@ -157,6 +157,16 @@ def test_answer_without_conversation_uuid_is_refused_and_not_stored(client, ddb_
     assert count_items(ddb_client, table_name) == before
 
 
+def test_answer_with_oversized_ids_is_refused_as_invalid(client, ddb_client, table_name) -> None:
+    before = count_items(ddb_client, table_name)
+    big = quote("\U0001f4de" * 246)  # "CON-" + 246 four-byte characters: 250 characters, 988 bytes
+    ok = client.http.get(f"/answer?to=14155550101&from_user=j&uuid=NONE&conversation_uuid=CON-{big}")
+    assert ok.json_body == CONNECT_NCCO
+    response = client.http.get(f"/answer?to=14155550101&from_user=j&uuid=NONE&conversation_uuid=CON-{big}xx")
+    assert (response.status_code, response.json_body) == (200, REFUSAL_NCCO)
+    assert count_items(ddb_client, table_name) == before + 1
+
+
 def test_answer_retry_returns_the_first_decision(
     make_project, ddb_client, table_name, conversation_uuid
 ) -> None:
@@ -350,7 +360,7 @@ def test_call_unknown_is_404(client) -> None:
 
 
 def test_call_id_too_long_is_400(client) -> None:
-    response = client.http.get("/calls/" + quote("C" * 300))
+    response = client.http.get("/calls/" + quote("C" * 251))
     assert response.status_code == 400
 
 

@@ -70,6 +70,21 @@ def test_answer_pstn_caller_is_a_number() -> None:
     assert request.caller_is_number is True
 
 
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"uuid": "u"}, "no conversation_uuid"),
+        ({"uuid": "u", "conversation_uuid": ""}, "no conversation_uuid"),
+        ({"uuid": "u", "conversation_uuid": "\U0001f4de" * 251}, "conversation_uuid is longer than 250"),
+        ({"uuid": "u" * 251, "conversation_uuid": "CON-1"}, "uuid is longer than 250"),
+    ],
+)
+def test_answer_ids_that_cannot_be_filed(params: dict, problem: str) -> None:
+    request = parse_answer(params)
+    assert request.id_problem is not None and request.id_problem.startswith(problem)
+    assert request.leg_key is None
+
+
 def test_answer_json_number_to_becomes_digits() -> None:
     assert parse_answer({"to": 14155550101}).to == "14155550101"
     assert parse_answer({"to": ["14155550101"]}).to == '["14155550101"]'  # stays visible, then refused
@@ -170,7 +185,7 @@ def test_digest_ignores_key_order_but_not_values() -> None:
         ({}, "none of conversation_uuid, uuid, call_uuid"),
         ({"uuid": "leg-1", "status": "started"}, "no conversation_uuid"),
         ({"conversation_uuid": 42}, "conversation_uuid must be a string"),
-        ({"conversation_uuid": "C" * 257}, "at most 256 characters"),
+        ({"conversation_uuid": "C" * 251}, "at most 250 characters"),
         ({"conversation_uuid": "CON-1", "uuid": ["x"]}, "uuid must be a string"),
     ],
 )
