@@ -26,7 +26,7 @@ service = Service(store_for=_store_for)
 def _response(reply: Reply) -> Response:
     # An explicit Content-Type: Vonage refuses an NCCO served as anything else.
     return Response(
-        body=json.dumps(reply.body, ensure_ascii=False),
+        body=json.dumps(reply.body),
         status_code=reply.status,
         headers={"Content-Type": "application/json"},
     )

@@ -1,9 +1,11 @@
 """The one place that creates boto3 clients: lazily, once per process, with short timeouts.
 
 Vonage waits about 1 s for the answer URL and does not retry a 500, so a slow
-DynamoDB must fail fast enough for a spoken refusal to get back in time:
-2 attempts x (0.15 s connect + 0.3 s read) = 0.9 s at worst. The endpoint
-comes from boto3's own AWS_ENDPOINT_URL_DYNAMODB; unset, it is AWS.
+DynamoDB must fail fast enough for a spoken refusal to get back in time: one
+attempt, 0.2 s to connect + 0.4 s to read. No SDK retries: botocore sleeps up
+to 1 s before retrying a throttled call, and Vonage itself retries a 503 from
+the event URL. The endpoint comes from boto3's own AWS_ENDPOINT_URL_DYNAMODB;
+unset, it is AWS.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from typing import Any
 
 from chalicelib.store import StoreUnavailable
 
-CONNECT_TIMEOUT_S = 0.15
-READ_TIMEOUT_S = 0.3
-MAX_ATTEMPTS = 2
+CONNECT_TIMEOUT_S = 0.2
+READ_TIMEOUT_S = 0.4
+MAX_ATTEMPTS = 1
 
 _lock = threading.Lock()
 _clients: dict[tuple[str | None, ...], Any] = {}

@@ -39,9 +39,9 @@ class Decision:
         dest = self.destination
         return {
             "uuid": request.uuid,
-            "caller": request.caller,
+            "caller": _clip(request.caller),
             "caller_is_number": request.caller_is_number,
-            "to": request.to,
+            "to": _clip(request.to),
             "destination": dest.e164 if dest else None,
             "region": dest.region if dest else None,
             "number_type": dest.number_type if dest else None,
@@ -52,6 +52,11 @@ class Decision:
             "received_at": received_at,
             "ncco": self.ncco,
         }
+
+
+def _clip(text: str | None, limit: int = 100) -> str | None:
+    """Keep the audit record small whatever a client sends (a DynamoDB item is <= 400 KiB)."""
+    return text if text is None or len(text) <= limit else text[:limit] + "…"
 
 
 def refusal(reason: str, detail: str, text: str = DEFAULT_REFUSAL) -> Decision:

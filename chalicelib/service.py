@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib import calls, settings
 from chalicelib.settings import ConfigError, Settings
-from chalicelib.store import CallStore, StoreUnavailable
+from chalicelib.store import CallStore, StoreRejected, StoreUnavailable
 from chalicelib.webhooks import (
     MAX_ID_CHARS,
     WebhookError,
@@ -77,6 +77,9 @@ class Service:
         if request.conversation_uuid and request.leg_key:
             try:
                 record = self.store_for(cfg).record_answer(request.conversation_uuid, request.leg_key, record)
+            except StoreRejected as exc:
+                decision = calls.refusal("invalid_request", str(exc), cfg.refusal_text)
+                record = decision.record(request, received_at)
             except StoreUnavailable as exc:
                 # Fail closed: a call we cannot record is a call we do not pay for.
                 decision = calls.refusal("storage_unavailable", str(exc), cfg.refusal_text)
@@ -96,6 +99,9 @@ class Service:
         except ConfigError as exc:
             log.error("event not stored, settings are wrong: %s", exc)
             return Reply(503, {"error": "service misconfigured"})
+        except StoreRejected as exc:
+            log.error("event rejected by storage: %s", exc)
+            return Reply(400, {"error": f"event cannot be stored: {exc}"})
         except StoreUnavailable as exc:
             log.error("event not stored: %s", exc)
             return Reply(503, {"error": "storage unavailable, retry later"})

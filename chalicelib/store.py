@@ -22,6 +22,10 @@ class StoreUnavailable(Exception):
     """DynamoDB could not be used; callers answer 503 or refuse the call."""
 
 
+class StoreRejected(StoreUnavailable):
+    """DynamoDB refused this item for good (ValidationException): a retry cannot help."""
+
+
 def _call_key(conversation_uuid: str) -> str:
     return f"CALL#{conversation_uuid}"
 
@@ -37,7 +41,8 @@ def _item(**attributes: str | None) -> dict[str, dict[str, str]]:
 def _unavailable(exc: Exception) -> StoreUnavailable:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        return StoreUnavailable(f"DynamoDB {error.get('Code')}: {error.get('Message')}")
+        kind = StoreRejected if error.get("Code") == "ValidationException" else StoreUnavailable
+        return kind(f"DynamoDB {error.get('Code')}: {error.get('Message')}")
     return StoreUnavailable(f"DynamoDB unreachable: {exc}")
 
 
@@ -81,7 +86,8 @@ class CallStore:
         """Store an event once; False when it had already been stored."""
         item = _item(
             pk=_call_key(event.conversation_uuid),
-            sk=f"EVENT#{event.timestamp}#{event.digest}",
+            # An untimed payload is keyed by content alone, so its redelivery matches.
+            sk=f"EVENT#{event.timestamp if event.timed else 'untimed'}#{event.digest}",
             kind="event",
             event_kind=event.kind,
             status=event.status,

@@ -54,22 +54,35 @@ def request_params(
         params.update(parse_qsl(text, keep_blank_values=True))
         return params
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise WebhookError("body is not valid JSON: nested too deeply") from exc
     except ValueError as exc:
         raise WebhookError(f"body is not valid JSON: {exc}") from exc
     if not isinstance(parsed, dict):
         raise WebhookError("body must be a JSON object")
     params.update(parsed)
+    try:  # "\ud800" is valid JSON but no UTF-8 text: it could be stored, never read back
+        json.dumps(params, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise WebhookError("body has an unpaired UTF-16 surrogate (\\ud800-\\udfff)") from exc
     return params
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _text(value: Any) -> str | None:
-    """A field as text: JSON numbers become digits, other shapes stay visible."""
+    """A field as text: JSON integers become digits; anything else stays visibly odd.
+
+    A float is not digits: 1415555010.0 must not become 14155550100.
+    """
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return json.dumps(value)
+    return f"{type(value).__name__}:{json.dumps(value)}"
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,7 @@ class Event:
     kind: str  # status, record, transcription, input, transfer, notify, error, other
     status: str | None
     timestamp: str  # utc_iso(); from the payload, else the time received
+    timed: bool  # the payload carries its own timestamp (a redelivery has the same one)
     digest: str  # identifies the payload, so a redelivery is stored once
     payload: dict[str, Any]
 
@@ -145,17 +159,17 @@ def _kind(payload: dict[str, Any]) -> str:
     return "other"
 
 
-def _timestamp(value: Any, received_at: datetime) -> str:
+def _timestamp(value: Any) -> str | None:
+    """The payload's own time as utc_iso(), or None if it has none usable."""
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value)
-        except ValueError:
-            pass  # stored unchanged all the same; ordered by arrival instead
-        else:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
             return utc_iso(moment)
-    return utc_iso(received_at)
+        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
+            pass  # stored unchanged all the same; ordered by arrival instead
+    return None
 
 
 def _identifier(payload: dict[str, Any], *names: str) -> str | None:
@@ -179,6 +193,7 @@ def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
             raise WebhookError("event has none of conversation_uuid, uuid, call_uuid")
         raise WebhookError("event has no conversation_uuid, so it belongs to no call")
     status = payload.get("status")
+    timestamp = _timestamp(payload.get("timestamp"))
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if len(canonical.encode("utf-8")) > MAX_STORED_BYTES:
         raise WebhookError(f"event is larger than {MAX_STORED_BYTES} bytes as JSON", status=413)
@@ -186,8 +201,9 @@ def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
         conversation_uuid=conversation,
         leg_uuid=leg,
         kind=_kind(payload),
-        status=status if isinstance(status, str) else None,
-        timestamp=_timestamp(payload.get("timestamp"), received_at),
+        status=status if isinstance(status, str) and len(status) <= MAX_ID_CHARS else None,
+        timestamp=timestamp or utc_iso(received_at),
+        timed=timestamp is not None,
         digest=hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:20],
         payload=payload,
     )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -28,9 +30,41 @@ def silent_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 
-@pytest.fixture(params=["refused", "silent"])
-def dead_endpoint(request, silent_server: str) -> str:
-    return f"http://127.0.0.1:{free_port()}" if request.param == "refused" else silent_server
+class _Throttling(BaseHTTPRequestHandler):
+    """Answers every DynamoDB call with ThrottlingException, as an overloaded table does."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps(
+            {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "slow down"}
+        )
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def throttling_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Throttling)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(params=["refused", "silent", "throttling"])
+def dead_endpoint(request, silent_server: str, throttling_server: str) -> str:
+    return {
+        "refused": f"http://127.0.0.1:{free_port()}",
+        "silent": silent_server,
+        "throttling": throttling_server,
+    }[request.param]
 
 
 def test_answer_fails_closed_within_the_deadline(make_project, dead_endpoint, conversation_uuid) -> None:

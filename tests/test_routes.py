@@ -167,6 +167,28 @@ def test_answer_with_oversized_ids_is_refused_as_invalid(client, ddb_client, tab
     assert count_items(ddb_client, table_name) == before + 1
 
 
+def test_answer_with_unpaired_surrogate_is_refused_and_call_stays_readable(client, conversation_uuid) -> None:
+    body = b'{"to": "14155550101", "uuid": "u", "from_user": "\\ud800", "conversation_uuid": "%s"}'
+    response = client.http.post("/answer", headers=JSON, body=body % conversation_uuid.encode())
+    assert (response.status_code, response.json_body) == (200, REFUSAL_NCCO)
+    # the body was refused whole, ids included, so there was nothing to file it under
+    assert client.http.get(f"/calls/{conversation_uuid}").status_code == 404
+
+
+def test_answer_float_to_is_not_a_number(client, conversation_uuid) -> None:
+    body = {"to": 1415555010.0, "uuid": "u", "from_user": "j", "conversation_uuid": conversation_uuid}
+    response = client.http.post("/answer", headers=JSON, body=json.dumps(body).encode())
+    assert response.json_body == REFUSAL_NCCO
+
+
+def test_answer_record_clips_garbage(client, ddb_client, table_name, conversation_uuid) -> None:
+    body = {"to": "9" * 200_000, "uuid": "u", "from_user": "j", "conversation_uuid": conversation_uuid}
+    response = client.http.post("/answer", headers=JSON, body=json.dumps(body).encode())
+    assert response.json_body == REFUSAL_NCCO
+    record = answer_record(ddb_client, table_name, conversation_uuid)
+    assert (record["reason"], len(record["to"])) == ("invalid_number", 101)
+
+
 def test_answer_retry_returns_the_first_decision(
     make_project, ddb_client, table_name, conversation_uuid
 ) -> None:
@@ -281,6 +303,46 @@ def test_event_malformed_is_rejected_and_nothing_stored(
     assert response.status_code == status
     assert message in response.json_body["error"]
     assert count_items(ddb_client, table_name) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"conversation_uuid": "CON-x", "note": "\\ud800"}',
+        b'{"conversation_uuid": "CON-x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"conversation_uuid": "CON-x", "duration": NaN}',
+    ],
+)
+def test_event_json_that_could_never_be_served_back_is_400(client, ddb_client, table_name, body) -> None:
+    before = count_items(ddb_client, table_name)
+    response = client.http.post("/event", headers=JSON, body=body)
+    assert response.status_code == 400
+    assert count_items(ddb_client, table_name) == before
+
+
+def test_event_without_timestamp_redelivered_is_stored_once(
+    client, ddb_client, table_name, conversation_uuid
+) -> None:
+    """Transcription payloads carry no timestamp: the time received must not make a redelivery new."""
+    payload = {
+        "type": "record",
+        "status": "transcribed",
+        "recording_uuid": "r-1",
+        "conversation_uuid": conversation_uuid,
+    }
+    for _ in range(2):
+        assert client.http.post("/event", headers=JSON, body=json.dumps(payload).encode()).status_code == 200
+    (item,) = stored(ddb_client, table_name, conversation_uuid)
+    assert item["sk"].startswith("EVENT#untimed#")
+    assert client.http.get(f"/calls/{conversation_uuid}").json_body["events"] == [payload]
+
+
+def test_event_with_huge_status_is_stored(client, ddb_client, table_name, conversation_uuid) -> None:
+    payload = {"conversation_uuid": conversation_uuid, "uuid": "u", "status": "s" * 210_000}
+    response = client.http.post("/event", headers=JSON, body=json.dumps(payload).encode())
+    assert response.status_code == 200
+    (item,) = stored(ddb_client, table_name, conversation_uuid)
+    assert "status" not in item  # only the payload holds it: the item stays under 400 KiB
 
 
 def test_event_form_post_is_unsupported(client) -> None:

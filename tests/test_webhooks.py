@@ -18,6 +18,20 @@ def test_query_then_json_body_over_it() -> None:
     assert list(params) == ["a", "to", "n"]  # Vonage's payload_hash order: query, then body
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"a": "\\ud800"}', "unpaired UTF-16 surrogate"),
+        (b'{"a": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "nested too deeply"),
+        (b'{"duration": NaN}', "NaN is not a JSON number"),
+        (b'{"price": -Infinity}', "-Infinity is not a JSON number"),
+    ],
+)
+def test_json_that_could_be_stored_but_never_served(body: bytes, message: str) -> None:
+    with pytest.raises(WebhookError, match=message):
+        request_params(None, body, "application/json")
+
+
 def test_form_body() -> None:
     assert request_params(None, b"to=14155550100&from_user=jane", "application/x-www-form-urlencoded") == {
         "to": "14155550100",
@@ -87,7 +101,8 @@ def test_answer_ids_that_cannot_be_filed(params: dict, problem: str) -> None:
 
 def test_answer_json_number_to_becomes_digits() -> None:
     assert parse_answer({"to": 14155550101}).to == "14155550101"
-    assert parse_answer({"to": ["14155550101"]}).to == '["14155550101"]'  # stays visible, then refused
+    assert parse_answer({"to": ["14155550101"]}).to == 'list:["14155550101"]'  # stays visible, then refused
+    assert parse_answer({"to": 1415555010.0}).to == "float:1415555010.0"  # not 14155550100
 
 
 def _status(**fields: object) -> dict[str, object]:
@@ -161,6 +176,14 @@ def test_other_payloads_are_classified(payload: dict, kind: str, conversation: s
 def test_timestamp_falls_back_to_time_received() -> None:
     assert parse_event(_status(timestamp=None), RECEIVED).timestamp == "2026-11-20T12:00:00.123456Z"
     assert parse_event(_status(timestamp="yesterday"), RECEIVED).timestamp == "2026-11-20T12:00:00.123456Z"
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", 12345, "2020-13-01"]
+)
+def test_unusable_timestamps_fall_back_to_time_received(value: object) -> None:
+    event = parse_event(_status(timestamp=value), RECEIVED)
+    assert (event.timestamp, event.timed) == ("2026-11-20T12:00:00.123456Z", False)
 
 
 def test_timestamp_offsets_are_converted_to_utc() -> None:
