@@ -47,26 +47,51 @@ class NccoError(ValueError):
         self.rule = rule
 
 
-class _Checked(dict):  # type: ignore[type-arg]
-    """A dict this module built and validated; ncco() hands out plain copies."""
+MAX_DEPTH = 32  # nesting allowed in free-form JSON (headers, notify payload)
+
+
+class _Frozen(dict):  # type: ignore[type-arg]
+    """A read-only dict this module built and validated; ncco() hands out plain copies.
+
+    `built_by` names the function that built it, so a speech() cannot pass for
+    a dtmf(), and nothing can be edited after it was checked.
+    """
+
+    __slots__ = ("built_by",)
+
+    def __init__(self, items: Any = (), built_by: str | None = None) -> None:
+        super().__init__(items)
+        self.built_by = built_by
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("NCCO parts are read-only once built: build a new one instead")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only  # type: ignore[assignment]
 
 
 # --- field checks: each returns the value as it goes on the wire --------------------------------
 
 
+def _frozen_fields(fields: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Given fields only; lists become tuples so a built part cannot be appended to."""
+    return [
+        (name, tuple(value) if isinstance(value, list) else value)
+        for name, value in fields
+        if value is not None
+    ]
+
+
 def _emit(action: str, fields: Sequence[tuple[str, Any]], kind: str = "action") -> dict[str, Any]:
-    out = _Checked({kind: action})
-    out.update((name, value) for name, value in fields if value is not None)
-    return out
+    return _Frozen([(kind, action), *_frozen_fields(fields)], built_by=action)
 
 
-def _options(fields: Sequence[tuple[str, Any]]) -> dict[str, Any]:
-    """A validated sub-object (dtmf, speech, transcription…): given fields only."""
-    return _Checked((name, value) for name, value in fields if value is not None)
+def _options(builder: str, fields: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """A validated sub-object (dtmf, speech, transcription…)."""
+    return _Frozen(_frozen_fields(fields), built_by=builder)
 
 
 def _built(where: str, field: str, value: Any, builder: str) -> dict[str, Any] | None:
-    if value is not None and not isinstance(value, _Checked):
+    if value is not None and getattr(value, "built_by", None) != builder:
         raise NccoError(where, field, f"must be built by ncco.{builder}()")
     return value
 
@@ -74,9 +99,28 @@ def _built(where: str, field: str, value: Any, builder: str) -> dict[str, Any] |
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     return value
+
+
+def _json_value(where: str, field: str, value: Any, depth: int = 0) -> Any:
+    """A deep, read-only copy of free-form JSON data, or NccoError if it is not JSON."""
+    if depth > MAX_DEPTH:
+        raise NccoError(where, field, f"is nested more than {MAX_DEPTH} levels deep")
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise NccoError(where, field, "must hold JSON values only (no NaN or infinity)")
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_json_value(where, field, item, depth + 1) for item in value)
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise NccoError(where, field, "must have text keys only")
+        return _Frozen({key: _json_value(where, field, item, depth + 1) for key, item in value.items()})
+    raise NccoError(where, field, f"must hold JSON values only, not {type(value).__name__}")
 
 
 def _bool(where: str, field: str, value: bool | None) -> bool | None:
@@ -90,7 +134,9 @@ def _number(
 ) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise NccoError(where, field, "must be a number")
+    if isinstance(value, float) and not math.isfinite(value):  # ints: any size, no overflow
         raise NccoError(where, field, "must be a number")
     if integer and not isinstance(value, int):
         raise NccoError(where, field, "must be a whole number")
@@ -117,7 +163,10 @@ def _text(where: str, field: str, value: str | None, *, required: bool = False) 
 def _url(where: str, field: str, value: str | None, schemes: Sequence[str] = ("http", "https")) -> str | None:
     if value is None:
         return None
-    parts = urlsplit(value) if isinstance(value, str) else None
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # e.g. "http://[::1" (unbalanced IPv6 brackets)
+        parts = None
     if (
         parts is None
         or parts.scheme not in schemes
@@ -169,9 +218,11 @@ def _leg_ids(where: str, field: str, value: Sequence[str] | None) -> list[str] |
 
 
 def _object(where: str, field: str, value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and not isinstance(value, Mapping):
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
         raise NccoError(where, field, "must be an object")
-    return None if value is None else dict(value)
+    return _json_value(where, field, value)
 
 
 # --- actions -------------------------------------------------------------------------------------
@@ -223,12 +274,13 @@ def transcription(
     """Options for `record(transcription=...)`: transcribe the recording."""
     where = "record.transcription"
     return _options(
+        "transcription",
         [
             ("language", _language(where, language)),
             ("eventUrl", _url_list(where, "eventUrl", event_url)),
             ("eventMethod", _method(where, event_method)),
             ("sentimentAnalysis", _bool(where, "sentimentAnalysis", sentiment_analysis)),
-        ]
+        ],
     )
 
 
@@ -247,7 +299,7 @@ def conversation(
 ) -> Action:
     """Join a named conference (created on first use)."""
     where = "conversation"
-    if mute is not None and can_speak is not None:
+    if mute and can_speak is not None:
         raise NccoError(where, "mute", "cannot be combined with canSpeak")
     hold = _url(where, "musicOnHoldUrl", music_on_hold_url)
     return _emit(
@@ -285,14 +337,14 @@ def connect(
     where = "connect"
     if isinstance(endpoint, Sequence) and not isinstance(endpoint, str):
         raise NccoError(where, "endpoint", "takes exactly one endpoint; chain connect actions to try several")
-    if not isinstance(endpoint, _Checked) or endpoint.get("type") not in _ENDPOINT_TYPES:
+    if getattr(endpoint, "built_by", None) not in _ENDPOINT_TYPES:
         raise NccoError(where, "endpoint", "must be built by phone(), app(), websocket(), sip() or vbc()")
-    if from_ is not None and random_from_number is not None:
+    if from_ is not None and random_from_number:
         raise NccoError(where, "from", "give from or randomFromNumber, not both")
     return _emit(
         where,
         [
-            ("timeout", _number(where, "timeout", timeout, 3, 7200)),
+            ("timeout", _number(where, "timeout", timeout, 1, 120)),
             ("limit", _number(where, "limit", limit, 1, 7200)),
             ("from", _e164(where, "from", from_)),
             ("randomFromNumber", _bool(where, "randomFromNumber", random_from_number)),
@@ -302,10 +354,10 @@ def connect(
                 _choice(where, "machineDetection", machine_detection, ("continue", "hangup")),
             ),
             (
-                "advancedMachineDetection",
+                "advanced_machine_detection",
                 _built(
                     where,
-                    "advancedMachineDetection",
+                    "advanced_machine_detection",
                     advanced_machine_detection,
                     "advanced_machine_detection",
                 ),
@@ -322,13 +374,14 @@ def advanced_machine_detection(
     *, behavior: str | None = None, mode: str | None = None, beep_timeout: int | None = None
 ) -> dict[str, Any]:
     """For `connect(advanced_machine_detection=...)`; overrides machine_detection (chargeable)."""
-    where = "connect.advancedMachineDetection"
+    where = "connect.advanced_machine_detection"
     return _options(
+        "advanced_machine_detection",
         [
             ("behavior", _choice(where, "behavior", behavior, ("continue", "hangup"))),
             ("mode", _choice(where, "mode", mode, ("default", "detect", "detect_beep"))),
             ("beep_timeout", _number(where, "beep_timeout", beep_timeout, 45, 120, integer=True)),
-        ]
+        ],
     )
 
 
@@ -351,7 +404,8 @@ def talk(
     """Speak text (plain or SSML in <speak>) with text-to-speech."""
     where = "talk"
     _text(where, "text", text, required=True)
-    if len(_SSML_TAG.sub("", text)) > TALK_MAX_CHARS:
+    spoken = _SSML_TAG.sub("", text) if text.lstrip().startswith("<speak") else text
+    if len(spoken) > TALK_MAX_CHARS:
         raise NccoError(where, "text", f"at most {TALK_MAX_CHARS} characters outside SSML")
     return _emit(
         where,
@@ -393,11 +447,12 @@ def dtmf(
     """DTMF settings for input_(dtmf=...)."""
     where = "input.dtmf"
     return _options(
+        "dtmf",
         [
             ("timeOut", _number(where, "timeOut", time_out, 0, 10)),
             ("maxDigits", _number(where, "maxDigits", max_digits, 1, 20, integer=True)),
             ("submitOnHash", _bool(where, "submitOnHash", submit_on_hash)),
-        ]
+        ],
     )
 
 
@@ -417,6 +472,7 @@ def speech(
     if context is not None and not _list_of_text(context, allow_empty=True):
         raise NccoError(where, "context", "must be a list of words or phrases")
     return _options(
+        "speech",
         [
             ("uuid", None if uuid is None else [_text(where, "uuid", uuid)]),
             ("endOnSilence", _number(where, "endOnSilence", end_on_silence, 0.4, 10)),
@@ -425,8 +481,8 @@ def speech(
             ("startTimeout", _number(where, "startTimeout", start_timeout, 1, 60)),
             ("maxDuration", _number(where, "maxDuration", max_duration, 1, 60)),
             ("saveAudio", _bool(where, "saveAudio", save_audio)),
-            ("sensitivity", _number(where, "sensitivity", sensitivity, 10, 100, integer=True)),
-        ]
+            ("sensitivity", _number(where, "sensitivity", sensitivity, 0, 100, integer=True)),
+        ],
     )
 
 
@@ -453,14 +509,14 @@ def input_(
         if isinstance(dtmf, Mapping) and dtmf:
             raise NccoError(where, "dtmf", "must be left blank in asynchronous mode")
     for name, value in (("dtmf", dtmf), ("speech", speech)):
-        if not isinstance(value, (bool, _Checked)) and value is not None:
-            raise NccoError(where, name, f"must be True or built by ncco.{name}()")
+        if not isinstance(value, bool) and value is not None:
+            _built(where, name, value, name)
     return _emit(
         where,
         [
             ("type", kinds),
-            ("dtmf", dict(dtmf) if isinstance(dtmf, Mapping) and dtmf else None),
-            ("speech", dict(speech) if isinstance(speech, Mapping) and speech else None),
+            ("dtmf", dtmf if isinstance(dtmf, Mapping) and dtmf else None),
+            ("speech", speech if isinstance(speech, Mapping) and speech else None),
             ("eventUrl", _url_list(where, "eventUrl", event_url)),
             ("eventMethod", _method(where, event_method)),
             ("mode", mode),
@@ -473,14 +529,15 @@ def notify(
 ) -> Action:
     """Send `payload` to `event_url`; its reply may replace the rest of the NCCO."""
     where = "notify"
-    if not isinstance(payload, Mapping):
-        raise NccoError(where, "payload", "must be an object")
+    if payload is None:
+        raise NccoError(where, "payload", "is required")
+    payload = _object(where, "payload", payload)
     if event_url is None:
         raise NccoError(where, "eventUrl", "is required")
     return _emit(
         where,
         [
-            ("payload", dict(payload)),
+            ("payload", payload),
             ("eventUrl", _url_list(where, "eventUrl", event_url)),
             ("eventMethod", _method(where, event_method)),
         ],
@@ -501,7 +558,7 @@ def transfer(
 ) -> Action:
     """Move every leg of this call into an existing conversation; ends this NCCO."""
     where = "transfer"
-    if mute is not None and can_speak is not None:
+    if mute and can_speak is not None:
         raise NccoError(where, "mute", "cannot be combined with canSpeak")
     return _emit(
         where,
@@ -536,9 +593,13 @@ def phone(
         raise NccoError(where, "onAnswer", "ringbackTone needs an onAnswer url")
     on_answer = None
     if on_answer_url is not None:
-        on_answer = {"url": _url(where, "onAnswer.url", on_answer_url)}
-        if on_answer_ringback_tone is not None:
-            on_answer["ringbackTone"] = _url(where, "onAnswer.ringbackTone", on_answer_ringback_tone)
+        on_answer = _options(
+            "onAnswer",
+            [
+                ("url", _url(where, "onAnswer.url", on_answer_url)),
+                ("ringbackTone", _url(where, "onAnswer.ringbackTone", on_answer_ringback_tone)),
+            ],
+        )
     return _emit(
         "phone",
         [
@@ -583,10 +644,11 @@ def websocket_authorization(kind: str = "vonage", value: str | None = None) -> d
     where = "websocket.authorization"
     _choice(where, "type", kind, ("vonage", "custom"))
     if kind == "custom":
-        return _options([("type", "custom"), ("value", _text(where, "value", value, required=True))])
+        value = _text(where, "value", value, required=True)
+        return _options("websocket_authorization", [("type", "custom"), ("value", value)])
     if value is not None:
         raise NccoError(where, "value", "is only for type custom")
-    return _options([("type", "vonage")])
+    return _options("websocket_authorization", [("type", "vonage")])
 
 
 def sip(
@@ -619,7 +681,7 @@ def sip(
 def vbc(extension: str) -> Endpoint:
     """A Vonage Business Communications extension."""
     where = "vbc"
-    if not isinstance(extension, str) or not extension.isdigit():
+    if not isinstance(extension, str) or not re.fullmatch(r"[0-9]+", extension):
         raise NccoError(where, "extension", "must be digits")
     return _emit(where, [("extension", extension)], kind="type")
 
@@ -636,7 +698,7 @@ def ncco(*actions: Action) -> list[Action]:
         raise NccoError("ncco", "actions", "must contain at least one action")
     barge_in_from = None
     for index, action in enumerate(actions):
-        name = action.get("action") if isinstance(action, _Checked) else None
+        name = getattr(action, "built_by", None)
         if name not in _ACTIONS:
             raise NccoError("ncco", f"actions[{index}]", "must be built by this module's action functions")
         if name == "transfer" and index != len(actions) - 1:

@@ -118,7 +118,7 @@ EXAMPLES: list[tuple[str, Callable[[], Any], Any]] = [
             "from": "14155550100",
             "eventType": "synchronous",
             "machineDetection": "continue",
-            "advancedMachineDetection": {"behavior": "continue", "mode": "detect_beep", "beep_timeout": 60},
+            "advanced_machine_detection": {"behavior": "continue", "mode": "detect_beep", "beep_timeout": 60},
             "eventUrl": [URL],
             "eventMethod": "POST",
             "ringbackTone": AUDIO,
@@ -344,6 +344,14 @@ def test_output_is_plain_json_data() -> None:
 # --- one failure per rule ------------------------------------------------------------------------
 
 P = "14155550101"
+
+
+def _cyclic() -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    payload["self"] = payload
+    return payload
+
+
 FAILURES: list[tuple[Callable[[], Any], str]] = [
     # record
     (lambda: ncco.record(format="flac"), "record.format: must be one of mp3, wav, ogg"),
@@ -397,7 +405,8 @@ FAILURES: list[tuple[Callable[[], Any], str]] = [
         lambda: ncco.connect(ncco.phone(P), event_type="asynchronous"),
         "connect.eventType: must be one of synchronous",
     ),
-    (lambda: ncco.connect(ncco.phone(P), timeout=2), "connect.timeout: must be between 3 and 7200"),
+    (lambda: ncco.connect(ncco.phone(P), timeout=0), "connect.timeout: must be between 1 and 120"),
+    (lambda: ncco.connect(ncco.phone(P), timeout=121), "connect.timeout: must be between 1 and 120"),
     (lambda: ncco.connect(ncco.phone(P), limit=0), "connect.limit: must be between 1 and 7200"),
     (lambda: ncco.connect(ncco.phone(P), limit=7201), "connect.limit: must be between 1 and 7200"),
     (lambda: ncco.connect(ncco.phone(P), limit=float("nan")), "connect.limit: must be a number"),
@@ -407,19 +416,19 @@ FAILURES: list[tuple[Callable[[], Any], str]] = [
     ),
     (
         lambda: ncco.connect(ncco.phone(P), advanced_machine_detection={"mode": "detect"}),
-        "connect.advancedMachineDetection: must be built by",
+        "connect.advanced_machine_detection: must be built by",
     ),
     (
         lambda: ncco.advanced_machine_detection(behavior="drop"),
-        "connect.advancedMachineDetection.behavior: must be one of continue, hangup",
+        "connect.advanced_machine_detection.behavior: must be one of continue, hangup",
     ),
     (
         lambda: ncco.advanced_machine_detection(mode="fast"),
-        "connect.advancedMachineDetection.mode: must be one of default, detect, detect_beep",
+        "connect.advanced_machine_detection.mode: must be one of default, detect, detect_beep",
     ),
     (
         lambda: ncco.advanced_machine_detection(beep_timeout=121),
-        "connect.advancedMachineDetection.beep_timeout: must be between 45 and 120",
+        "connect.advanced_machine_detection.beep_timeout: must be between 45 and 120",
     ),
     (
         lambda: ncco.connect(ncco.phone(P), ringback_tone="tone.mp3"),
@@ -429,6 +438,7 @@ FAILURES: list[tuple[Callable[[], Any], str]] = [
     (lambda: ncco.talk(""), "talk.text: must be non-empty text"),
     (lambda: ncco.talk("a" * 1501), "talk.text: at most 1500 characters outside SSML"),
     (lambda: ncco.talk("<speak>" + "a" * 1501 + "</speak>"), "talk.text: at most 1500"),
+    (lambda: ncco.talk("<" + "a" * 3000 + ">"), "talk.text: at most 1500"),  # tags count unless SSML
     (lambda: ncco.talk("Hi", level=1.1), "talk.level: must be between -1 and 1"),
     (lambda: ncco.talk("Hi", loop=-1), "talk.loop: must be at least 0"),
     (lambda: ncco.talk("Hi", loop=True), "talk.loop: must be a number"),
@@ -437,11 +447,28 @@ FAILURES: list[tuple[Callable[[], Any], str]] = [
     (lambda: ncco.talk("Hi", premium="true"), "talk.premium: must be true or false"),
     # stream
     (lambda: ncco.stream("hold.mp3"), "stream.streamUrl: must be an absolute http/https URL"),
+    (lambda: ncco.stream("http://[::1"), "stream.streamUrl: must be an absolute http/https URL"),
     (lambda: ncco.stream(AUDIO, level=-1.01), "stream.level: must be between -1 and 1"),
     (lambda: ncco.stream(AUDIO, loop=1.5), "stream.loop: must be a whole number"),
     # input
     (lambda: ncco.input_(), "input.type: needs dtmf, speech or both"),
-    (lambda: ncco.input_(dtmf={"maxDigits": 4}), "input.dtmf: must be True or built by ncco.dtmf"),
+    (lambda: ncco.input_(dtmf={"maxDigits": 4}), "input.dtmf: must be built by ncco.dtmf()"),
+    (lambda: ncco.input_(dtmf=ncco.speech(language="en-GB")), "input.dtmf: must be built by ncco.dtmf()"),
+    (lambda: ncco.input_(speech=ncco.talk("hi")), "input.speech: must be built by ncco.speech()"),
+    (
+        lambda: ncco.record(transcription=ncco.dtmf(max_digits=3)),
+        "record.transcription: must be built by ncco.transcription()",
+    ),
+    (
+        lambda: ncco.connect(ncco.phone(P), advanced_machine_detection=ncco.phone(P)),
+        "connect.advanced_machine_detection: must be built by",
+    ),
+    (
+        lambda: ncco.websocket("wss://a.example.com", authorization=ncco.transcription()),
+        "websocket.authorization: must be built by",
+    ),
+    (lambda: ncco.connect(ncco.talk("hi")), "connect.endpoint: must be built by phone()"),
+    (lambda: ncco.ncco(ncco.phone(P)), "ncco.actions[0]: must be built by"),
     (lambda: ncco.input_(dtmf=True, mode="batch"), "input.mode: must be one of synchronous, asynchronous"),
     (lambda: ncco.input_(speech=True, mode="asynchronous"), "input.mode: asynchronous mode takes DTMF only"),
     (
@@ -455,15 +482,26 @@ FAILURES: list[tuple[Callable[[], Any], str]] = [
     (lambda: ncco.speech(end_on_silence=0.3), "input.speech.endOnSilence: must be between 0.4 and 10"),
     (lambda: ncco.speech(start_timeout=61), "input.speech.startTimeout: must be between 1 and 60"),
     (lambda: ncco.speech(max_duration=0.5), "input.speech.maxDuration: must be between 1 and 60"),
-    (lambda: ncco.speech(sensitivity=101), "input.speech.sensitivity: must be between 10 and 100"),
+    (lambda: ncco.speech(sensitivity=101), "input.speech.sensitivity: must be between 0 and 100"),
     (lambda: ncco.speech(context="billing"), "input.speech.context: must be a list of words or phrases"),
     (lambda: ncco.speech(language="English"), "input.speech.language: must be a BCP-47"),
     # notify, wait, transfer
     (lambda: ncco.notify(["step"], URL), "notify.payload: must be an object"),
+    (lambda: ncco.notify(None, URL), "notify.payload: is required"),
+    (lambda: ncco.notify({"x": float("nan")}, URL), "notify.payload: must hold JSON values only (no NaN"),
+    (lambda: ncco.notify({"x": {1, 2}}, URL), "notify.payload: must hold JSON values only, not set"),
+    (lambda: ncco.notify({"x": b"y"}, URL), "notify.payload: must hold JSON values only, not bytes"),
+    (lambda: ncco.notify({1: "a"}, URL), "notify.payload: must have text keys only"),
+    (lambda: ncco.notify(_cyclic(), URL), "notify.payload: is nested more than 32 levels deep"),
+    (
+        lambda: ncco.websocket("wss://a.example.com", headers={"x": float("inf")}),
+        "websocket.headers: must hold JSON",
+    ),
     (lambda: ncco.notify({}, None), "notify.eventUrl: is required"),
     (lambda: ncco.notify({}, "example.com"), "notify.eventUrl: must be an absolute"),
     (lambda: ncco.wait(0.05), "wait.timeout: must be between 0.1 and 7200"),
     (lambda: ncco.wait(7201), "wait.timeout: must be between 0.1 and 7200"),
+    (lambda: ncco.wait(10**400), "wait.timeout: must be between 0.1 and 7200"),  # no OverflowError
     (lambda: ncco.transfer(""), "transfer.conversationId: must be non-empty"),
     (
         lambda: ncco.transfer("CON-2", mute=True, can_speak=["a"]),
@@ -505,6 +543,7 @@ FAILURES: list[tuple[Callable[[], Any], str]] = [
     (lambda: ncco.sip("sip:a@b", user="a", domain="b"), "sip.uri: give either uri, or both user and domain"),
     (lambda: ncco.sip(user="a"), "sip.uri: give either uri, or both user and domain"),
     (lambda: ncco.vbc("12a"), "vbc.extension: must be digits"),
+    (lambda: ncco.vbc("\u00b2"), "vbc.extension: must be digits"),  # superscript two: isdigit() says yes
     # the whole NCCO
     (lambda: ncco.ncco(), "ncco.actions: must contain at least one action"),
     (lambda: ncco.ncco({"action": "talk", "text": "hand-made"}), "ncco.actions[0]: must be built by"),
@@ -552,14 +591,41 @@ def test_transfer_last_is_fine() -> None:
     assert ncco.ncco(ncco.talk("Moving you."), ncco.transfer("CON-2"))[-1]["action"] == "transfer"
 
 
-def test_ncco_copies_so_later_edits_do_not_leak() -> None:
+def test_built_parts_are_read_only() -> None:
+    """What was validated cannot be changed afterwards (e.g. a number swapped after the check)."""
     endpoint = ncco.phone(P)
-    built = ncco.ncco(ncco.connect(endpoint))
-    endpoint["number"] = "19005550100"
-    assert built[0]["endpoint"][0]["number"] == P
+    action = ncco.connect(endpoint)
+    for edit in (
+        lambda: endpoint.__setitem__("number", "19005550100"),
+        lambda: action.update(limit=99999),
+        lambda: action.pop("endpoint"),
+        lambda: ncco.talk("hi").setdefault("level", 99),
+    ):
+        with pytest.raises(TypeError, match="read-only"):
+            edit()
+    with pytest.raises(AttributeError):
+        action["endpoint"].append(ncco.phone(P))  # a tuple until ncco() hands out lists
 
 
-# --- where Vonage's sources disagree: the current API wins, and the source is named ---------------
+def test_free_form_data_is_copied_deeply() -> None:
+    headers = {"x": {"y": [1]}}
+    socket = ncco.websocket("wss://a.example.com", headers=headers)
+    headers["x"]["y"].append(2)
+    assert ncco.ncco(ncco.connect(socket))[0]["endpoint"][0]["headers"] == {"x": {"y": [1]}}
+
+
+def test_ncco_hands_out_plain_copies() -> None:
+    built = ncco.ncco(ncco.connect(ncco.phone(P)))
+    built[0]["endpoint"][0]["number"] = "19005550100"  # the caller's copy: editable, and only theirs
+    assert ncco.ncco(ncco.connect(ncco.phone(P)))[0]["endpoint"][0]["number"] == P
+
+
+def test_false_flags_are_not_conflicts() -> None:
+    assert (
+        ncco.connect(ncco.phone(P), from_="14155550100", random_from_number=False)["randomFromNumber"]
+        is False
+    )
+    assert ncco.conversation("c", mute=False, can_speak=["a"])["mute"] is False
 
 
 def test_wait_timeout_range_follows_java_and_node_sdks() -> None:
@@ -574,15 +640,15 @@ def test_transfer_key_is_conversation_id_camel_case() -> None:
 
 
 def test_advanced_machine_detection_key_and_beep_timeout() -> None:
-    """Connect key `advancedMachineDetection` [PY 4.7 models/ncco.py, JAVA 2025]; .NET's
-    `advanced_machine_detection` is older. beep_timeout 45-120 [PY][JAVA][NET] on connect:
-    the REST create-call spec's minimum of 30 [OAS-V] is for POST /calls. Mode `default`
-    is allowed [OAS-V][PY][JAVA][NODE] (.NET lacks it)."""
+    """Connect key `advanced_machine_detection` [NET Nccos 2026-06][RB connect.rb 2026-05], as in
+    the REST create-call field [OAS-V]; only the Python SDK's model says `advancedMachineDetection`.
+    beep_timeout 45-120 [PY][RB] on connect (the REST spec's 30 [OAS-V] is for POST /calls).
+    Mode `default` is allowed [OAS-V][PY][NODE] (.NET lacks it)."""
     action = ncco.connect(
         ncco.phone(P),
         advanced_machine_detection=ncco.advanced_machine_detection(mode="default", beep_timeout=45),
     )
-    assert action["advancedMachineDetection"] == {"mode": "default", "beep_timeout": 45}
+    assert action["advanced_machine_detection"] == {"mode": "default", "beep_timeout": 45}
     with pytest.raises(ncco.NccoError, match="between 45 and 120"):
         ncco.advanced_machine_detection(beep_timeout=30)
 
@@ -593,12 +659,12 @@ def test_sip_standard_headers_key() -> None:
 
 
 def test_speech_ranges_follow_current_sdks() -> None:
-    """startTimeout 1-60 [PY][JAVA] (2021 docs: 1-10); endOnSilence 0.4-10 [NR21][PY][JAVA]
-    (.NET: 1-10); sensitivity 10-100 [JAVA; docs: 10 is low] (PY allows 0)."""
-    assert ncco.speech(start_timeout=60, end_on_silence=0.4, sensitivity=10) == {
+    """startTimeout 1-60 [PY] (2021 docs and Ruby: 1-10); endOnSilence 0.4-10 [NR21][PY]
+    (.NET: 1-10); sensitivity 0-100 [PY]."""
+    assert ncco.speech(start_timeout=60, end_on_silence=0.4, sensitivity=0) == {
         "endOnSilence": 0.4,
         "startTimeout": 60,
-        "sensitivity": 10,
+        "sensitivity": 0,
     }
 
 
@@ -614,9 +680,11 @@ def test_talk_length_counts_text_outside_ssml() -> None:
     assert ncco.talk(text)["text"] == text
 
 
-def test_connect_timeout_range_follows_java_sdk() -> None:
-    """Only the Java SDK validates connect.timeout: 3-7200 [JAVA ConnectAction]; default 60 [NR21]."""
-    assert ncco.connect(ncco.phone(P), timeout=3)["timeout"] == 3
+def test_connect_timeout_range_is_the_ringing_timer_range() -> None:
+    """No source bounds connect.timeout (default 60 [NR21]); it is the ringing time that the REST
+    API calls ringing_timer, 1-120 s [OAS-V][PY requests.py], so the same range applies."""
+    assert ncco.connect(ncco.phone(P), timeout=1)["timeout"] == 1
+    assert ncco.connect(ncco.phone(P), timeout=120)["timeout"] == 120
 
 
 def test_connect_from_must_be_a_number() -> None:

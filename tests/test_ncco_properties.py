@@ -25,9 +25,9 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("record", "channels"): (1, 32),
     ("record", "endOnSilence"): (3, 10),
     ("record", "timeOut"): (3, 7200),
-    ("connect", "timeout"): (3, 7200),
+    ("connect", "timeout"): (1, 120),
     ("connect", "limit"): (1, 7200),
-    ("advancedMachineDetection", "beep_timeout"): (45, 120),
+    ("advanced_machine_detection", "beep_timeout"): (45, 120),
     ("talk", "level"): (-1, 1),
     ("talk", "loop"): (0, INF),
     ("talk", "style"): (0, INF),
@@ -38,7 +38,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("speech", "endOnSilence"): (0.4, 10),
     ("speech", "startTimeout"): (1, 60),
     ("speech", "maxDuration"): (1, 60),
-    ("speech", "sensitivity"): (10, 100),
+    ("speech", "sensitivity"): (0, 100),
     ("wait", "timeout"): (0.1, 7200),
 }
 URL_RE = re.compile(r"https?://[^\s/]+\S*")
@@ -62,6 +62,22 @@ HOSTILE = st.sampled_from(
         {},
         ["a", "b"],
     ]
+)
+JSON_DATA = st.dictionaries(
+    st.text(max_size=5),
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        max_leaves=8,
+    ),
+    max_size=3,
+)
+HOSTILE_DATA = st.sampled_from(
+    [{"x": float("nan")}, {"x": {1, 2}}, {1: "a"}, {"x": b"y"}, {"x": [float("-inf")]}, {"x": object()}]
 )
 NUMBERS = st.sampled_from(["14155550100", "447700900001", "33123456789", "8613800138000"])
 
@@ -107,7 +123,7 @@ def endpoint(draw: st.DrawFn, hostile: bool) -> Any:
             content_type=draw(
                 st.sampled_from(["audio/l16;rate=8000", "audio/l16;rate=16000", "audio/l16;rate=24000"])
             ),
-            headers=draw(opt(st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3), hostile)),
+            headers=draw(st.one_of(st.none(), JSON_DATA, HOSTILE_DATA) if hostile else opt(JSON_DATA, False)),
             authorization=draw(st.one_of(st.none(), st.just(ncco.websocket_authorization()))),
         )
     if kind == "sip":
@@ -159,7 +175,7 @@ def action(draw: st.DrawFn, hostile: bool) -> Any:
             from_=None if use_random else draw(opt(NUMBERS, hostile)),
             random_from_number=draw(st.booleans()) if use_random else None,
             event_type=draw(opt(st.just("synchronous"), hostile)),
-            timeout=draw(opt(number(3, 7200), hostile)),
+            timeout=draw(opt(number(1, 120), hostile)),
             limit=draw(opt(number(1, 7200), hostile)),
             machine_detection=draw(opt(st.sampled_from(["continue", "hangup"]), hostile)),
             advanced_machine_detection=amd,
@@ -202,7 +218,7 @@ def action(draw: st.DrawFn, hostile: bool) -> Any:
                     end_on_silence=opt(number(0.4, 10), hostile),
                     start_timeout=opt(number(1, 60), hostile),
                     max_duration=opt(number(1, 60), hostile),
-                    sensitivity=opt(number(10, 100, integer=True), hostile),
+                    sensitivity=opt(number(0, 100, integer=True), hostile),
                     context=opt(st.lists(st.text(max_size=8), max_size=3), hostile),
                 ),
             )
@@ -210,7 +226,7 @@ def action(draw: st.DrawFn, hostile: bool) -> Any:
         return ncco.input_(dtmf=dtmf, speech=speech, event_url=draw(opt(URLS, hostile)))
     if kind == "notify":
         return ncco.notify(
-            draw(st.dictionaries(st.text(max_size=5), st.integers(), max_size=3)),
+            draw(st.one_of(JSON_DATA, HOSTILE_DATA) if hostile else JSON_DATA),
             draw(st.one_of(URLS, HOSTILE) if hostile else URLS),
         )
     return ncco.wait(draw(opt(number(0.1, 7200), hostile)))
