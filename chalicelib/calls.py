@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import ncco
-from chalicelib.numbers import Destination, InvalidNumber, parse_destination
-from chalicelib.settings import DEFAULT_REFUSAL, Settings
+from chalicelib import ncco, policy, reasons
+from chalicelib.numbers import Destination
+from chalicelib.settings import Settings
 from chalicelib.webhooks import AnswerRequest
 
 CONNECT = "connect"
@@ -28,7 +28,7 @@ LEG_FIELDS = ("direction", "from", "to", "duration", "price", "rate", "start_tim
 @dataclass(frozen=True)
 class Decision:
     action: str  # CONNECT or REFUSE
-    reason: str  # "allowed", or why the call was refused (machine-readable)
+    reason: str  # reasons.ALLOWED, or why the call was refused (reasons.REFUSALS)
     detail: str  # for people reading the record
     ncco: list[ncco.Action]
     destination: Destination | None = None
@@ -59,41 +59,45 @@ def _clip(text: str | None, limit: int = 100) -> str | None:
     return text if text is None or len(text) <= limit else text[:limit] + "…"
 
 
-def refusal(reason: str, detail: str, text: str = DEFAULT_REFUSAL) -> Decision:
-    """Speak a short refusal and end the call: no connect, so nothing is spent."""
-    return Decision(REFUSE, reason, detail, ncco.ncco(ncco.talk(text)))
+def refusal(
+    reason: str, detail: str, settings: Settings | None = None, destination: Destination | None = None
+) -> Decision:
+    """Speak the reason's short refusal and end the call: no connect, so nothing is spent."""
+    if settings is None:  # the settings themselves are broken: built-in text
+        action = ncco.talk(reasons.REFUSALS.get(reason, reasons.GENERIC))
+    else:
+        action = ncco.talk(settings.refusal_text(reason), language=settings.talk_language)
+    return Decision(REFUSE, reason, detail, ncco.ncco(action), destination=destination)
 
 
 def decide(request: AnswerRequest, settings: Settings) -> Decision:
-    if request.id_problem:
-        return refusal("invalid_request", request.id_problem, settings.refusal_text)
+    """Every rule but the rate limits, which need the store (see service.py)."""
     try:
-        dest = parse_destination(request.to)
-    except InvalidNumber as exc:
-        return refusal("invalid_number", f"to={request.to!r}: {exc}", settings.refusal_text)
-    if dest.region not in settings.allowed_countries:
-        return refusal(
-            "country_not_allowed",
-            f"{dest.e164} is in {dest.region}, not in ALLOWED_COUNTRIES",
-            settings.refusal_text,
-        )
+        if request.id_problem:
+            raise policy.Refused("invalid_request", request.id_problem)
+        user = policy.check_caller(request, settings)
+        dest = policy.check_destination(request.to, settings)
+    except policy.Refused as refused:
+        return refusal(refused.reason, refused.detail, settings, refused.destination)
+    caller_id = policy.caller_id(user, dest, settings)
     actions = []
     if settings.greeting_text:
-        actions.append(ncco.talk(settings.greeting_text))
+        actions.append(ncco.talk(settings.greeting_text, language=settings.talk_language))
     actions.append(
         ncco.connect(
             ncco.phone(dest.digits),
-            from_=settings.vonage_number,
+            from_=caller_id,
             timeout=settings.connect_timeout,
+            limit=settings.max_call_seconds,
         )
     )
     return Decision(
         CONNECT,
-        "allowed",
+        reasons.ALLOWED,
         f"{dest.e164} ({dest.region}, {dest.number_type})",
         ncco.ncco(*actions),
         destination=dest,
-        caller_id=settings.vonage_number,
+        caller_id=caller_id,
     )
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import calls, settings
+from chalicelib import calls, policy, settings
 from chalicelib.settings import ConfigError, Settings
 from chalicelib.store import CallStore, StoreRejected, StoreUnavailable
 from chalicelib.webhooks import (
     MAX_ID_CHARS,
+    AnswerRequest,
     WebhookError,
     parse_answer,
     parse_event,
@@ -56,7 +57,8 @@ class Service:
     def _answer(
         self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None
     ) -> list[dict[str, Any]]:
-        received_at = utc_iso(self.clock())
+        now = self.clock()
+        received_at = utc_iso(now)
         problem = None
         try:
             params = request_params(query, body, content_type)
@@ -70,22 +72,45 @@ class Service:
             _log_decision(request.conversation_uuid, decision.record(request, received_at))
             return decision.ncco
         if problem:
-            decision = calls.refusal("invalid_request", problem, cfg.refusal_text)
+            decision = calls.refusal("invalid_request", problem, cfg)
         else:
             decision = calls.decide(request, cfg)
         record = decision.record(request, received_at)
-        if request.conversation_uuid and request.leg_key:
-            try:
-                record = self.store_for(cfg).record_answer(request.conversation_uuid, request.leg_key, record)
-            except StoreRejected as exc:
-                decision = calls.refusal("invalid_request", str(exc), cfg.refusal_text)
-                record = decision.record(request, received_at)
-            except StoreUnavailable as exc:
-                # Fail closed: a call we cannot record is a call we do not pay for.
-                decision = calls.refusal("storage_unavailable", str(exc), cfg.refusal_text)
-                record = decision.record(request, received_at)
+        if request.conversation_uuid and request.leg_key:  # else there is nothing to file it under
+            keys = (request.conversation_uuid, request.leg_key)
+            record = self._record(request, keys, decision, record, cfg, now)
         _log_decision(request.conversation_uuid, record)
         return record["ncco"]
+
+    def _record(
+        self,
+        request: AnswerRequest,
+        keys: tuple[str, str],
+        decision: calls.Decision,
+        record: dict[str, Any],
+        cfg: Settings,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Store the decision, counting a connect against the rate limits; the record to answer with."""
+        conversation_uuid, leg_key = keys
+        connect = decision.action == calls.CONNECT
+        # a connect decision always has a caller: policy.check_caller refused the others
+        counters = policy.counters(request.caller or "", now, cfg) if connect else ()
+        try:
+            store = self.store_for(cfg)
+            write = store.record_answer(conversation_uuid, leg_key, record, counters)
+            if write.exceeded is None:
+                return write.record
+            limited = calls.refusal(write.exceeded.reason, write.exceeded.detail, cfg, decision.destination)
+            return store.record_answer(
+                conversation_uuid, leg_key, limited.record(request, record["received_at"])
+            ).record
+        except StoreRejected as exc:
+            refused = calls.refusal("invalid_request", str(exc), cfg, decision.destination)
+        except StoreUnavailable as exc:
+            # Fail closed: a call the policy store cannot vouch for is a call we do not pay for.
+            refused = calls.refusal("policy_unavailable", str(exc), cfg, decision.destination)
+        return refused.record(request, record["received_at"])
 
     def event(self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None) -> Reply:
         """200 {} once stored; 4xx for input that can never be stored; 503 so Vonage retries."""

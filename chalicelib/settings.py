@@ -2,7 +2,9 @@
 
 Never read at import: `chalice.test.Client` sets a stage's variables only
 while a request runs. Parsing is cached per distinct set of raw values, so a
-request pays for a few `os.environ` look-ups, not for validation.
+request pays for a few `os.environ` look-ups, not for validation. Every value
+is checked when parsed, so a bad setting fails with its name on the first
+request (and on /health), never half-way through a call.
 """
 
 from __future__ import annotations
@@ -12,21 +14,41 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from chalicelib import ncco
-from chalicelib.numbers import InvalidNumber, is_region_code, parse_destination
+import phonenumbers
+
+from chalicelib import ncco, reasons
+from chalicelib.numbers import InvalidNumber, is_region_code, normalise, parse_destination
 
 DEFAULT_GREETING = "Please wait while we connect you."
-DEFAULT_REFUSAL = "Sorry, this call cannot be connected."
 DEFAULT_CONNECT_TIMEOUT = 20
+DEFAULT_BLOCKED_NUMBER_TYPES = "PREMIUM_RATE,SHARED_COST,UAN,PERSONAL_NUMBER,PAGER,VOIP,UNKNOWN"
+DEFAULT_MAX_CALLS_PER_USER_PER_HOUR = 20
+DEFAULT_MAX_CALLS_PER_USER_PER_DAY = 100
+DEFAULT_MAX_CALLS_PER_MINUTE = 60
+DEFAULT_MAX_CALL_SECONDS = 3600
+NUMBER_TYPES = frozenset(name for name in vars(phonenumbers.PhoneNumberType) if name.isupper())
 
 # The variables this module reads; anything else in the environment is ignored.
 NAMES = (
     "CALLS_TABLE",
     "VONAGE_NUMBER",
     "ALLOWED_COUNTRIES",
+    "BLOCKED_NUMBER_TYPES",
+    "ALLOWED_PREFIXES",
+    "DENIED_PREFIXES",
+    "ALLOWED_USERS",
+    "ALLOW_PSTN_CALLERS",
+    "MAX_CALLS_PER_USER_PER_HOUR",
+    "MAX_CALLS_PER_USER_PER_DAY",
+    "MAX_CALLS_PER_MINUTE",
+    "CALLER_IDS",
+    "USER_CALLER_IDS",
+    "MAX_CALL_SECONDS",
     "GREETING_TEXT",
-    "REFUSAL_TEXT",
+    "TALK_LANGUAGE",
     "CONNECT_TIMEOUT",
+    "REFUSAL_TEXT",
+    *(reasons.setting_name(reason) for reason in reasons.REFUSALS),
 )
 
 
@@ -37,11 +59,26 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     calls_table: str
-    vonage_number: str  # E.164 digits, the caller ID shown to the callee
+    vonage_number: str  # E.164 digits: the default caller ID
     allowed_countries: frozenset[str]
+    blocked_number_types: frozenset[str]
+    allowed_prefixes: tuple[str, ...]  # exempt from the number-type rule only
+    denied_prefixes: tuple[str, ...]
+    allowed_users: frozenset[str] | None  # None: any app user
+    allow_pstn_callers: bool
+    max_calls_per_user_per_hour: int
+    max_calls_per_user_per_day: int
+    max_calls_per_minute: int
+    caller_ids: Mapping[str, str]  # destination region -> local caller ID
+    user_caller_ids: Mapping[str, str]  # app user -> caller ID
+    max_call_seconds: int
     greeting_text: str  # "" means no greeting before connecting
-    refusal_text: str
+    talk_language: str | None
     connect_timeout: int
+    refusal_texts: Mapping[str, str]
+
+    def refusal_text(self, reason: str) -> str:
+        return self.refusal_texts.get(reason, reasons.GENERIC)
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -53,13 +90,30 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
 @lru_cache(maxsize=8)
 def _parse(raw: tuple[str | None, ...]) -> Settings:
     values = dict(zip(NAMES, raw, strict=True))
+    language = _language(values, "TALK_LANGUAGE")
     return Settings(
         calls_table=_required(values, "CALLS_TABLE"),
-        vonage_number=_number(values, "VONAGE_NUMBER"),
+        vonage_number=_number(values, "VONAGE_NUMBER", _required(values, "VONAGE_NUMBER")),
         allowed_countries=_countries(values, "ALLOWED_COUNTRIES"),
-        greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, allow_empty=True),
-        refusal_text=_speech(values, "REFUSAL_TEXT", DEFAULT_REFUSAL, allow_empty=False),
+        blocked_number_types=_number_types(values, "BLOCKED_NUMBER_TYPES"),
+        allowed_prefixes=_prefixes(values, "ALLOWED_PREFIXES"),
+        denied_prefixes=_prefixes(values, "DENIED_PREFIXES"),
+        allowed_users=_users(values, "ALLOWED_USERS"),
+        allow_pstn_callers=_flag(values, "ALLOW_PSTN_CALLERS"),
+        max_calls_per_user_per_hour=_int(
+            values, "MAX_CALLS_PER_USER_PER_HOUR", DEFAULT_MAX_CALLS_PER_USER_PER_HOUR, 1, 10**9
+        ),
+        max_calls_per_user_per_day=_int(
+            values, "MAX_CALLS_PER_USER_PER_DAY", DEFAULT_MAX_CALLS_PER_USER_PER_DAY, 1, 10**9
+        ),
+        max_calls_per_minute=_int(values, "MAX_CALLS_PER_MINUTE", DEFAULT_MAX_CALLS_PER_MINUTE, 1, 10**9),
+        caller_ids=_mapping(values, "CALLER_IDS", region_keys=True),
+        user_caller_ids=_mapping(values, "USER_CALLER_IDS", region_keys=False),
+        max_call_seconds=_int(values, "MAX_CALL_SECONDS", DEFAULT_MAX_CALL_SECONDS, 1, 7200),
+        greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, language, allow_empty=True),
+        talk_language=language,
         connect_timeout=_int(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 3, 120),
+        refusal_texts=_refusal_texts(values, language),
     )
 
 
@@ -70,17 +124,21 @@ def _required(values: dict[str, str | None], name: str) -> str:
     return value
 
 
-def _number(values: dict[str, str | None], name: str) -> str:
-    value = _required(values, name)
+def _items(values: dict[str, str | None], name: str) -> list[str]:
+    return [item.strip() for item in (values[name] or "").split(",") if item.strip()]
+
+
+def _number(values: dict[str, str | None], name: str, value: str) -> str:
     try:
         return parse_destination(value).digits
     except InvalidNumber as exc:
-        raise ConfigError(f"{name}={value!r} is not a valid E.164 number: {exc}") from exc
+        raise ConfigError(f"{name}: {value!r} is not a valid E.164 number: {exc}") from exc
 
 
 def _countries(values: dict[str, str | None], name: str) -> frozenset[str]:
-    codes = [c.strip().upper() for c in _required(values, name).split(",") if c.strip()]
-    unknown = [c for c in codes if not is_region_code(c)]
+    _required(values, name)
+    codes = [code.upper() for code in _items(values, name)]
+    unknown = [code for code in codes if not is_region_code(code)]
     if unknown:
         hint = " (the code for the United Kingdom is GB)" if "UK" in unknown else ""
         raise ConfigError(f"{name}: {', '.join(unknown)} not ISO 3166 region codes{hint}")
@@ -89,7 +147,67 @@ def _countries(values: dict[str, str | None], name: str) -> frozenset[str]:
     return frozenset(codes)
 
 
-def _speech(values: dict[str, str | None], name: str, default: str, *, allow_empty: bool) -> str:
+def _number_types(values: dict[str, str | None], name: str) -> frozenset[str]:
+    if values[name] is None:
+        values = {name: DEFAULT_BLOCKED_NUMBER_TYPES}
+    types = [item.upper() for item in _items(values, name)]
+    unknown = [item for item in types if item not in NUMBER_TYPES]
+    if unknown:
+        raise ConfigError(
+            f"{name}: {', '.join(unknown)} not number types (one of {', '.join(sorted(NUMBER_TYPES))})"
+        )
+    return frozenset(types)
+
+
+def _prefixes(values: dict[str, str | None], name: str) -> tuple[str, ...]:
+    prefixes = []
+    for item in _items(values, name):
+        try:
+            prefixes.append(normalise(item))
+        except InvalidNumber as exc:
+            raise ConfigError(f"{name}: {item!r} is not a number prefix: {exc}") from exc
+    return tuple(prefixes)
+
+
+def _users(values: dict[str, str | None], name: str) -> frozenset[str] | None:
+    users = _items(values, name)
+    return frozenset(users) if users else None
+
+
+def _flag(values: dict[str, str | None], name: str) -> bool:
+    value = (values[name] or "false").strip().lower()
+    if value not in ("true", "false"):
+        raise ConfigError(f"{name}={values[name]!r} must be true or false")
+    return value == "true"
+
+
+def _mapping(values: dict[str, str | None], name: str, *, region_keys: bool) -> Mapping[str, str]:
+    """KEY=number pairs, e.g. CALLER_IDS=GB=442079460000,CA=16135550123."""
+    pairs: dict[str, str] = {}
+    for item in _items(values, name):
+        key, sep, number = item.partition("=")
+        key = key.strip().upper() if region_keys else key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{name}: {item!r} must be KEY=number")
+        if region_keys and not is_region_code(key):
+            raise ConfigError(f"{name}: {key!r} is not an ISO 3166 region code")
+        pairs[key] = _number(values, name, number.strip())
+    return pairs
+
+
+def _language(values: dict[str, str | None], name: str) -> str | None:
+    value = (values[name] or "").strip() or None
+    if value is not None:
+        try:
+            ncco.talk("x", language=value)
+        except ncco.NccoError as exc:
+            raise ConfigError(f"{name}={value!r}: {exc.rule}") from exc
+    return value
+
+
+def _speech(
+    values: dict[str, str | None], name: str, default: str, language: str | None, *, allow_empty: bool
+) -> str:
     value = values[name]
     if value is None:
         return default
@@ -98,10 +216,27 @@ def _speech(values: dict[str, str | None], name: str, default: str, *, allow_emp
             return ""
         raise ConfigError(f"{name} must not be empty")
     try:
-        ncco.talk(value)
+        ncco.talk(value, language=language)
     except ncco.NccoError as exc:
         raise ConfigError(f"{name}: {exc.rule}") from exc
     return value
+
+
+def _refusal_texts(values: dict[str, str | None], language: str | None) -> Mapping[str, str]:
+    """REFUSAL_TEXT_<REASON>, else REFUSAL_TEXT, else the built-in text for the reason."""
+    common = values["REFUSAL_TEXT"]
+    texts = {}
+    for reason, default in reasons.REFUSALS.items():
+        name = reasons.setting_name(reason)
+        if values[name] is not None:
+            texts[reason] = _speech(values, name, default, language, allow_empty=False)
+        else:
+            texts[reason] = (
+                default
+                if common is None
+                else _speech(values, "REFUSAL_TEXT", default, language, allow_empty=False)
+            )
+    return texts
 
 
 def _int(values: dict[str, str | None], name: str, default: int, low: int, high: int) -> int:

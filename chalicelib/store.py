@@ -8,14 +8,18 @@ is conditional on the key being new, so a retried webhook writes nothing twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.tables import PARTITION_KEY, SORT_KEY
+from chalicelib.policy import Counter
+from chalicelib.tables import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from chalicelib.webhooks import Event
 
 _NEW_KEY = f"attribute_not_exists({PARTITION_KEY})"
+TRANSACTION_ATTEMPTS = 3  # only TransactionConflict is retried: it is answered at once
 
 
 class StoreUnavailable(Exception):
@@ -24,6 +28,22 @@ class StoreUnavailable(Exception):
 
 class StoreRejected(StoreUnavailable):
     """DynamoDB refused this item for good (ValidationException): a retry cannot help."""
+
+
+@dataclass(frozen=True)
+class AnswerWrite:
+    record: dict[str, Any]  # the decision now stored: the earlier one for a retried request
+    exceeded: Counter | None = None  # a limit refused the call; nothing was written
+
+
+def _earlier_record(exc: ClientError, old: dict[str, Any] | None) -> dict[str, Any]:
+    """The record a retried request finds, from the failed condition's ALL_OLD item."""
+    code = exc.response.get("Error", {}).get("Code")
+    if code not in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+        raise _unavailable(exc) from exc
+    if not old or "record" not in old:
+        raise _unavailable(exc) from exc  # no old item returned: cannot tell
+    return json.loads(old["record"]["S"])
 
 
 def _call_key(conversation_uuid: str) -> str:
@@ -51,36 +71,85 @@ class CallStore:
         self._client = client
         self._table = table_name
 
-    def record_answer(self, conversation_uuid: str, leg_key: str, record: dict[str, Any]) -> dict[str, Any]:
-        """Store the answer decision once; return the one stored first.
+    def record_answer(
+        self,
+        conversation_uuid: str,
+        leg_key: str,
+        record: dict[str, Any],
+        counters: Sequence[Counter] = (),
+    ) -> AnswerWrite:
+        """Store the answer decision once, counting it against `counters`, in one round trip.
 
-        A retried answer request (same leg) gets the first decision back in
-        the same round trip, so the caller answers exactly as before.
+        A retried answer request (same leg) finds its record already there:
+        nothing is counted again and the first decision comes back. A counter
+        at its limit cancels the whole write (AnswerWrite.exceeded), so a
+        refused call is never counted and concurrent calls never pass a limit.
         """
-        item = _item(
-            pk=_call_key(conversation_uuid),
-            sk=f"ANSWER#{leg_key}",
-            kind="answer",
-            received_at=record["received_at"],
-            record=_json(record),
-        )
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression=_NEW_KEY,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        put = {
+            "TableName": self._table,
+            "Item": _item(
+                pk=_call_key(conversation_uuid),
+                sk=f"ANSWER#{leg_key}",
+                kind="answer",
+                received_at=record["received_at"],
+                record=_json(record),
+            ),
+            "ConditionExpression": _NEW_KEY,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if not counters:
+            try:
+                self._client.put_item(**put)
+            except ClientError as exc:
+                return AnswerWrite(_earlier_record(exc, exc.response.get("Item")))
+            except BotoCoreError as exc:
                 raise _unavailable(exc) from exc
-            old = exc.response.get("Item") or {}
-            if "record" in old:
-                return json.loads(old["record"]["S"])
-            raise _unavailable(exc) from exc  # no old item returned: cannot tell
-        except BotoCoreError as exc:
+            return AnswerWrite(record)
+        items = [{"Put": put}, *({"Update": self._increment(counter)} for counter in counters)]
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise _unavailable(exc) from exc
+                why = exc.response.get("CancellationReasons") or []
+                codes = [reason.get("Code") for reason in why]
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    return AnswerWrite(_earlier_record(exc, why[0].get("Item")))
+                for counter, code in zip(counters, codes[1:], strict=False):
+                    if code == "ConditionalCheckFailed":
+                        return AnswerWrite(record, exceeded=counter)
+                if "TransactionConflict" in codes and attempt + 1 < TRANSACTION_ATTEMPTS:
+                    continue  # another call updated the same counter at the same moment
+                raise _unavailable(exc) from exc
+            except BotoCoreError as exc:
+                raise _unavailable(exc) from exc
+            return AnswerWrite(record)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _increment(self, counter: Counter) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": _item(pk=counter.pk, sk=counter.sk),
+            "UpdateExpression": "SET #expires = if_not_exists(#expires, :expires) ADD #n :one",
+            "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+            "ExpressionAttributeNames": {"#n": "n", "#expires": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": {
+                ":one": {"N": "1"},
+                ":limit": {"N": str(counter.limit)},
+                ":expires": {"N": str(counter.expires_at)},
+            },
+        }
+
+    def count(self, counter: Counter) -> int:
+        """How many calls a counter has let through (0 if none yet)."""
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key=_item(pk=counter.pk, sk=counter.sk), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from exc
-        return record
+        return int(item["n"]["N"]) if item else 0
 
     def put_event(self, event: Event, received_at: str) -> bool:
         """Store an event once; False when it had already been stored."""

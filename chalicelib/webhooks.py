@@ -114,7 +114,7 @@ def parse_answer(params: dict[str, Any]) -> AnswerRequest:
     problem = None
     if conversation is None:
         problem = "no conversation_uuid"
-    for name, value in (("conversation_uuid", conversation), ("uuid", uuid)):
+    for name, value in (("conversation_uuid", conversation), ("uuid", uuid), ("caller", caller)):
         if value is not None and len(value) > MAX_ID_CHARS:
             problem = f"{name} is longer than {MAX_ID_CHARS} characters"
     return AnswerRequest(

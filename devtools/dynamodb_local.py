@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.tables import create_table_args
+from chalicelib.tables import create_table_args, time_to_live_args
 
 ROOT = Path(__file__).resolve().parent.parent
 NPM_DIR = ROOT / ".dynamodb" / "npm"
@@ -151,4 +151,5 @@ def ensure_table(url: str, table_name: str) -> bool:
             raise
         return False
     ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    ddb.update_time_to_live(**time_to_live_args(table_name))
     return True

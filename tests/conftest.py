@@ -24,6 +24,7 @@ from devtools import dynamodb_local as ddb
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
+UNLIMITED = ("MAX_CALLS_PER_USER_PER_HOUR", "MAX_CALLS_PER_USER_PER_DAY", "MAX_CALLS_PER_MINUTE")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,6 +81,9 @@ def make_project(tmp_path_factory: pytest.TempPathFactory, ddb_url: str, table_n
         config = json.loads((ROOT / ".chalice" / "config.json").read_text())
         env = config["stages"][STAGE]["environment_variables"]
         env.update({"AWS_ENDPOINT_URL_DYNAMODB": ddb_url, "CALLS_TABLE": table_name})
+        # One table serves the whole session: rate limits would trip across tests.
+        # Tests of the limits set their own (and a fresh table).
+        env.update({name: "1000000" for name in UNLIMITED})
         for name, value in overrides.items():
             if value is None:
                 env.pop(name, None)

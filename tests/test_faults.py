@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from chalicelib import reasons
 from devtools.dynamodb_local import free_port
 from tests.conftest import chalice_client
 
@@ -75,7 +76,7 @@ def test_answer_fails_closed_within_the_deadline(make_project, dead_endpoint, co
         )
         elapsed = time.monotonic() - started
     assert response.status_code == 200
-    assert response.json_body == [{"action": "talk", "text": "Sorry, this call cannot be connected."}]
+    assert response.json_body == [{"action": "talk", "text": reasons.REFUSALS["policy_unavailable"]}]
     assert elapsed < VONAGE_ANSWER_DEADLINE_S, f"refusal took {elapsed:.2f} s"
 
 

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
+from chalicelib import reasons
 from tests.conftest import chalice_client
 
 JSON = {"Content-Type": "application/json"}
@@ -16,11 +17,15 @@ CONNECT_NCCO = [
     {
         "action": "connect",
         "timeout": 20,
+        "limit": 3600,
         "from": "14155550100",
         "endpoint": [{"type": "phone", "number": "14155550101"}],
     },
 ]
-REFUSAL_NCCO = [{"action": "talk", "text": "Sorry, this call cannot be connected."}]
+
+
+def refusal_ncco(reason: str) -> list[dict[str, str]]:
+    return [{"action": "talk", "text": reasons.REFUSALS[reason]}]
 
 
 def stored(ddb_client: Any, table: str, conversation_uuid: str) -> list[dict[str, Any]]:
@@ -124,9 +129,9 @@ def test_answer_refusals_are_spoken_and_recorded(
     client, ddb_client, table_name, conversation_uuid, query, reason
 ) -> None:
     response = client.http.get(f"/answer?from_user=jane&uuid=u&conversation_uuid={conversation_uuid}&{query}")
-    assert (response.status_code, response.json_body) == (200, REFUSAL_NCCO)
+    assert (response.status_code, response.json_body) == (200, refusal_ncco(reason))
     record = answer_record(ddb_client, table_name, conversation_uuid)
-    assert (record["decision"], record["reason"], record["ncco"]) == ("refuse", reason, REFUSAL_NCCO)
+    assert (record["decision"], record["reason"], record["ncco"]) == ("refuse", reason, refusal_ncco(reason))
 
 
 def test_answer_malformed_json_is_refused_not_rejected(
@@ -135,7 +140,7 @@ def test_answer_malformed_json_is_refused_not_rejected(
     response = client.http.post(
         f"/answer?conversation_uuid={conversation_uuid}&uuid=u", headers=JSON, body=b"{oops"
     )
-    assert (response.status_code, response.json_body) == (200, REFUSAL_NCCO)
+    assert (response.status_code, response.json_body) == (200, refusal_ncco("invalid_request"))
     record = answer_record(ddb_client, table_name, conversation_uuid)
     assert record["reason"] == "invalid_request"
     assert record["detail"].startswith("body is not valid JSON")
@@ -147,30 +152,34 @@ def test_answer_odd_content_type_still_gets_an_ncco(client, conversation_uuid) -
         headers={"Content-Type": "text/xml"},
         body=b"<x/>",
     )
-    assert (response.status_code, response.json_body) == (200, REFUSAL_NCCO)
+    assert (response.status_code, response.json_body) == (200, refusal_ncco("invalid_request"))
 
 
 def test_answer_without_conversation_uuid_is_refused_and_not_stored(client, ddb_client, table_name) -> None:
     before = count_items(ddb_client, table_name)
     response = client.http.get("/answer?to=14155550101&from_user=jane&uuid=u")
-    assert (response.status_code, response.json_body) == (200, REFUSAL_NCCO)
+    assert (response.status_code, response.json_body) == (200, refusal_ncco("invalid_request"))
     assert count_items(ddb_client, table_name) == before
 
 
 def test_answer_with_oversized_ids_is_refused_as_invalid(client, ddb_client, table_name) -> None:
-    before = count_items(ddb_client, table_name)
-    big = quote("\U0001f4de" * 246)  # "CON-" + 246 four-byte characters: 250 characters, 988 bytes
-    ok = client.http.get(f"/answer?to=14155550101&from_user=j&uuid=NONE&conversation_uuid=CON-{big}")
+    phones = "\U0001f4de" * 246  # "CON-" + 246 four-byte characters: 250 characters, 988 bytes
+    ok = client.http.get(
+        f"/answer?to=14155550101&from_user=j&uuid=NONE&conversation_uuid=CON-{quote(phones)}"
+    )
     assert ok.json_body == CONNECT_NCCO
-    response = client.http.get(f"/answer?to=14155550101&from_user=j&uuid=NONE&conversation_uuid=CON-{big}xx")
-    assert (response.status_code, response.json_body) == (200, REFUSAL_NCCO)
-    assert count_items(ddb_client, table_name) == before + 1
+    assert len(stored(ddb_client, table_name, f"CON-{phones}")) == 1
+    response = client.http.get(
+        f"/answer?to=14155550101&from_user=j&uuid=NONE&conversation_uuid=CON-{quote(phones)}xx"
+    )
+    assert (response.status_code, response.json_body) == (200, refusal_ncco("invalid_request"))
+    assert stored(ddb_client, table_name, f"CON-{phones}xx") == []
 
 
 def test_answer_with_unpaired_surrogate_is_refused_and_call_stays_readable(client, conversation_uuid) -> None:
     body = b'{"to": "14155550101", "uuid": "u", "from_user": "\\ud800", "conversation_uuid": "%s"}'
     response = client.http.post("/answer", headers=JSON, body=body % conversation_uuid.encode())
-    assert (response.status_code, response.json_body) == (200, REFUSAL_NCCO)
+    assert (response.status_code, response.json_body) == (200, refusal_ncco("invalid_request"))
     # the body was refused whole, ids included, so there was nothing to file it under
     assert client.http.get(f"/calls/{conversation_uuid}").status_code == 404
 
@@ -178,13 +187,13 @@ def test_answer_with_unpaired_surrogate_is_refused_and_call_stays_readable(clien
 def test_answer_float_to_is_not_a_number(client, conversation_uuid) -> None:
     body = {"to": 1415555010.0, "uuid": "u", "from_user": "j", "conversation_uuid": conversation_uuid}
     response = client.http.post("/answer", headers=JSON, body=json.dumps(body).encode())
-    assert response.json_body == REFUSAL_NCCO
+    assert response.json_body == refusal_ncco("invalid_number")
 
 
 def test_answer_record_clips_garbage(client, ddb_client, table_name, conversation_uuid) -> None:
     body = {"to": "9" * 200_000, "uuid": "u", "from_user": "j", "conversation_uuid": conversation_uuid}
     response = client.http.post("/answer", headers=JSON, body=json.dumps(body).encode())
-    assert response.json_body == REFUSAL_NCCO
+    assert response.json_body == refusal_ncco("invalid_number")
     record = answer_record(ddb_client, table_name, conversation_uuid)
     assert (record["reason"], len(record["to"])) == ("invalid_number", 101)
 
@@ -215,7 +224,7 @@ def test_answer_with_broken_settings_refuses(make_project, conversation_uuid) ->
         response = broken.http.get(
             f"/answer?to=14155550101&from_user=j&uuid=u&conversation_uuid={conversation_uuid}"
         )
-    assert (response.status_code, response.json_body) == (200, REFUSAL_NCCO)
+    assert (response.status_code, response.json_body) == (200, refusal_ncco("misconfigured"))
 
 
 def test_answer_uses_stage_settings(make_project, conversation_uuid) -> None:
@@ -228,6 +237,7 @@ def test_answer_uses_stage_settings(make_project, conversation_uuid) -> None:
         {
             "action": "connect",
             "timeout": 45,
+            "limit": 3600,
             "from": "442079460000",
             "endpoint": [{"type": "phone", "number": "14155550101"}],
         }

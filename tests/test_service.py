@@ -45,7 +45,7 @@ def test_event_storage_errors(stubbed, code: str, status: int) -> None:
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [("ValidationException", "invalid_request"), ("InternalServerError", "storage_unavailable")],
+    [("ValidationException", "invalid_request"), ("InternalServerError", "policy_unavailable")],
 )
 def test_answer_storage_errors_refuse(stubbed, caplog, code: str, reason: str) -> None:
     stubber, service = stubbed

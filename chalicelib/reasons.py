@@ -1,0 +1,32 @@
+"""Why a call was refused: machine-readable codes and what the caller hears.
+
+Each text can be replaced per stage with REFUSAL_TEXT_<CODE> (e.g.
+REFUSAL_TEXT_COUNTRY_NOT_ALLOWED), or all at once with REFUSAL_TEXT.
+"""
+
+from __future__ import annotations
+
+ALLOWED = "allowed"  # the reason recorded when a call is connected
+
+GENERIC = "Sorry, this call cannot be connected."
+
+# In the order the answer URL checks them.
+REFUSALS: dict[str, str] = {
+    "invalid_request": GENERIC,
+    "unknown_caller": "Sorry, we could not tell who is calling, so this call cannot be connected.",
+    "pstn_caller_not_allowed": "Sorry, calls from this number cannot be connected.",
+    "user_not_allowed": "Sorry, your account is not allowed to make calls.",
+    "invalid_number": "Sorry, that is not a valid phone number. Please check it and try again.",
+    "country_not_allowed": "Sorry, calls to that country are not available.",
+    "number_type_blocked": "Sorry, calls to that kind of number are not available.",
+    "prefix_denied": "Sorry, calls to that number are not available.",
+    "user_rate_limited": "Sorry, you have reached your call limit. Please try again later.",
+    "global_rate_limited": "Sorry, we are handling too many calls right now. Please try again in a minute.",
+    "policy_unavailable": "Sorry, we cannot connect calls right now. Please try again later.",
+    "misconfigured": GENERIC,
+    "internal_error": GENERIC,
+}
+
+
+def setting_name(reason: str) -> str:
+    return f"REFUSAL_TEXT_{reason.upper()}"
