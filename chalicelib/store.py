@@ -141,16 +141,6 @@ class CallStore:
             },
         }
 
-    def count(self, counter: Counter) -> int:
-        """How many calls a counter has let through (0 if none yet)."""
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key=_item(pk=counter.pk, sk=counter.sk), ConsistentRead=True
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise _unavailable(exc) from exc
-        return int(item["n"]["N"]) if item else 0
-
     def put_event(self, event: Event, received_at: str) -> bool:
         """Store an event once; False when it had already been stored."""
         item = _item(
