@@ -14,10 +14,8 @@ import os
 import threading
 from typing import Any
 
-from chalicelib.store import StoreUnavailable
+from chalicelib.store import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, StoreUnavailable
 
-CONNECT_TIMEOUT_S = 0.2
-READ_TIMEOUT_S = 0.4
 MAX_ATTEMPTS = 1
 
 _lock = threading.Lock()

@@ -66,7 +66,7 @@ def refusal(
     if settings is None:  # the settings themselves are broken: built-in text
         action = ncco.talk(reasons.REFUSALS.get(reason, reasons.GENERIC))
     else:
-        action = ncco.talk(settings.refusal_text(reason), language=settings.talk_language)
+        action = ncco.talk(settings.refusal_text(reason), language=settings.refusal_language(reason))
     return Decision(REFUSE, reason, detail, ncco.ncco(action), destination=destination)
 
 
@@ -78,7 +78,9 @@ def decide(request: AnswerRequest, settings: Settings) -> Decision:
         user = policy.check_caller(request, settings)
         dest = policy.check_destination(request.to, settings)
     except policy.Refused as refused:
-        return refusal(refused.reason, refused.detail, settings, refused.destination)
+        # audit where the call was headed even when the caller was the problem
+        destination = refused.destination or policy.destination_or_none(request.to)
+        return refusal(refused.reason, refused.detail, settings, destination)
     caller_id = policy.caller_id(user, dest, settings)
     actions = []
     if settings.greeting_text:
@@ -150,6 +152,7 @@ def call_view(
         "conversation_uuid": conversation_uuid,
         "status": latest[1]["status"] if latest else None,
         "answer": min(answers, key=lambda a: a["received_at"]) if answers else None,
+        "answers": sorted(answers, key=lambda a: a["received_at"]),  # one per leg answered
         "legs": sorted(legs.values(), key=lambda leg: first_seen[leg["uuid"]]),
         "events": [payload for _, payload in events],
     }

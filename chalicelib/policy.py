@@ -72,6 +72,14 @@ def check_destination(to: str | None, settings: Settings) -> Destination:
     return dest
 
 
+def destination_or_none(to: str | None) -> Destination | None:
+    """The parsed number for the audit record, when it is one."""
+    try:
+        return parse_destination(to)
+    except InvalidNumber:
+        return None
+
+
 def caller_id(user: str, dest: Destination, settings: Settings) -> str:
     """Per-user number, else a local number for the destination's region, else VONAGE_NUMBER."""
     return (

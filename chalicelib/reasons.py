@@ -1,7 +1,8 @@
 """Why a call was refused: machine-readable codes and what the caller hears.
 
 Each text can be replaced per stage with REFUSAL_TEXT_<CODE> (e.g.
-REFUSAL_TEXT_COUNTRY_NOT_ALLOWED), or all at once with REFUSAL_TEXT.
+REFUSAL_TEXT_COUNTRY_NOT_ALLOWED), or all at once with REFUSAL_TEXT; its
+language with REFUSAL_LANGUAGE_<CODE>, else TALK_LANGUAGE.
 """
 
 from __future__ import annotations
@@ -28,5 +29,14 @@ REFUSALS: dict[str, str] = {
 }
 
 
+# Spoken when the settings themselves cannot be read, so not configurable by them.
+NOT_CONFIGURABLE = frozenset({"misconfigured"})
+CONFIGURABLE = tuple(reason for reason in REFUSALS if reason not in NOT_CONFIGURABLE)
+
+
 def setting_name(reason: str) -> str:
     return f"REFUSAL_TEXT_{reason.upper()}"
+
+
+def language_setting_name(reason: str) -> str:
+    return f"REFUSAL_LANGUAGE_{reason.upper()}"

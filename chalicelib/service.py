@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 from chalicelib import calls, policy, settings
 from chalicelib.settings import ConfigError, Settings
-from chalicelib.store import CallStore, StoreRejected, StoreUnavailable
+from chalicelib.store import WORST_CALL_S, CallStore, StoreRejected, StoreUnavailable, time_left
 from chalicelib.webhooks import (
     MAX_ID_CHARS,
     AnswerRequest,
@@ -28,6 +29,8 @@ from chalicelib.webhooks import (
 )
 
 log = logging.getLogger("callgate")
+# Vonage waits about 1 s for the answer URL; what the store may use of it.
+ANSWER_BUDGET_S = 0.85
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,25 @@ class Service:
 
     def answer(self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None) -> Reply:
         """Always 200 with an NCCO: Vonage drops the call on a 500 and never retries it."""
+        deadline = time.monotonic() + ANSWER_BUDGET_S
         try:
-            return Reply(200, self._answer(query, body, content_type))
+            return Reply(200, self._answer(query, body, content_type, deadline))
         except Exception:
             log.exception("answer failed; refusing the call")
-            return Reply(200, calls.refusal("internal_error", "unexpected error").ncco)
+            try:
+                cfg: Settings | None = self.load_settings()
+            except Exception:
+                cfg = None
+            decision = calls.refusal(
+                "internal_error", "unexpected error (see the traceback logged above)", cfg
+            )
+            _log_decision(
+                None, {"decision": decision.action, "reason": decision.reason, "detail": decision.detail}
+            )
+            return Reply(200, decision.ncco)
 
     def _answer(
-        self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None
+        self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None, deadline: float
     ) -> list[dict[str, Any]]:
         now = self.clock()
         received_at = utc_iso(now)
@@ -78,7 +92,7 @@ class Service:
         record = decision.record(request, received_at)
         if request.conversation_uuid and request.leg_key:  # else there is nothing to file it under
             keys = (request.conversation_uuid, request.leg_key)
-            record = self._record(request, keys, decision, record, cfg, now)
+            record = self._record(request, keys, decision, record, cfg, now, deadline)
         _log_decision(request.conversation_uuid, record)
         return record["ncco"]
 
@@ -90,27 +104,45 @@ class Service:
         record: dict[str, Any],
         cfg: Settings,
         now: datetime,
+        deadline: float,
     ) -> dict[str, Any]:
-        """Store the decision, counting a connect against the rate limits; the record to answer with."""
+        """Store the decision, counting a connect against the rate limits; the record to answer with.
+
+        Every DynamoDB call after the first is made only if a worst-case call
+        still fits before `deadline`: the refusal must reach Vonage in time.
+        """
         conversation_uuid, leg_key = keys
         connect = decision.action == calls.CONNECT
         # a connect decision always has a caller: policy.check_caller refused the others
         counters = policy.counters(request.caller or "", now, cfg) if connect else ()
+        store = None
+        maybe_applied = False
         try:
             store = self.store_for(cfg)
-            write = store.record_answer(conversation_uuid, leg_key, record, counters)
+            write = store.record_answer(conversation_uuid, leg_key, record, counters, deadline)
             if write.exceeded is None:
                 return write.record
             limited = calls.refusal(write.exceeded.reason, write.exceeded.detail, cfg, decision.destination)
-            return store.record_answer(
-                conversation_uuid, leg_key, limited.record(request, record["received_at"])
-            ).record
+            record = limited.record(request, record["received_at"])
+            if time_left(deadline) < WORST_CALL_S:
+                log.warning("no time left to store the refusal of %s", conversation_uuid)
+                return record
+            return store.record_answer(conversation_uuid, leg_key, record).record
         except StoreRejected as exc:
             refused = calls.refusal("invalid_request", str(exc), cfg, decision.destination)
         except StoreUnavailable as exc:
             # Fail closed: a call the policy store cannot vouch for is a call we do not pay for.
             refused = calls.refusal("policy_unavailable", str(exc), cfg, decision.destination)
-        return refused.record(request, record["received_at"])
+            maybe_applied = exc.maybe_applied
+        record = refused.record(request, record["received_at"])
+        if connect and maybe_applied and store is not None and time_left(deadline) > WORST_CALL_S:
+            # The counted write may have been applied before its reply was lost: make the
+            # stored record say what the caller hears. Best effort.
+            try:
+                store.replace_answer(conversation_uuid, leg_key, record)
+            except StoreUnavailable as exc:
+                log.warning("could not correct the record of %s: %s", conversation_uuid, exc)
+        return record
 
     def event(self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None) -> Reply:
         """200 {} once stored; 4xx for input that can never be stored; 503 so Vonage retries."""

@@ -48,7 +48,8 @@ NAMES = (
     "TALK_LANGUAGE",
     "CONNECT_TIMEOUT",
     "REFUSAL_TEXT",
-    *(reasons.setting_name(reason) for reason in reasons.REFUSALS),
+    *(reasons.setting_name(reason) for reason in reasons.CONFIGURABLE),
+    *(reasons.language_setting_name(reason) for reason in reasons.CONFIGURABLE),
 )
 
 
@@ -76,9 +77,13 @@ class Settings:
     talk_language: str | None
     connect_timeout: int
     refusal_texts: Mapping[str, str]
+    refusal_languages: Mapping[str, str]
 
     def refusal_text(self, reason: str) -> str:
         return self.refusal_texts.get(reason, reasons.GENERIC)
+
+    def refusal_language(self, reason: str) -> str | None:
+        return self.refusal_languages.get(reason, self.talk_language)
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -113,7 +118,12 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, language, allow_empty=True),
         talk_language=language,
         connect_timeout=_int(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 3, 120),
-        refusal_texts=_refusal_texts(values, language),
+        refusal_texts=_refusal_texts(values),
+        refusal_languages={
+            reason: lang
+            for reason in reasons.CONFIGURABLE
+            if (lang := _language(values, reasons.language_setting_name(reason))) is not None
+        },
     )
 
 
@@ -222,11 +232,15 @@ def _speech(
     return value
 
 
-def _refusal_texts(values: dict[str, str | None], language: str | None) -> Mapping[str, str]:
+def _refusal_texts(values: dict[str, str | None]) -> Mapping[str, str]:
     """REFUSAL_TEXT_<REASON>, else REFUSAL_TEXT, else the built-in text for the reason."""
     common = values["REFUSAL_TEXT"]
-    texts = {}
-    for reason, default in reasons.REFUSALS.items():
+    texts = dict(reasons.REFUSALS)
+    for reason in reasons.CONFIGURABLE:
+        default = reasons.REFUSALS[reason]
+        language = _language(values, reasons.language_setting_name(reason)) or _language(
+            values, "TALK_LANGUAGE"
+        )
         name = reasons.setting_name(reason)
         if values[name] is not None:
             texts[reason] = _speech(values, name, default, language, allow_empty=False)

@@ -8,22 +8,38 @@ is conditional on the key being new, so a retried webhook writes nothing twice.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from chalicelib.policy import Counter
 from chalicelib.tables import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from chalicelib.webhooks import Event
 
 _NEW_KEY = f"attribute_not_exists({PARTITION_KEY})"
-TRANSACTION_ATTEMPTS = 3  # only TransactionConflict is retried: it is answered at once
+# The latency contract of every DynamoDB call (aws.py configures the client with it):
+# one attempt, 0.2 s to connect + 0.4 s to read. Callers with a deadline make another
+# call only while a worst-case call still fits before it.
+CONNECT_TIMEOUT_S = 0.2
+READ_TIMEOUT_S = 0.4
+WORST_CALL_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+CONFLICT_BACKOFF_S = (0.01, 0.04)  # jittered pause before retrying a TransactionConflict
 
 
 class StoreUnavailable(Exception):
-    """DynamoDB could not be used; callers answer 503 or refuse the call."""
+    """DynamoDB could not be used; callers answer 503 or refuse the call.
+
+    `maybe_applied`: the request may have been carried out all the same (its
+    reply was lost, or DynamoDB failed after receiving it).
+    """
+
+    def __init__(self, message: str, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 class StoreRejected(StoreUnavailable):
@@ -34,6 +50,11 @@ class StoreRejected(StoreUnavailable):
 class AnswerWrite:
     record: dict[str, Any]  # the decision now stored: the earlier one for a retried request
     exceeded: Counter | None = None  # a limit refused the call; nothing was written
+
+
+def time_left(deadline: float | None) -> float:
+    """Seconds until `deadline` (a time.monotonic() value); unlimited without one."""
+    return float("inf") if deadline is None else deadline - time.monotonic()
 
 
 def _earlier_record(exc: ClientError, old: dict[str, Any] | None) -> dict[str, Any]:
@@ -61,9 +82,13 @@ def _item(**attributes: str | None) -> dict[str, dict[str, str]]:
 def _unavailable(exc: Exception) -> StoreUnavailable:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        kind = StoreRejected if error.get("Code") == "ValidationException" else StoreUnavailable
-        return kind(f"DynamoDB {error.get('Code')}: {error.get('Message')}")
-    return StoreUnavailable(f"DynamoDB unreachable: {exc}")
+        message = f"DynamoDB {error.get('Code')}: {error.get('Message')}"
+        if error.get("Code") == "ValidationException":
+            return StoreRejected(message)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+        return StoreUnavailable(message, maybe_applied=status >= 500)
+    never_sent = isinstance(exc, (EndpointConnectionError, ConnectTimeoutError))
+    return StoreUnavailable(f"DynamoDB unreachable: {exc}", maybe_applied=not never_sent)
 
 
 class CallStore:
@@ -77,6 +102,7 @@ class CallStore:
         leg_key: str,
         record: dict[str, Any],
         counters: Sequence[Counter] = (),
+        deadline: float | None = None,
     ) -> AnswerWrite:
         """Store the answer decision once, counting it against `counters`, in one round trip.
 
@@ -84,16 +110,13 @@ class CallStore:
         nothing is counted again and the first decision comes back. A counter
         at its limit cancels the whole write (AnswerWrite.exceeded), so a
         refused call is never counted and concurrent calls never pass a limit.
+        A TransactionConflict (another call updating the same counter at that
+        moment) is retried after a short random pause while `deadline`
+        (time.monotonic()) leaves room for one more worst-case call.
         """
         put = {
             "TableName": self._table,
-            "Item": _item(
-                pk=_call_key(conversation_uuid),
-                sk=f"ANSWER#{leg_key}",
-                kind="answer",
-                received_at=record["received_at"],
-                record=_json(record),
-            ),
+            "Item": self._answer_item(conversation_uuid, leg_key, record),
             "ConditionExpression": _NEW_KEY,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
@@ -106,7 +129,7 @@ class CallStore:
                 raise _unavailable(exc) from exc
             return AnswerWrite(record)
         items = [{"Put": put}, *({"Update": self._increment(counter)} for counter in counters)]
-        for attempt in range(TRANSACTION_ATTEMPTS):
+        while True:
             try:
                 self._client.transact_write_items(TransactItems=items)
             except ClientError as exc:
@@ -119,13 +142,36 @@ class CallStore:
                 for counter, code in zip(counters, codes[1:], strict=False):
                     if code == "ConditionalCheckFailed":
                         return AnswerWrite(record, exceeded=counter)
-                if "TransactionConflict" in codes and attempt + 1 < TRANSACTION_ATTEMPTS:
-                    continue  # another call updated the same counter at the same moment
+                if (
+                    "TransactionConflict" in codes
+                    and time_left(deadline) > WORST_CALL_S + CONFLICT_BACKOFF_S[1]
+                ):
+                    time.sleep(random.uniform(*CONFLICT_BACKOFF_S))
+                    continue
                 raise _unavailable(exc) from exc
             except BotoCoreError as exc:
                 raise _unavailable(exc) from exc
             return AnswerWrite(record)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def replace_answer(self, conversation_uuid: str, leg_key: str, record: dict[str, Any]) -> None:
+        """Overwrite a decision: when a counted write timed out but may have been applied,
+        the record must say what the caller actually heard (the refusal)."""
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=self._answer_item(conversation_uuid, leg_key, record)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc) from exc
+
+    @staticmethod
+    def _answer_item(conversation_uuid: str, leg_key: str, record: dict[str, Any]) -> dict[str, Any]:
+        return _item(
+            pk=_call_key(conversation_uuid),
+            sk=f"ANSWER#{leg_key}",
+            kind="answer",
+            received_at=record["received_at"],
+            record=_json(record),
+        )
 
     def _increment(self, counter: Counter) -> dict[str, Any]:
         return {

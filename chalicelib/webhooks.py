@@ -16,12 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from chalicelib.numbers import InvalidNumber, normalise
+
 MAX_BODY_BYTES = 256 * 1024  # a DynamoDB item is at most 400 KiB; Vonage's are < 4 KiB
 # Vonage ids are ~40 ASCII characters; 250 keeps even 4-byte characters inside
 # DynamoDB's 1024-byte sort key once prefixed ("ANSWER#" + id).
 MAX_ID_CHARS = 250
 MAX_STORED_BYTES = 300_000  # the payload as stored, leaving room in a 400 KiB item
-_PHONE_LIKE = re.compile(r"\+?[0-9]{6,15}")
+_PHONE_LIKE = re.compile(r"\+?0[0-9]{3,15}")  # national formats normalise() refuses
+_WITHHELD = frozenset({"unknown", "anonymous", "private", "restricted", "unavailable", "withheld"})
 
 
 class WebhookError(ValueError):
@@ -103,6 +106,21 @@ class AnswerRequest:
         return self.uuid or self.conversation_uuid
 
 
+def _is_phone_caller(from_: str) -> bool:
+    """`from` without `from_user`: the seed's user name, or a phone caller's number.
+
+    A number in any format, or a withheld-number token, is a phone caller:
+    when in doubt, the stricter rule (ALLOW_PSTN_CALLERS) applies.
+    """
+    if from_.strip().lower() in _WITHHELD:
+        return True
+    try:
+        normalise(from_)
+    except InvalidNumber:
+        return bool(_PHONE_LIKE.fullmatch(from_.strip()))
+    return True
+
+
 def parse_answer(params: dict[str, Any]) -> AnswerRequest:
     """Never raises: a bad answer request is refused by policy, not with a 4xx."""
     from_user = _text(params.get("from_user"))
@@ -120,7 +138,7 @@ def parse_answer(params: dict[str, Any]) -> AnswerRequest:
     return AnswerRequest(
         to=_text(params.get("to")),
         caller=caller,
-        caller_is_number=not from_user and bool(from_ and _PHONE_LIKE.fullmatch(from_)),
+        caller_is_number=not from_user and from_ is not None and _is_phone_caller(from_),
         uuid=uuid,
         conversation_uuid=conversation,
         id_problem=problem,

@@ -16,6 +16,7 @@ import sys
 from types import FrameType
 from urllib.parse import urlsplit
 
+from chalicelib import settings
 from devtools import dynamodb_local as ddb
 
 STAGE = "local"
@@ -39,6 +40,11 @@ def main() -> int:
     args = parser.parse_args()
 
     stage_env = local_stage_env()
+    try:
+        settings.load(stage_env)  # every number and code, before anything starts
+    except settings.ConfigError as exc:
+        print(f"callgate: the '{STAGE}' stage in .chalice/config.json is wrong: {exc}", file=sys.stderr)
+        return 2
     ddb_url = stage_env["AWS_ENDPOINT_URL_DYNAMODB"]
     table = stage_env["CALLS_TABLE"]
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

@@ -92,6 +92,7 @@ def test_machine_detection_does_not_change_leg_status() -> None:
 def test_no_status_events() -> None:
     view = call_view("CON-1", [{"received_at": "b", "n": 2}, {"received_at": "a", "n": 1}], [])
     assert (view["status"], view["legs"], view["events"], view["answer"]["n"]) == (None, [], [], 1)
+    assert [a["n"] for a in view["answers"]] == [1, 2]  # every decision, oldest first
 
 
 def test_odd_payload_values_do_not_break_the_view() -> None:

@@ -49,9 +49,33 @@ class _Throttling(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def throttling_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Throttling)
+class _SlowConflict(_Throttling):
+    """Answers after 0.35 s, every time, that the transaction conflicted with another."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        time.sleep(0.35)
+        body = json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "message": "Transaction cancelled",
+                "CancellationReasons": [
+                    {"Code": "None"},
+                    {"Code": "TransactionConflict"},
+                    {"Code": "None"},
+                    {"Code": "None"},
+                ],
+            }
+        )
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -59,12 +83,23 @@ def throttling_server() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture(params=["refused", "silent", "throttling"])
-def dead_endpoint(request, silent_server: str, throttling_server: str) -> str:
+@pytest.fixture(scope="module")
+def throttling_server() -> Iterator[str]:
+    yield from _serve(_Throttling)
+
+
+@pytest.fixture(scope="module")
+def slow_conflict_server() -> Iterator[str]:
+    yield from _serve(_SlowConflict)
+
+
+@pytest.fixture(params=["refused", "silent", "throttling", "slow-conflict"])
+def dead_endpoint(request, silent_server: str, throttling_server: str, slow_conflict_server: str) -> str:
     return {
         "refused": f"http://127.0.0.1:{free_port()}",
         "silent": silent_server,
         "throttling": throttling_server,
+        "slow-conflict": slow_conflict_server,
     }[request.param]
 
 

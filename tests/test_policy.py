@@ -169,7 +169,7 @@ def test_decision_connects_with_caller_id_and_length_cap() -> None:
     assert (decision.caller_id, decision.destination.region) == ("442079460000", "GB")  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("reason", list(reasons.REFUSALS))
+@pytest.mark.parametrize("reason", reasons.CONFIGURABLE)
 def test_every_refusal_speaks_its_own_configurable_text(reason: str) -> None:
     from chalicelib.calls import refusal
 
@@ -179,10 +179,60 @@ def test_every_refusal_speaks_its_own_configurable_text(reason: str) -> None:
     assert refusal(reason, "d", custom).ncco == [{"action": "talk", "text": "Custom.", "language": "es-ES"}]
 
 
+def test_refusal_language_per_reason() -> None:
+    from chalicelib.calls import refusal
+
+    cfg = load({**BASE, "TALK_LANGUAGE": "en-GB", "REFUSAL_LANGUAGE_COUNTRY_NOT_ALLOWED": "es-ES",
+                "REFUSAL_TEXT_COUNTRY_NOT_ALLOWED": "Lo siento."})  # fmt: skip
+    assert refusal("country_not_allowed", "d", cfg).ncco == [
+        {"action": "talk", "text": "Lo siento.", "language": "es-ES"}
+    ]
+    assert refusal("invalid_number", "d", cfg).ncco[0]["language"] == "en-GB"
+
+
+def test_misconfigured_speaks_the_built_in_text() -> None:
+    """When the settings cannot be read, neither can a text from them."""
+    from chalicelib.calls import refusal
+
+    assert refusal("misconfigured", "d").ncco == [{"action": "talk", "text": reasons.GENERIC}]
+    assert "REFUSAL_TEXT_MISCONFIGURED" not in __import__("chalicelib.settings").settings.NAMES
+
+
 def test_refusal_text_sets_every_reason_without_its_own() -> None:
     cfg = load({**BASE, "REFUSAL_TEXT": "No.", "REFUSAL_TEXT_COUNTRY_NOT_ALLOWED": "Not there."})
     assert cfg.refusal_text("invalid_number") == "No."
     assert cfg.refusal_text("country_not_allowed") == "Not there."
+
+
+def test_caller_refusals_still_audit_the_destination() -> None:
+    request = parse_answer(
+        {"from": "447700900000", "to": "19005550100", "uuid": "u", "conversation_uuid": "c"}
+    )
+    record = decide(request, load(BASE)).record(request, "t")
+    assert (record["reason"], record["destination"], record["number_type"]) == (
+        "pstn_caller_not_allowed",
+        "+19005550100",
+        "PREMIUM_RATE",
+    )
+
+
+@pytest.mark.parametrize(
+    ("from_", "is_phone"),
+    [
+        ("demo", False),  # the seed's user name
+        ("jane.doe", False),
+        ("447700900000", True),
+        ("+1 415 555 0199", True),
+        ("12345", True),  # a short code, or an all-digit name: the stricter rule applies
+        ("07700900123", True),  # national format
+        ("Unknown", True),  # withheld caller IDs
+        ("anonymous", True),
+        ("Restricted", True),
+    ],
+)
+def test_phone_callers_are_recognised(from_: str, is_phone: bool) -> None:
+    assert parse_answer({"from": from_}).caller_is_number is is_phone
+    assert parse_answer({"from": from_, "from_user": "jane"}).caller_is_number is False
 
 
 def test_decision_record_audits_destination_on_refusals() -> None:
