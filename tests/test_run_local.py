@@ -9,8 +9,8 @@ from devtools import run_local
 
 def test_bad_local_settings_stop_make_run_before_anything_starts(monkeypatch, capsys) -> None:
     started = []
-    monkeypatch.setattr(run_local, "local_stage_env", lambda: {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100",
-                                                               "ALLOWED_COUNTRIES": "US,UK"})  # fmt: skip
+    bad = {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,UK"}
+    monkeypatch.setattr(run_local, "local_stage_env", lambda: bad)
     monkeypatch.setattr(run_local.ddb, "start", lambda *a, **k: started.append(a))
     monkeypatch.setattr("sys.argv", ["run_local"])
     assert run_local.main() == 2
