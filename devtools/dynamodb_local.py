@@ -142,14 +142,17 @@ def stop(proc: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
 
 
 def ensure_table(url: str, table_name: str) -> bool:
-    """Create the calls table if missing; True if it was created."""
+    """Create the calls table if missing, and enable TTL once; True if it was created."""
     ddb = client(url)
+    created = True
     try:
         ddb.create_table(**create_table_args(table_name))
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise
-        return False
+        created = False
     ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
-    ddb.update_time_to_live(**time_to_live_args(table_name))
-    return True
+    ttl = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # enabling twice is an error
+        ddb.update_time_to_live(**time_to_live_args(table_name))
+    return created
