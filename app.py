@@ -1,19 +1,25 @@
-"""callgate: Vonage Voice answer and event webhooks. Routes and wiring only."""
+"""callgate: Vonage Voice answer and event webhooks, and the call history. Routes and wiring only."""
 
 from __future__ import annotations
 
 import json
 import logging
 
-from chalice import Chalice, Response
+from chalice import Chalice, IAMAuthorizer, Response
 
 from chalicelib import aws
 from chalicelib.service import Reply, Service
 from chalicelib.settings import Settings
 from chalicelib.store import CallStore
+from chalicelib.webhooks import public_base_url
 
 app = Chalice(app_name="callgate")
 app.log.setLevel(logging.INFO)  # decisions are logged at INFO ("callgate" logger)
+
+# The history holds who called whom: in deployed stages only IAM principals may read it
+# (SigV4). `chalice local` cannot check SigV4 and serves these routes unauthenticated.
+# The webhooks stay public until signature checks arrive (ROADMAP item 5).
+iam = IAMAuthorizer()
 
 
 def _store_for(settings: Settings) -> CallStore:
@@ -32,16 +38,22 @@ def _response(reply: Reply) -> Response:
     )
 
 
+def _query() -> dict[str, str] | None:
+    params = app.current_request.query_params
+    return dict(params) if params else None
+
+
 def _webhook_parts() -> tuple[dict[str, str] | None, bytes | None, str | None]:
     request = app.current_request
-    query = dict(request.query_params) if request.query_params else None
-    return query, request.raw_body, request.headers.get("content-type")
+    return _query(), request.raw_body, request.headers.get("content-type")
 
 
 # '*/*': never let Chalice answer Vonage with a 415; bad input gets a spoken refusal.
 @app.route("/answer", methods=["GET", "POST"], content_types=["*/*"])
 def answer() -> Response:
-    return _response(service.answer(*_webhook_parts()))
+    request = app.current_request
+    base_url = public_base_url(None, request.headers, request.context.get("stage"))
+    return _response(service.answer(*_webhook_parts(), base_url=base_url))
 
 
 @app.route("/event", methods=["GET", "POST"], content_types=["application/json"])
@@ -49,7 +61,17 @@ def event() -> Response:
     return _response(service.event(*_webhook_parts()))
 
 
-@app.route("/calls/{conversation_uuid}", methods=["GET"])
+@app.route("/fallback", methods=["GET", "POST"], content_types=["*/*"])
+def fallback() -> Response:
+    return _response(service.fallback(*_webhook_parts()))
+
+
+@app.route("/calls", methods=["GET"], authorizer=iam)
+def list_calls() -> Response:
+    return _response(service.list_calls(_query()))
+
+
+@app.route("/calls/{conversation_uuid}", methods=["GET"], authorizer=iam)
 def get_call(conversation_uuid: str) -> Response:
     return _response(service.call(conversation_uuid))
 

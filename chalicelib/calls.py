@@ -1,9 +1,7 @@
-"""What to do with a call, and what a call looks like afterwards. Pure logic."""
+"""What to do with a call when Vonage asks the answer URL. Pure logic (policy.py holds the rules)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,15 +12,6 @@ from chalicelib.webhooks import AnswerRequest
 
 CONNECT = "connect"
 REFUSE = "refuse"
-
-# Statuses that end a leg: a late `ringing` must not reopen it.
-TERMINAL = frozenset({"completed", "busy", "cancelled", "unanswered", "rejected", "failed", "timeout"})
-# Tie-break for events with equal timestamps: `started` and `ringing` are
-# often created in the same millisecond and arrive either way round.
-_PROGRESS = {"started": 0, "ringing": 1, "answered": 2, "disconnected": 3}
-# Results of machine detection and transcription, not states of the leg.
-_NOT_LEG_STATE = frozenset({"human", "machine", "transcribed"})
-LEG_FIELDS = ("direction", "from", "to", "duration", "price", "rate", "start_time", "end_time")
 
 
 @dataclass(frozen=True)
@@ -70,8 +59,12 @@ def refusal(
     return Decision(REFUSE, reason, detail, ncco.ncco(action), destination=destination)
 
 
-def decide(request: AnswerRequest, settings: Settings) -> Decision:
-    """Every rule but the rate limits, which need the store (see service.py)."""
+def decide(request: AnswerRequest, settings: Settings, event_url: str | None = None) -> Decision:
+    """Every rule but the rate limits, which need the store (see service.py).
+
+    With `event_url` (this service's /event), the connect is synchronous, so
+    Vonage asks /event what to do when the callee's leg fails (failover()).
+    """
     try:
         if request.id_problem:
             raise policy.Refused("invalid_request", request.id_problem)
@@ -91,6 +84,8 @@ def decide(request: AnswerRequest, settings: Settings) -> Decision:
             from_=caller_id,
             timeout=settings.connect_timeout,
             limit=settings.max_call_seconds,
+            event_type="synchronous" if event_url else None,
+            event_url=event_url,
         )
     )
     return Decision(
@@ -103,56 +98,36 @@ def decide(request: AnswerRequest, settings: Settings) -> Decision:
     )
 
 
-def _rank(event: dict[str, Any], timestamp: str) -> tuple[bool, str, int]:
-    """Later wins; any terminal status beats any non-terminal one."""
-    status = event["status"]
-    return (status in TERMINAL, timestamp, _PROGRESS.get(status, len(_PROGRESS)))
+def failover(payload: dict[str, Any], settings: Settings) -> list[ncco.Action] | None:
+    """What the caller hears when the callee's leg ends busy, unanswered, timeout, failed or
+    rejected (the synchronous connect asks /event); None for any other event.
+
+    FALLBACK_NUMBER set: connect to it (once: that connect is not synchronous, so its own
+    failure ends the call). Otherwise a short message for the outcome.
+    """
+    status = payload.get("status")
+    if not isinstance(status, str) or status not in reasons.FAILOVERS:
+        return None
+    if payload.get("direction") == "inbound":  # the caller's own leg: nothing to fail over to
+        return None
+    if settings.fallback_number:
+        actions = []
+        if settings.fallback_connect_text:
+            actions.append(ncco.talk(settings.fallback_connect_text, language=settings.talk_language))
+        actions.append(
+            ncco.connect(
+                ncco.phone(settings.fallback_number),
+                from_=settings.vonage_number,
+                timeout=settings.connect_timeout,
+                limit=settings.max_call_seconds,
+            )
+        )
+        return ncco.ncco(*actions)
+    return ncco.ncco(ncco.talk(settings.failover_texts[status], language=settings.talk_language))
 
 
-def _event_order(item: tuple[str, dict[str, Any]]) -> tuple[str, int, str]:
-    """A total order, so any arrival order of the same events reads the same."""
-    timestamp, payload = item
-    status = payload.get("status")  # any JSON value: Vonage's payload is stored unchanged
-    progress = _PROGRESS.get(status, len(_PROGRESS)) if isinstance(status, str) else len(_PROGRESS)
-    return (timestamp, progress, json.dumps(payload, sort_keys=True, default=str))
-
-
-def _new_leg(uuid: str) -> dict[str, Any]:
-    leg: dict[str, Any] = {"uuid": uuid, "direction": None, "status": None}
-    leg.update(dict.fromkeys(LEG_FIELDS))
-    return leg
-
-
-def call_view(
-    conversation_uuid: str,
-    answers: list[dict[str, Any]],
-    events: Iterable[tuple[str, dict[str, Any]]],
-) -> dict[str, Any]:
-    """The call as a user reads it, from its stored answers and (timestamp, payload) events."""
-    events = sorted(events, key=_event_order)
-    status_events = [
-        (timestamp, payload)
-        for timestamp, payload in events
-        if isinstance(payload.get("status"), str)
-        and payload["status"] not in _NOT_LEG_STATE
-        and isinstance(payload.get("uuid"), str)
-    ]
-    legs: dict[str, dict[str, Any]] = {}
-    for _, payload in sorted(status_events, key=lambda e: _rank(e[1], e[0])):
-        leg = legs.setdefault(payload["uuid"], _new_leg(payload["uuid"]))
-        leg["status"] = payload["status"]
-        for field in LEG_FIELDS:
-            if payload.get(field) is not None:
-                leg[field] = payload[field]
-    first_seen: dict[str, str] = {}
-    for timestamp, payload in status_events:
-        first_seen.setdefault(payload["uuid"], timestamp)
-    latest = max(status_events, key=lambda e: _rank(e[1], e[0]), default=None)
-    return {
-        "conversation_uuid": conversation_uuid,
-        "status": latest[1]["status"] if latest else None,
-        "answer": min(answers, key=lambda a: a["received_at"]) if answers else None,
-        "answers": sorted(answers, key=lambda a: a["received_at"]),  # one per leg answered
-        "legs": sorted(legs.values(), key=lambda leg: first_seen[leg["uuid"]]),
-        "events": [payload for _, payload in events],
-    }
+def fallback_answer(settings: Settings | None) -> list[ncco.Action]:
+    """The fallback answer URL's NCCO: spoken, safe, connects nothing."""
+    if settings is None:
+        return ncco.ncco(ncco.talk(reasons.FALLBACK_ANSWER))
+    return ncco.ncco(ncco.talk(settings.fallback_answer_text, language=settings.talk_language))

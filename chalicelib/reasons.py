@@ -29,6 +29,19 @@ REFUSALS: dict[str, str] = {
 }
 
 
+# What a connected call's caller hears when the callee's leg ends in one of these
+# statuses (connect failover: FAILOVER_TEXT_<STATUS>), unless FALLBACK_NUMBER is set.
+FAILOVERS: dict[str, str] = {
+    "busy": "The number you called is busy. Please try again later.",
+    "unanswered": "There was no answer. Please try again later.",
+    "timeout": "There was no answer. Please try again later.",
+    "failed": "Sorry, the call could not be connected. Please try again later.",
+    "rejected": "Sorry, the call could not be connected. Please try again later.",
+}
+FALLBACK_CONNECT = "Please hold while we connect you to someone else."
+# The fallback answer URL: Vonage calls it when the answer URL failed.
+FALLBACK_ANSWER = "Sorry, we cannot connect your call right now. Please try again later."
+
 # Spoken when the settings themselves cannot be read, so not configurable by them.
 NOT_CONFIGURABLE = frozenset({"misconfigured"})
 CONFIGURABLE = tuple(reason for reason in REFUSALS if reason not in NOT_CONFIGURABLE)

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import calls, policy, settings
+from chalicelib import calls, history, policy, settings
+from chalicelib import record as call_record
 from chalicelib.settings import ConfigError, Settings
-from chalicelib.store import WORST_CALL_S, CallStore, StoreRejected, StoreUnavailable, time_left
+from chalicelib.store import WORST_CALL_S, CallIdentity, CallStore, StoreRejected, StoreUnavailable, time_left
 from chalicelib.webhooks import (
     MAX_ID_CHARS,
     AnswerRequest,
@@ -48,12 +49,23 @@ class Service:
     store_for: Callable[[Settings], CallStore]
     load_settings: Callable[[], Settings] = settings.load
     clock: Callable[[], datetime] = field(default=_now)
+    answer_budget_s: float = ANSWER_BUDGET_S
 
-    def answer(self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None) -> Reply:
-        """Always 200 with an NCCO: Vonage drops the call on a 500 and never retries it."""
-        deadline = time.monotonic() + ANSWER_BUDGET_S
+    def answer(
+        self,
+        query: Mapping[str, str] | None,
+        body: bytes | None,
+        content_type: str | None,
+        base_url: str | None = None,
+    ) -> Reply:
+        """Always 200 with an NCCO: Vonage drops the call on a 500 and never retries it.
+
+        `base_url` is where Vonage reaches this service (for the connect's eventUrl);
+        PUBLIC_BASE_URL overrides it.
+        """
+        deadline = time.monotonic() + self.answer_budget_s
         try:
-            return Reply(200, self._answer(query, body, content_type, deadline))
+            return Reply(200, self._answer(query, body, content_type, base_url, deadline))
         except Exception:
             log.exception("answer failed; refusing the call")
             try:
@@ -69,7 +81,12 @@ class Service:
             return Reply(200, decision.ncco)
 
     def _answer(
-        self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None, deadline: float
+        self,
+        query: Mapping[str, str] | None,
+        body: bytes | None,
+        content_type: str | None,
+        base_url: str | None,
+        deadline: float,
     ) -> list[dict[str, Any]]:
         now = self.clock()
         received_at = utc_iso(now)
@@ -88,7 +105,8 @@ class Service:
         if problem:
             decision = calls.refusal("invalid_request", problem, cfg)
         else:
-            decision = calls.decide(request, cfg)
+            base = cfg.public_base_url or base_url
+            decision = calls.decide(request, cfg, f"{base}/event" if base else None)
         record = decision.record(request, received_at)
         if request.conversation_uuid and request.leg_key:  # else there is nothing to file it under
             keys = (request.conversation_uuid, request.leg_key)
@@ -112,6 +130,8 @@ class Service:
         still fits before `deadline`: the refusal must reach Vonage in time.
         """
         conversation_uuid, leg_key = keys
+        identity = CallIdentity(conversation_uuid, request.caller, record["received_at"])
+        expires_at = _expiry(now, cfg)
         connect = decision.action == calls.CONNECT
         # a connect decision always has a caller: policy.check_caller refused the others
         counters = policy.counters(request.caller or "", now, cfg) if connect else ()
@@ -119,7 +139,7 @@ class Service:
         maybe_applied = False
         try:
             store = self.store_for(cfg)
-            write = store.record_answer(conversation_uuid, leg_key, record, counters, deadline)
+            write = store.record_answer(identity, leg_key, record, expires_at, counters, deadline)
             if write.exceeded is None:
                 return write.record
             limited = calls.refusal(write.exceeded.reason, write.exceeded.detail, cfg, decision.destination)
@@ -127,7 +147,7 @@ class Service:
             if time_left(deadline) < WORST_CALL_S:
                 log.warning("no time left to store the refusal of %s", conversation_uuid)
                 return record
-            return store.record_answer(conversation_uuid, leg_key, record).record
+            return store.record_answer(identity, leg_key, record, expires_at).record
         except StoreRejected as exc:
             refused = calls.refusal("invalid_request", str(exc), cfg, decision.destination)
         except StoreUnavailable as exc:
@@ -139,20 +159,23 @@ class Service:
             # The counted write may have been applied before its reply was lost: make the
             # stored record say what the caller hears. Best effort.
             try:
-                store.replace_answer(conversation_uuid, leg_key, record)
+                store.replace_answer(identity, leg_key, record, expires_at)
             except StoreUnavailable as exc:
                 log.warning("could not correct the record of %s: %s", conversation_uuid, exc)
         return record
 
     def event(self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None) -> Reply:
-        """200 {} once stored; 4xx for input that can never be stored; 503 so Vonage retries."""
+        """200 once stored ({} or a failover NCCO); 4xx for input that can never be stored;
+        503 so Vonage retries."""
         received = self.clock()
         try:
             event = parse_event(request_params(query, body, content_type), received)
         except WebhookError as exc:
             return Reply(exc.status, {"error": str(exc)})
         try:
-            stored = self.store_for(self.load_settings()).put_event(event, utc_iso(received))
+            cfg = self.load_settings()
+            reply = calls.failover(event.payload, cfg)
+            stored = self.store_for(cfg).put_event(event, utc_iso(received), _expiry(received, cfg), reply)
         except ConfigError as exc:
             log.error("event not stored, settings are wrong: %s", exc)
             return Reply(503, {"error": "service misconfigured"})
@@ -160,11 +183,53 @@ class Service:
             log.error("event rejected by storage: %s", exc)
             return Reply(400, {"error": f"event cannot be stored: {exc}"})
         except StoreUnavailable as exc:
+            # Vonage retries a 503, then (for a synchronous connect) asks /fallback.
             log.error("event not stored: %s", exc)
             return Reply(503, {"error": "storage unavailable, retry later"})
         if not stored:
             log.info("duplicate event ignored: %s %s", event.conversation_uuid, event.digest)
+        if reply is not None:
+            log.info(json.dumps({"log": "failover", "conversation_uuid": event.conversation_uuid,
+                                 "uuid": event.leg_uuid, "status": event.status}))  # fmt: skip
+            return Reply(200, reply)
         return Reply(200, {})
+
+    def fallback(
+        self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None
+    ) -> Reply:
+        """Vonage's fallback answer URL: always 200 with a spoken NCCO; the use is recorded."""
+        now = self.clock()
+        try:
+            cfg: Settings | None = self.load_settings()
+        except ConfigError as exc:
+            log.error("fallback: settings are wrong: %s", exc)
+            cfg = None
+        reply = calls.fallback_answer(cfg)
+        try:
+            params = request_params(query, body, content_type)
+        except WebhookError as exc:
+            log.warning("fallback: unreadable request (%s)", exc)
+            return Reply(200, reply)
+        request = parse_answer(params)
+        original = params.get("original_request")
+        record = {
+            "reason": _clip(params.get("reason")),
+            "original_request": original if isinstance(original, (dict, str)) else None,
+            "uuid": request.uuid,
+            "caller": _clip(request.caller),
+            "to": _clip(request.to),
+            "received_at": utc_iso(now),
+        }
+        log.warning(
+            json.dumps({"log": "fallback_used", "conversation_uuid": request.conversation_uuid, **record})
+        )
+        if cfg is not None and request.conversation_uuid and request.leg_key:
+            identity = CallIdentity(request.conversation_uuid, request.caller, record["received_at"])
+            try:
+                self.store_for(cfg).record_fallback(identity, request.leg_key, record, _expiry(now, cfg))
+            except StoreUnavailable as exc:
+                log.error("fallback use not recorded: %s", exc)
+        return Reply(200, reply)
 
     def call(self, conversation_uuid: str) -> Reply:
         if not conversation_uuid or len(conversation_uuid) > MAX_ID_CHARS:
@@ -179,8 +244,34 @@ class Service:
             return Reply(503, {"error": "storage unavailable, retry later"})
         if found is None:
             return Reply(404, {"error": f"no call with conversation_uuid {conversation_uuid!r}"})
-        answers, events = found
-        return Reply(200, calls.call_view(conversation_uuid, answers, events))
+        return Reply(
+            200,
+            call_record.call_view(conversation_uuid, found["answers"], found["events"], found["fallbacks"]),
+        )
+
+    def list_calls(self, query: Mapping[str, str] | None) -> Reply:
+        """GET /calls?user=…|date=…: newest first, `next` for the following page."""
+        try:
+            listing = history.parse_listing(query)
+        except history.BadQuery as exc:
+            return Reply(400, {"error": str(exc)})
+        try:
+            page = self.store_for(self.load_settings()).list_calls(
+                listing.index, listing.key, listing.sort_prefix, listing.limit, listing.start
+            )
+        except ConfigError as exc:
+            log.error("settings are wrong: %s", exc)
+            return Reply(503, {"error": "service misconfigured"})
+        except StoreUnavailable as exc:
+            log.error("calls not listed: %s", exc)
+            return Reply(503, {"error": "storage unavailable, retry later"})
+        return Reply(
+            200,
+            {
+                "calls": [call_record.listing_view(item) for item in page.calls],
+                "next": listing.token(page.last_key),
+            },
+        )
 
     def health(self) -> Reply:
         try:
@@ -190,6 +281,15 @@ class Service:
         except StoreUnavailable as exc:
             return Reply(503, {"status": "unavailable", "error": str(exc)})
         return Reply(200, {"status": "ok"})
+
+
+def _expiry(now: datetime, cfg: Settings) -> int:
+    """The TTL of an item written now (RETENTION_DAYS)."""
+    return int(now.timestamp()) + cfg.retention_days * 86400
+
+
+def _clip(value: Any, limit: int = 200) -> Any:
+    return value[:limit] if isinstance(value, str) else value
 
 
 def _log_decision(conversation_uuid: str | None, record: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ DEFAULT_MAX_CALLS_PER_USER_PER_HOUR = 20
 DEFAULT_MAX_CALLS_PER_USER_PER_DAY = 100
 DEFAULT_MAX_CALLS_PER_MINUTE = 60
 DEFAULT_MAX_CALL_SECONDS = 3600
+DEFAULT_RETENTION_DAYS = 365
 NUMBER_TYPES = frozenset(name for name in vars(phonenumbers.PhoneNumberType) if name.isupper())
 
 # The variables this module reads; anything else in the environment is ignored.
@@ -44,6 +45,12 @@ NAMES = (
     "CALLER_IDS",
     "USER_CALLER_IDS",
     "MAX_CALL_SECONDS",
+    "RETENTION_DAYS",
+    "PUBLIC_BASE_URL",
+    "FALLBACK_NUMBER",
+    "FALLBACK_CONNECT_TEXT",
+    "FALLBACK_ANSWER_TEXT",
+    *(f"FAILOVER_TEXT_{status.upper()}" for status in reasons.FAILOVERS),
     "GREETING_TEXT",
     "TALK_LANGUAGE",
     "CONNECT_TIMEOUT",
@@ -73,6 +80,12 @@ class Settings:
     caller_ids: Mapping[str, str]  # destination region -> local caller ID
     user_caller_ids: Mapping[str, str]  # app user -> caller ID
     max_call_seconds: int
+    retention_days: int  # every stored item expires this long after its last write
+    public_base_url: str | None  # where Vonage reaches us; else taken from each request
+    fallback_number: str | None  # connect failover: try this number instead of speaking
+    fallback_connect_text: str  # "" for none
+    fallback_answer_text: str
+    failover_texts: Mapping[str, str]  # leg status -> what the caller hears
     greeting_text: str  # "" means no greeting before connecting
     talk_language: str | None
     connect_timeout: int
@@ -115,6 +128,23 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         caller_ids=_mapping(values, "CALLER_IDS", region_keys=True),
         user_caller_ids=_mapping(values, "USER_CALLER_IDS", region_keys=False),
         max_call_seconds=_int(values, "MAX_CALL_SECONDS", DEFAULT_MAX_CALL_SECONDS, 1, 7200),
+        retention_days=_int(values, "RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 36500),
+        public_base_url=_base_url(values, "PUBLIC_BASE_URL"),
+        fallback_number=(
+            _number(values, "FALLBACK_NUMBER", values["FALLBACK_NUMBER"].strip())
+            if (values["FALLBACK_NUMBER"] or "").strip()
+            else None
+        ),
+        fallback_connect_text=_speech(
+            values, "FALLBACK_CONNECT_TEXT", reasons.FALLBACK_CONNECT, language, allow_empty=True
+        ),
+        fallback_answer_text=_speech(
+            values, "FALLBACK_ANSWER_TEXT", reasons.FALLBACK_ANSWER, language, allow_empty=False
+        ),
+        failover_texts={
+            status: _speech(values, f"FAILOVER_TEXT_{status.upper()}", text, language, allow_empty=False)
+            for status, text in reasons.FAILOVERS.items()
+        },
         greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, language, allow_empty=True),
         talk_language=language,
         connect_timeout=_int(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 3, 120),
@@ -203,6 +233,17 @@ def _mapping(values: dict[str, str | None], name: str, *, region_keys: bool) -> 
             raise ConfigError(f"{name}: {key!r} is not an ISO 3166 region code")
         pairs[key] = _number(values, name, number.strip())
     return pairs
+
+
+def _base_url(values: dict[str, str | None], name: str) -> str | None:
+    value = (values[name] or "").strip()
+    if not value:
+        return None
+    try:
+        ncco.connect(ncco.app("x"), event_url=value.rstrip("/") + "/event")
+    except ncco.NccoError as exc:
+        raise ConfigError(f"{name}={value!r} must be an absolute http(s) URL") from exc
+    return value.rstrip("/")
 
 
 def _language(values: dict[str, str | None], name: str) -> str | None:

@@ -2,7 +2,10 @@
 
 Items keep Vonage's payloads as compact JSON strings: exact (no float to
 Decimal, nulls and key order kept) and one attribute to read back. Every write
-is conditional on the key being new, so a retried webhook writes nothing twice.
+is conditional on the key being new, so a retried webhook writes nothing twice,
+and each one is a single transaction that also updates the call's SUMMARY
+item (record.py explains why that stays order-proof). The IAM actions used:
+PutItem, UpdateItem (both also inside TransactWriteItems), Query, DescribeTable.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from chalicelib.policy import Counter
-from chalicelib.tables import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from chalicelib.record import event_facts
+from chalicelib.tables import INDEXES, PARTITION_KEY, SORT_KEY, SUMMARY_SK, TTL_ATTRIBUTE
 from chalicelib.webhooks import Event
 
 _NEW_KEY = f"attribute_not_exists({PARTITION_KEY})"
@@ -91,16 +95,93 @@ def _unavailable(exc: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"DynamoDB unreachable: {exc}", maybe_applied=not never_sent)
 
 
+def _cancellation(exc: ClientError) -> list[dict[str, Any]]:
+    """The per-item reasons of a cancelled transaction; re-raise anything else."""
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        raise _unavailable(exc) from exc
+    return exc.response.get("CancellationReasons") or []
+
+
+@dataclass(frozen=True)
+class CallIdentity:
+    """Who placed a call and when: the keys of the history indexes."""
+
+    conversation_uuid: str
+    user: str | None
+    started_at: str  # utc_iso()
+
+    def index_keys(self) -> dict[str, str]:
+        order = f"{self.started_at}#{self.conversation_uuid}"
+        keys = {"by_date_pk": f"DATE#{self.started_at[:10]}", "by_date_sk": order}
+        if self.user:
+            keys.update(by_user_pk=f"USER#{self.user}", by_user_sk=order)
+        return keys
+
+
+@dataclass(frozen=True)
+class Page:
+    calls: list[dict[str, Any]]  # decoded SUMMARY items, newest first
+    last_key: dict[str, Any] | None  # where the next page starts
+
+
 class CallStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
-    def record_answer(
+    # --- writes ----------------------------------------------------------------------------------
+
+    def _summary(
         self,
         conversation_uuid: str,
+        expires_at: int,
+        always: dict[str, str],
+        identity: CallIdentity | None = None,
+    ) -> dict[str, Any]:
+        """Update of the SUMMARY item: `always` attributes set, identity set only once."""
+        first = {"conversation_uuid": conversation_uuid}
+        if identity is not None:
+            first.update({"user": identity.user, "started_at": identity.started_at, **identity.index_keys()})
+        clauses, names, values = [], {"#exp": TTL_ATTRIBUTE}, {":exp": {"N": str(expires_at)}}
+        for i, (name, value) in enumerate(always.items()):
+            clauses.append(f"#a{i} = :a{i}")
+            names[f"#a{i}"], values[f":a{i}"] = name, {"S": value}
+        for i, (name, value) in enumerate((k, v) for k, v in first.items() if v):
+            clauses.append(f"#f{i} = if_not_exists(#f{i}, :f{i})")
+            names[f"#f{i}"], values[f":f{i}"] = name, {"S": value}
+        # the summary lives as long as the last item written for the call
+        clauses.append("#exp = :exp")
+        return {
+            "TableName": self._table,
+            "Key": _item(pk=_call_key(conversation_uuid), sk=SUMMARY_SK),
+            "UpdateExpression": "SET " + ", ".join(clauses),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    def _new(self, item: dict[str, Any], expires_at: int) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Item": {**item, TTL_ATTRIBUTE: {"N": str(expires_at)}},
+            "ConditionExpression": _NEW_KEY,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _answer_item(self, conversation_uuid: str, leg_key: str, record: dict[str, Any]) -> dict[str, Any]:
+        return _item(
+            pk=_call_key(conversation_uuid),
+            sk=f"ANSWER#{leg_key}",
+            kind="answer",
+            received_at=record["received_at"],
+            record=_json(record),
+        )
+
+    def record_answer(
+        self,
+        identity: CallIdentity,
         leg_key: str,
         record: dict[str, Any],
+        expires_at: int,
         counters: Sequence[Counter] = (),
         deadline: float | None = None,
     ) -> AnswerWrite:
@@ -114,32 +195,25 @@ class CallStore:
         moment) is retried after a short random pause while `deadline`
         (time.monotonic()) leaves room for one more worst-case call.
         """
-        put = {
-            "TableName": self._table,
-            "Item": self._answer_item(conversation_uuid, leg_key, record),
-            "ConditionExpression": _NEW_KEY,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if not counters:
-            try:
-                self._client.put_item(**put)
-            except ClientError as exc:
-                return AnswerWrite(_earlier_record(exc, exc.response.get("Item")))
-            except BotoCoreError as exc:
-                raise _unavailable(exc) from exc
-            return AnswerWrite(record)
-        items = [{"Put": put}, *({"Update": self._increment(counter)} for counter in counters)]
+        conversation_uuid = identity.conversation_uuid
+        items = [
+            {"Put": self._new(self._answer_item(conversation_uuid, leg_key, record), expires_at)},
+            {
+                "Update": self._summary(
+                    conversation_uuid, expires_at, {f"A#{leg_key}": _json(record)}, identity
+                )
+            },
+            *({"Update": self._increment(counter)} for counter in counters),
+        ]
         while True:
             try:
                 self._client.transact_write_items(TransactItems=items)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise _unavailable(exc) from exc
-                why = exc.response.get("CancellationReasons") or []
+                why = _cancellation(exc)
                 codes = [reason.get("Code") for reason in why]
                 if codes and codes[0] == "ConditionalCheckFailed":
                     return AnswerWrite(_earlier_record(exc, why[0].get("Item")))
-                for counter, code in zip(counters, codes[1:], strict=False):
+                for counter, code in zip(counters, codes[2:], strict=False):
                     if code == "ConditionalCheckFailed":
                         return AnswerWrite(record, exceeded=counter)
                 if (
@@ -153,25 +227,19 @@ class CallStore:
                 raise _unavailable(exc) from exc
             return AnswerWrite(record)
 
-    def replace_answer(self, conversation_uuid: str, leg_key: str, record: dict[str, Any]) -> None:
+    def replace_answer(
+        self, identity: CallIdentity, leg_key: str, record: dict[str, Any], expires_at: int
+    ) -> None:
         """Overwrite a decision: when a counted write timed out but may have been applied,
         the record must say what the caller actually heard (the refusal)."""
+        conversation_uuid = identity.conversation_uuid
+        put = {"TableName": self._table, "Item": self._answer_item(conversation_uuid, leg_key, record)}
+        put["Item"][TTL_ATTRIBUTE] = {"N": str(expires_at)}
+        update = self._summary(conversation_uuid, expires_at, {f"A#{leg_key}": _json(record)}, identity)
         try:
-            self._client.put_item(
-                TableName=self._table, Item=self._answer_item(conversation_uuid, leg_key, record)
-            )
+            self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": update}])
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from exc
-
-    @staticmethod
-    def _answer_item(conversation_uuid: str, leg_key: str, record: dict[str, Any]) -> dict[str, Any]:
-        return _item(
-            pk=_call_key(conversation_uuid),
-            sk=f"ANSWER#{leg_key}",
-            kind="answer",
-            received_at=record["received_at"],
-            record=_json(record),
-        )
 
     def _increment(self, counter: Counter) -> dict[str, Any]:
         return {
@@ -187,36 +255,74 @@ class CallStore:
             },
         }
 
-    def put_event(self, event: Event, received_at: str) -> bool:
-        """Store an event once; False when it had already been stored."""
+    def put_event(
+        self, event: Event, received_at: str, expires_at: int, reply: list[dict[str, Any]] | None = None
+    ) -> bool:
+        """Store an event once, and its facts on the summary; False when it was already stored.
+
+        One round trip: the event's conditional put and the summary update are
+        one transaction, so a redelivery changes nothing at all.
+        """
+        when = event.timestamp if event.timed else "untimed"  # untimed: keyed by content alone
         item = _item(
             pk=_call_key(event.conversation_uuid),
-            # An untimed payload is keyed by content alone, so its redelivery matches.
-            sk=f"EVENT#{event.timestamp if event.timed else 'untimed'}#{event.digest}",
+            sk=f"EVENT#{when}#{event.label}#{event.digest}",
             kind="event",
             event_kind=event.kind,
             status=event.status,
             leg_uuid=event.leg_uuid,
             timestamp=event.timestamp,
+            digest=event.digest,
             received_at=received_at,
             payload=_json(event.payload),
+            reply=None if reply is None else _json(reply),
         )
+        facts = event_facts(event.payload, event.timestamp, event.digest, event.kind)
+        summary = self._summary(event.conversation_uuid, expires_at, {f"F#{event.digest}": _json(facts)})
         try:
-            self._client.put_item(TableName=self._table, Item=item, ConditionExpression=_NEW_KEY)
+            self._client.transact_write_items(
+                TransactItems=[{"Put": self._new(item, expires_at)}, {"Update": summary}]
+            )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            codes = [reason.get("Code") for reason in _cancellation(exc)]
+            if codes and codes[0] == "ConditionalCheckFailed":
                 return False
             raise _unavailable(exc) from exc
         except BotoCoreError as exc:
             raise _unavailable(exc) from exc
         return True
 
-    def get_call(
-        self, conversation_uuid: str
-    ) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None:
-        """(answer records, (timestamp, payload) events in order), or None if unknown."""
-        answers: list[dict[str, Any]] = []
-        events: list[tuple[str, dict[str, Any]]] = []
+    def record_fallback(
+        self, identity: CallIdentity, leg_key: str, record: dict[str, Any], expires_at: int
+    ) -> bool:
+        """Note that Vonage used the fallback answer URL; False if already noted."""
+        conversation_uuid = identity.conversation_uuid
+        item = _item(
+            pk=_call_key(conversation_uuid),
+            sk=f"FALLBACK#{leg_key}",
+            kind="fallback",
+            received_at=record["received_at"],
+            record=_json(record),
+        )
+        summary = self._summary(conversation_uuid, expires_at, {f"X#{leg_key}": _json(record)}, identity)
+        try:
+            self._client.transact_write_items(
+                TransactItems=[{"Put": self._new(item, expires_at)}, {"Update": summary}]
+            )
+        except ClientError as exc:
+            codes = [reason.get("Code") for reason in _cancellation(exc)]
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return False
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
+        return True
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def get_call(self, conversation_uuid: str) -> dict[str, list[dict[str, Any]]] | None:
+        """The call's answers, events (in key order) and fallbacks; None if unknown."""
+        found: dict[str, list[dict[str, Any]]] = {"answers": [], "events": [], "fallbacks": []}
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#pk = :pk",
@@ -229,17 +335,53 @@ class CallStore:
                 for item in page.get("Items", []):
                     sort_key = item[SORT_KEY]["S"]
                     if sort_key.startswith("ANSWER#"):
-                        answers.append(json.loads(item["record"]["S"]))
+                        found["answers"].append(json.loads(item["record"]["S"]))
+                    elif sort_key.startswith("FALLBACK#"):
+                        found["fallbacks"].append(json.loads(item["record"]["S"]))
                     elif sort_key.startswith("EVENT#"):
-                        events.append((item["timestamp"]["S"], json.loads(item["payload"]["S"])))
+                        found["events"].append(
+                            {
+                                "timestamp": item["timestamp"]["S"],
+                                "digest": item["digest"]["S"],
+                                "kind": item["event_kind"]["S"],
+                                "payload": json.loads(item["payload"]["S"]),
+                                "reply": json.loads(item["reply"]["S"]) if "reply" in item else None,
+                            }
+                        )
                 if "LastEvaluatedKey" not in page:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from exc
-        if not answers and not events:
+        if not any(found.values()):
             return None
-        return answers, events
+        return found
+
+    def list_calls(
+        self, index: str, key: str, sort_prefix: str | None, limit: int, start: dict[str, Any] | None
+    ) -> Page:
+        """One page of a history index, newest first."""
+        pk_name, sk_name = INDEXES[index]
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": pk_name},
+            "ExpressionAttributeValues": {":pk": {"S": key}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if sort_prefix:
+            query["KeyConditionExpression"] += " AND begins_with(#sk, :prefix)"
+            query["ExpressionAttributeNames"]["#sk"] = sk_name
+            query["ExpressionAttributeValues"][":prefix"] = {"S": sort_prefix}
+        if start:
+            query["ExclusiveStartKey"] = start
+        try:
+            page = self._client.query(**query)
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc) from exc
+        return Page([_decode_summary(item) for item in page.get("Items", [])], page.get("LastEvaluatedKey"))
 
     def check(self) -> None:
         """Raise StoreUnavailable unless the table exists and is ACTIVE."""
@@ -249,3 +391,17 @@ class CallStore:
             raise _unavailable(exc) from exc
         if table.get("TableStatus") != "ACTIVE":
             raise StoreUnavailable(f"table {self._table} is {table.get('TableStatus')}")
+
+
+def _decode_summary(item: dict[str, Any]) -> dict[str, Any]:
+    def values(prefix: str) -> list[dict[str, Any]]:
+        return [json.loads(value["S"]) for name, value in item.items() if name.startswith(prefix)]
+
+    return {
+        "conversation_uuid": item["conversation_uuid"]["S"],
+        "user": item.get("user", {}).get("S"),
+        "started_at": item.get("started_at", {}).get("S"),
+        "facts": values("F#"),
+        "answers": values("A#"),
+        "fallbacks": values("X#"),
+    }

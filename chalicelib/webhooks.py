@@ -24,6 +24,8 @@ MAX_BODY_BYTES = 256 * 1024  # a DynamoDB item is at most 400 KiB; Vonage's are 
 MAX_ID_CHARS = 250
 MAX_STORED_BYTES = 300_000  # the payload as stored, leaving room in a 400 KiB item
 _PHONE_LIKE = re.compile(r"\+?0[0-9]{3,15}")  # national formats normalise() refuses
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+_LABEL = re.compile(r"[a-z_]{1,20}")
 _WITHHELD = frozenset({"unknown", "anonymous", "private", "restricted", "unavailable", "withheld"})
 
 
@@ -33,6 +35,22 @@ class WebhookError(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def public_base_url(configured: str | None, headers: Mapping[str, str], stage: str | None) -> str | None:
+    """Where Vonage can reach this service: PUBLIC_BASE_URL, else the request's own address.
+
+    Behind API Gateway the path starts with the stage (`/api`) and the scheme is
+    in X-Forwarded-Proto; `chalice local` has neither. None if there is no Host.
+    """
+    if configured:
+        return configured.rstrip("/")
+    host = headers.get("host")
+    if not host or not _HOST.fullmatch(host):
+        return None
+    scheme = "https" if headers.get("x-forwarded-proto", "").lower() == "https" else "http"
+    prefix = f"/{stage}" if stage and stage != "$default" else ""
+    return f"{scheme}://{host}{prefix}"
 
 
 def utc_iso(moment: datetime) -> str:
@@ -154,6 +172,7 @@ class Event:
     status: str | None
     timestamp: str  # utc_iso(); from the payload, else the time received
     timed: bool  # the payload carries its own timestamp (a redelivery has the same one)
+    label: str  # its status, or its kind: part of the key, for people browsing the table
     digest: str  # identifies the payload, so a redelivery is stored once
     payload: dict[str, Any]
 
@@ -222,6 +241,7 @@ def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
         status=status if isinstance(status, str) and len(status) <= MAX_ID_CHARS else None,
         timestamp=timestamp or utc_iso(received_at),
         timed=timestamp is not None,
+        label=status if isinstance(status, str) and _LABEL.fullmatch(status) else _kind(payload),
         digest=hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:20],
         payload=payload,
     )

@@ -19,7 +19,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.tables import create_table_args, time_to_live_args
+from chalicelib.tables import (
+    INDEXES,
+    attribute_definitions,
+    create_table_args,
+    index_definition,
+    time_to_live_args,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NPM_DIR = ROOT / ".dynamodb" / "npm"
@@ -142,7 +148,7 @@ def stop(proc: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
 
 
 def ensure_table(url: str, table_name: str) -> bool:
-    """Create the calls table if missing, and enable TTL once; True if it was created."""
+    """Create the calls table if missing, add missing indexes, enable TTL once; True if created."""
     ddb = client(url)
     created = True
     try:
@@ -151,7 +157,19 @@ def ensure_table(url: str, table_name: str) -> bool:
         if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise
         created = False
-    ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    waiter = {"Delay": 0.1, "MaxAttempts": 100}
+    ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig=waiter)
+    # a table kept in .dynamodb/data by an earlier version may lack an index
+    existing = {index["IndexName"] for index in ddb.describe_table(TableName=table_name)["Table"].get(
+        "GlobalSecondaryIndexes", [])}  # fmt: skip
+    for name in INDEXES:
+        if name not in existing:
+            ddb.update_table(
+                TableName=table_name,
+                AttributeDefinitions=attribute_definitions(),
+                GlobalSecondaryIndexUpdates=[{"Create": index_definition(name)}],
+            )
+            ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig=waiter)
     ttl = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # enabling twice is an error
         ddb.update_time_to_live(**time_to_live_args(table_name))

@@ -36,7 +36,8 @@ def stored(ddb_client: Any, table: str, conversation_uuid: str) -> list[dict[str
         ExpressionAttributeValues={":pk": {"S": f"CALL#{conversation_uuid}"}},
         ConsistentRead=True,
     )
-    return [{k: next(iter(v.values())) for k, v in item.items()} for item in page["Items"]]
+    items = [{k: next(iter(v.values())) for k, v in item.items()} for item in page["Items"]]
+    return [item for item in items if item["sk"] != "SUMMARY"]  # the summary: see test_record_store.py
 
 
 def count_items(ddb_client: Any, table: str) -> int:

@@ -49,7 +49,7 @@ def decision_lines(caplog) -> list[dict]:
 @pytest.mark.parametrize(("code", "status"), [("ValidationException", 400), ("ThrottlingException", 503)])
 def test_event_storage_errors(stubbed, code: str, status: int) -> None:
     stubber, service = stubbed
-    stubber.add_client_error("put_item", service_error_code=code, service_message="no")
+    stubber.add_client_error("transact_write_items", service_error_code=code, service_message="no")
     reply = service.event(
         None, json.dumps({"conversation_uuid": "CON-1", "uuid": "u"}).encode(), "application/json"
     )
@@ -63,9 +63,9 @@ def test_event_storage_errors(stubbed, code: str, status: int) -> None:
 )
 def test_answer_storage_errors_refuse(stubbed, caplog, code: str, reason: str) -> None:
     stubber, service = stubbed
-    stubber.add_client_error("put_item", service_error_code=code, service_message="no")
+    stubber.add_client_error("transact_write_items", service_error_code=code, service_message="no")
     with caplog.at_level(logging.INFO, logger="callgate"):
-        reply = service.answer({**CALL, "to": "442079460000"}, None, None)  # refused by country: a plain put
+        reply = service.answer({**CALL, "to": "442079460000"}, None, None)  # refused by country: no counters
     assert reply.status == 200
     assert reply.body == [{"action": "talk", "text": reasons.REFUSALS[reason]}]
     (line,) = decision_lines(caplog)
@@ -121,7 +121,7 @@ def test_a_lost_reply_is_corrected_to_the_refusal(stubbed) -> None:
     with the refusal the caller actually heard."""
     stubber, service = stubbed
     stubber.add_client_error("transact_write_items", "InternalServerError", "lost", http_status_code=500)
-    stubber.add_response("put_item", {})
+    stubber.add_response("transact_write_items", {})  # the refusal, over the possibly stored connect
     reply = service.answer(CALL, None, None)
     assert reply.body == [{"action": "talk", "text": reasons.REFUSALS["policy_unavailable"]}]
     stubber.assert_no_pending_responses()
