@@ -147,6 +147,17 @@ def stop(proc: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
         pass
 
 
+def _wait_for_indexes(ddb: Any, table_name: str, limit_s: float = 60.0) -> None:
+    give_up = time.monotonic() + limit_s
+    while True:
+        indexes = ddb.describe_table(TableName=table_name)["Table"].get("GlobalSecondaryIndexes", [])
+        if all(index.get("IndexStatus") == "ACTIVE" for index in indexes):
+            return
+        if time.monotonic() > give_up:
+            raise DynamoDBLocalError(f"indexes of {table_name} not ACTIVE after {limit_s} s")
+        time.sleep(0.1)
+
+
 def ensure_table(url: str, table_name: str) -> bool:
     """Create the calls table if missing, add missing indexes, enable TTL once; True if created."""
     ddb = client(url)
@@ -169,7 +180,7 @@ def ensure_table(url: str, table_name: str) -> bool:
                 AttributeDefinitions=attribute_definitions(),
                 GlobalSecondaryIndexUpdates=[{"Create": index_definition(name)}],
             )
-            ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig=waiter)
+            _wait_for_indexes(ddb, table_name)  # DynamoDB builds one index at a time
     ttl = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # enabling twice is an error
         ddb.update_time_to_live(**time_to_live_args(table_name))

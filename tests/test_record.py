@@ -15,8 +15,8 @@ CON = "CON-1"
 def stored(payload: dict, kind: str = "status") -> dict:
     """An event as the store hands it back."""
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
-    return {"timestamp": payload.get("timestamp", "2020-01-01T00:00:00.000000Z"), "digest": digest, "kind": kind,
-            "payload": payload, "reply": None}  # fmt: skip
+    timestamp = payload.get("timestamp", "2020-01-01T00:00:00.000000Z")
+    return {"timestamp": timestamp, "digest": digest, "kind": kind, "payload": payload, "reply": None}
 
 
 def status(leg: str, value: str, ts: str, **fields: object) -> dict:
@@ -58,7 +58,7 @@ PSTN = [
         end_time="2020-01-01T12:01:05.000Z",
         disconnected_by="user",
         sip_code=200,
-    ),  # fmt: skip
+    ),
 ]
 
 
