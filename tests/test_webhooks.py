@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.webhooks import WebhookError, parse_answer, parse_event, request_params
+from chalicelib.webhooks import WebhookError, parse_answer, parse_event, public_base_url, request_params
 
 RECEIVED = datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -222,3 +222,21 @@ def test_event_that_would_not_fit_an_item() -> None:
     with pytest.raises(WebhookError, match="larger than 300000 bytes") as caught:
         parse_event({"conversation_uuid": "CON-1", "blob": "\x01" * 60_000}, RECEIVED)
     assert caught.value.status == 413
+
+
+@pytest.mark.parametrize(
+    ("configured", "headers", "stage", "expected"),
+    [
+        (None, {"host": "abc.execute-api.eu-west-1.amazonaws.com", "x-forwarded-proto": "https"}, "api",
+         "https://abc.execute-api.eu-west-1.amazonaws.com/api"),
+        (None, {"host": "127.0.0.1:8000"}, None, "http://127.0.0.1:8000"),  # chalice local
+        (None, {"host": "calls.example.com", "x-forwarded-proto": "https"}, "$default", "https://calls.example.com"),
+        ("https://voice.example.org/", {"host": "ignored"}, "api", "https://voice.example.org"),
+        (None, {}, "api", None),
+        (None, {"host": "evil.example.com/path?x="}, "api", None),  # not a host: no URL at all
+    ],
+)  # fmt: skip
+def test_public_base_url(
+    configured: str | None, headers: dict, stage: str | None, expected: str | None
+) -> None:
+    assert public_base_url(configured, headers, stage) == expected
