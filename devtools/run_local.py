@@ -1,7 +1,9 @@
 """`make run`: DynamoDB Local (data kept in .dynamodb/data), the table, then `chalice local`.
 
-Ctrl-C stops both. `chalice local` serves from an auto-reload child process, so
-it runs in its own process group and the whole group is stopped.
+Ctrl-C stops both. `chalice local` runs without auto-reload: its watcher polls
+every file under the project, .dynamodb/data included, so each DynamoDB write
+restarted the server in the middle of a call (and it polled all of .venv every
+second). It still runs in its own process group, and the group is stopped.
 """
 
 from __future__ import annotations
@@ -75,7 +77,17 @@ def main() -> int:
         env.pop("AWS_PROFILE", None)
         chalice = shutil.which("chalice", path=os.path.dirname(sys.executable)) or "chalice"
         chalice_proc = subprocess.Popen(
-            [chalice, "local", "--stage", STAGE, "--host", args.host, "--port", str(args.port)],
+            [
+                chalice,
+                "local",
+                "--no-autoreload",
+                "--stage",
+                STAGE,
+                "--host",
+                args.host,
+                "--port",
+                str(args.port),
+            ],
             cwd=ddb.ROOT,
             env=env,
             start_new_session=True,
@@ -83,7 +95,7 @@ def main() -> int:
         base = f"http://{args.host}:{args.port}"
         print(
             f"callgate: serving stage '{STAGE}' at {base} (answer URL {base}/answer, "
-            f"event URL {base}/event). Ctrl-C stops it.\n"
+            f"event URL {base}/event). Ctrl-C stops it; run it again after changing the code.\n"
             f"  try: curl '{base}/answer?from_user=jane&to=14155550100&conversation_uuid=CON-1&uuid=u1'",
             flush=True,
         )

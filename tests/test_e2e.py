@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,7 +42,17 @@ def server(make_project, tmp_path_factory) -> Iterator[str]:
         for _ in range(3):  # the port can be taken between free_port() and the bind
             port = free_port()
             proc = subprocess.Popen(
-                [chalice, "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(port)],
+                [
+                    chalice,
+                    "local",
+                    "--no-autoreload",
+                    "--stage",
+                    "local",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
                 cwd=project,
                 env=env,
                 stdout=log,
@@ -65,7 +76,7 @@ def server(make_project, tmp_path_factory) -> Iterator[str]:
         try:
             yield base
         finally:
-            stop(proc)  # the process group: auto-reload serves from a child process
+            stop(proc)  # the whole process group
 
 
 def test_a_call_from_answer_to_record(server: str, conversation_uuid: str) -> None:
@@ -113,6 +124,47 @@ def test_a_call_from_answer_to_record(server: str, conversation_uuid: str) -> No
         "pstn-leg": "completed",
     }
     assert [e["timestamp"] for e in call["events"]] == [e["timestamp"] for e in events]
+
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_the_readme_simulation_leaves_a_complete_record(server: str) -> None:
+    """The README's "Simulate a call" block, run as written (BASE pointed at this server)."""
+    block = README.split("### Simulate a call", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    run = subprocess.run(["bash", "-c", block], env={**os.environ, "BASE": server}, capture_output=True,
+                         text=True, timeout=60, check=True)  # fmt: skip
+    outputs = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
+    ncco, *event_replies, record = outputs
+    assert ncco[-1]["eventUrl"] == [f"{server}/event"]  # built from the request's own host
+    assert event_replies == [{}] * 8
+    assert record["conversation_uuid"] == "CON-readme-0001"
+    assert (record["status"], record["total_price"], record["total_duration"]) == (
+        "completed",
+        "0.03030000",
+        246,
+    )
+    legs = [(leg["uuid"], leg["status"]) for leg in record["legs"]]
+    assert legs == [("app-leg-1", "completed"), ("pstn-leg-1", "completed")]
+    assert len(record["events"]) == 7  # eight deliveries, one of them twice
+    assert record["answer"]["decision"] == "connect"
+    day = record["answer"]["received_at"][:10]  # listed by when the answer URL was asked
+    status, _, listed = http("GET", f"{server}/calls?user=jane&date={day}")
+    assert status == 200
+    assert "CON-readme-0001" in [call["conversation_uuid"] for call in listed["calls"]]
+
+
+def test_failover_and_fallback_over_http(server: str, conversation_uuid: str) -> None:
+    busy = {"conversation_uuid": conversation_uuid, "uuid": "pstn", "status": "busy", "direction": "outbound"}
+    status, _, reply = http("POST", f"{server}/event", busy)
+    assert (status, reply[0]["action"]) == (200, "talk")
+    status, headers, ncco = http(
+        "GET", f"{server}/fallback?conversation_uuid={conversation_uuid}&uuid=x&reason=timeout"
+    )
+    assert (status, headers["Content-Type"], ncco[0]["action"]) == (200, "application/json", "talk")
+    status, _, record = http("GET", f"{server}/calls/{conversation_uuid}")
+    assert [f["reason"] for f in record["fallbacks"]] == ["timeout"]
+    assert [f["status"] for f in record["failovers"]] == ["busy"]
 
 
 def test_refusal_and_errors_over_http(server: str, conversation_uuid: str) -> None:

@@ -35,6 +35,10 @@ def test_defaults() -> None:
     assert cfg.talk_language is None
     assert cfg.connect_timeout == 20
     assert dict(cfg.refusal_texts) == reasons.REFUSALS
+    assert (cfg.retention_days, cfg.public_base_url, cfg.fallback_number) == (365, None, None)
+    assert cfg.fallback_connect_text == reasons.FALLBACK_CONNECT
+    assert cfg.fallback_answer_text == reasons.FALLBACK_ANSWER
+    assert dict(cfg.failover_texts) == reasons.FAILOVERS
 
 
 def test_values_are_normalised() -> None:
@@ -96,6 +100,19 @@ def test_empty_greeting_means_none() -> None:
         ({"GREETING_TEXT": "x" * 1501}, "GREETING_TEXT: at most 1500"),
         ({"CONNECT_TIMEOUT": "twenty"}, "CONNECT_TIMEOUT='twenty' is not a whole number"),
         ({"CONNECT_TIMEOUT": "2"}, "CONNECT_TIMEOUT=2 is outside 3..120"),
+        ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS=0 is outside 1..36500"),
+        (
+            {"PUBLIC_BASE_URL": "calls.example.com"},
+            "PUBLIC_BASE_URL='calls.example.com' must be an absolute http(s) URL",
+        ),
+        ({"FALLBACK_NUMBER": "0800 123"}, "FALLBACK_NUMBER: '0800 123' is not a valid E.164 number"),
+        ({"FAILOVER_TEXT_BUSY": " "}, "FAILOVER_TEXT_BUSY must not be empty"),
+        ({"FALLBACK_ANSWER_TEXT": ""}, "FALLBACK_ANSWER_TEXT must not be empty"),
+        ({"FALLBACK_CONNECT_TEXT": ""}, None),  # empty: connect without a word
+        (
+            {"REFUSAL_LANGUAGE_PREFIX_DENIED": "fr_FR"},
+            "REFUSAL_LANGUAGE_PREFIX_DENIED='fr_FR': must be a BCP-47",
+        ),
     ],
 )
 def test_bad_settings_are_named(override: dict[str, str | None], message: str | None) -> None:
