@@ -59,6 +59,18 @@ def refusal(
     return Decision(REFUSE, reason, detail, ncco.ncco(action), destination=destination)
 
 
+def _connect(number: str, caller_id: str, settings: Settings, event_url: str | None) -> ncco.Action:
+    """Ring `number` for CONNECT_TIMEOUT, cut off after MAX_CALL_SECONDS; synchronous with an eventUrl."""
+    return ncco.connect(
+        ncco.phone(number),
+        from_=caller_id,
+        timeout=settings.connect_timeout,
+        limit=settings.max_call_seconds,
+        event_type="synchronous" if event_url else None,
+        event_url=event_url,
+    )
+
+
 def decide(request: AnswerRequest, settings: Settings, event_url: str | None = None) -> Decision:
     """Every rule but the rate limits, which need the store (see service.py).
 
@@ -78,16 +90,7 @@ def decide(request: AnswerRequest, settings: Settings, event_url: str | None = N
     actions = []
     if settings.greeting_text:
         actions.append(ncco.talk(settings.greeting_text, language=settings.talk_language))
-    actions.append(
-        ncco.connect(
-            ncco.phone(dest.digits),
-            from_=caller_id,
-            timeout=settings.connect_timeout,
-            limit=settings.max_call_seconds,
-            event_type="synchronous" if event_url else None,
-            event_url=event_url,
-        )
-    )
+    actions.append(_connect(dest.digits, caller_id, settings, event_url))
     return Decision(
         CONNECT,
         reasons.ALLOWED,
@@ -114,14 +117,7 @@ def failover(payload: dict[str, Any], settings: Settings) -> list[ncco.Action] |
         actions = []
         if settings.fallback_connect_text:
             actions.append(ncco.talk(settings.fallback_connect_text, language=settings.talk_language))
-        actions.append(
-            ncco.connect(
-                ncco.phone(settings.fallback_number),
-                from_=settings.vonage_number,
-                timeout=settings.connect_timeout,
-                limit=settings.max_call_seconds,
-            )
-        )
+        actions.append(_connect(settings.fallback_number, settings.vonage_number, settings, None))
         return ncco.ncco(*actions)
     return ncco.ncco(ncco.talk(settings.failover_texts[status], language=settings.talk_language))
 

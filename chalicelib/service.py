@@ -231,23 +231,27 @@ class Service:
                 log.error("fallback use not recorded: %s", exc)
         return Reply(200, reply)
 
+    def _read(self, what: str, read: Callable[[CallStore], Any]) -> Any:
+        """Run a read against the store; a Reply(503) instead when that cannot be done."""
+        try:
+            return read(self.store_for(self.load_settings()))
+        except ConfigError as exc:
+            log.error("%s: settings are wrong: %s", what, exc)
+            return Reply(503, {"error": "service misconfigured"})
+        except StoreUnavailable as exc:
+            log.error("%s: %s", what, exc)
+            return Reply(503, {"error": "storage unavailable, retry later"})
+
     def call(self, conversation_uuid: str) -> Reply:
         if not conversation_uuid or len(conversation_uuid) > MAX_ID_CHARS:
             return Reply(400, {"error": f"conversation_uuid must be 1-{MAX_ID_CHARS} characters"})
-        try:
-            found = self.store_for(self.load_settings()).get_call(conversation_uuid)
-        except ConfigError as exc:
-            log.error("settings are wrong: %s", exc)
-            return Reply(503, {"error": "service misconfigured"})
-        except StoreUnavailable as exc:
-            log.error("call not read: %s", exc)
-            return Reply(503, {"error": "storage unavailable, retry later"})
+        found = self._read("call not read", lambda store: store.get_call(conversation_uuid))
+        if isinstance(found, Reply):
+            return found
         if found is None:
             return Reply(404, {"error": f"no call with conversation_uuid {conversation_uuid!r}"})
-        return Reply(
-            200,
-            call_record.call_view(conversation_uuid, found["answers"], found["events"], found["fallbacks"]),
-        )
+        view = call_record.call_view(conversation_uuid, found["answers"], found["events"], found["fallbacks"])
+        return Reply(200, view)
 
     def list_calls(self, query: Mapping[str, str] | None) -> Reply:
         """GET /calls?user=…|date=…: newest first, `next` for the following page."""
@@ -255,23 +259,16 @@ class Service:
             listing = history.parse_listing(query)
         except history.BadQuery as exc:
             return Reply(400, {"error": str(exc)})
-        try:
-            page = self.store_for(self.load_settings()).list_calls(
+        page = self._read(
+            "calls not listed",
+            lambda store: store.list_calls(
                 listing.index, listing.key, listing.sort_prefix, listing.limit, listing.start
-            )
-        except ConfigError as exc:
-            log.error("settings are wrong: %s", exc)
-            return Reply(503, {"error": "service misconfigured"})
-        except StoreUnavailable as exc:
-            log.error("calls not listed: %s", exc)
-            return Reply(503, {"error": "storage unavailable, retry later"})
-        return Reply(
-            200,
-            {
-                "calls": [call_record.listing_view(item) for item in page.calls],
-                "next": listing.token(page.last_key),
-            },
+            ),
         )
+        if isinstance(page, Reply):
+            return page
+        listed = [call_record.listing_view(item) for item in page.calls]
+        return Reply(200, {"calls": listed, "next": listing.token(page.last_key)})
 
     def health(self) -> Reply:
         try:

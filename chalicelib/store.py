@@ -279,18 +279,7 @@ class CallStore:
         )
         facts = event_facts(event.payload, event.timestamp, event.digest, event.kind)
         summary = self._summary(event.conversation_uuid, expires_at, {f"F#{event.digest}": _json(facts)})
-        try:
-            self._client.transact_write_items(
-                TransactItems=[{"Put": self._new(item, expires_at)}, {"Update": summary}]
-            )
-        except ClientError as exc:
-            codes = [reason.get("Code") for reason in _cancellation(exc)]
-            if codes and codes[0] == "ConditionalCheckFailed":
-                return False
-            raise _unavailable(exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable(exc) from exc
-        return True
+        return self._put_once(item, summary, expires_at)
 
     def record_fallback(
         self, identity: CallIdentity, leg_key: str, record: dict[str, Any], expires_at: int
@@ -305,6 +294,11 @@ class CallStore:
             record=_json(record),
         )
         summary = self._summary(conversation_uuid, expires_at, {f"X#{leg_key}": _json(record)}, identity)
+        return self._put_once(item, summary, expires_at)
+
+    def _put_once(self, item: dict[str, Any], summary: dict[str, Any], expires_at: int) -> bool:
+        """Put a new item and update the summary in one transaction; False if the item existed
+        (a redelivery: then nothing at all was written)."""
         try:
             self._client.transact_write_items(
                 TransactItems=[{"Put": self._new(item, expires_at)}, {"Update": summary}]

@@ -120,5 +120,13 @@ def client(project_dir: Path) -> Iterator[Client]:
 
 
 @pytest.fixture
+def fresh_table(ddb_url: str) -> str:
+    """A table of the test's own: for counters and listings that must not see other tests."""
+    name = f"callgate-fresh-{uuid.uuid4().hex[:8]}"
+    ddb.ensure_table(ddb_url, name)
+    return name
+
+
+@pytest.fixture
 def conversation_uuid() -> str:
     return f"CON-{uuid.uuid4()}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,13 +41,6 @@ class Counting:
             return attr(*args, **kwargs)
 
         return counted
-
-
-@pytest.fixture
-def fresh_table(ddb_url: str) -> str:
-    name = f"callgate-record-{uuid.uuid4().hex[:8]}"
-    ddb.ensure_table(ddb_url, name)
-    return name
 
 
 class Harness:

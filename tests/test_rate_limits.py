@@ -12,8 +12,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from chalicelib import reasons
 from chalicelib.policy import counters
 from chalicelib.service import Service
@@ -26,13 +24,6 @@ from tests.conftest import chalice_client
 # (expires_at) has passed, and a counter vanishing mid-test would reset its limit.
 NOON = (datetime.now(UTC) + timedelta(days=2)).replace(hour=12, minute=0, second=30, microsecond=0)
 BASE = {"VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,CA,GB"}
-
-
-@pytest.fixture
-def fresh_table(ddb_url: str) -> str:
-    name = f"callgate-rate-{uuid.uuid4().hex[:8]}"
-    ddb.ensure_table(ddb_url, name)
-    return name
 
 
 class Harness:
