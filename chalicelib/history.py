@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from chalicelib.tables import INDEXES, PARTITION_KEY, SORT_KEY, SUMMARY_SK
+
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 _MAX_TOKEN_CHARS = 4096
@@ -49,33 +51,43 @@ def _day(value: str) -> str:
 def _limit(value: str | None) -> int:
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= MAX_LIMIT:
         raise BadQuery(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(value)
 
 
 def _start(token: str | None, index: str, key: str) -> dict[str, Any] | None:
+    """The ExclusiveStartKey inside a `next` token, if it is exactly one this query could return.
+
+    Checked item by item, so nothing a client makes up reaches DynamoDB.
+    """
     if token is None:
         return None
     try:
         if len(token) > _MAX_TOKEN_CHARS:
             raise ValueError("too long")
         decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        start = decoded["k"]
-        valid = (
-            isinstance(start, dict)
-            and start
-            and all(
-                isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in start.values()
-            )
-        )
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        if decoded.get("i") != index or decoded.get("q") != key:
+            raise LookupError
+        start = {name: value["S"] for name, value in decoded["k"].items() if set(value) == {"S"}}
+    except LookupError as exc:
+        raise BadQuery("next belongs to a different query") from exc
+    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
         raise BadQuery("next is not a token this API returned") from exc
-    if not valid:
+    index_pk, index_sk = INDEXES[index]
+    expected_keys = {PARTITION_KEY, SORT_KEY, index_pk, index_sk}
+    if (
+        set(start) != expected_keys
+        or set(decoded["k"]) != expected_keys
+        or not all(isinstance(value, str) for value in start.values())
+        or start[SORT_KEY] != SUMMARY_SK
+        or start[index_pk] != key
+        or not start[PARTITION_KEY].startswith("CALL#")
+        or not start[index_sk].endswith("#" + start[PARTITION_KEY].removeprefix("CALL#"))
+        or max(len(value) for value in start.values()) > 600
+    ):
         raise BadQuery("next is not a token this API returned")
-    if decoded.get("i") != index or decoded.get("q") != key:
-        raise BadQuery("next belongs to a different query")
-    return start
+    return {name: {"S": value} for name, value in start.items()}
 
 
 def parse_listing(params: Mapping[str, str] | None) -> ListingQuery:

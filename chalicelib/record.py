@@ -11,8 +11,9 @@ go through `summarize`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 # Statuses that end a leg: a late `ringing` must not reopen it.
@@ -22,6 +23,7 @@ TERMINAL = frozenset({"completed", "busy", "cancelled", "unanswered", "rejected"
 _PROGRESS = {"started": 0, "ringing": 1, "answered": 2, "disconnected": 3}
 # Results of machine detection and transcription: not states of the leg.
 NOT_LEG_STATE = frozenset({"human", "machine", "transcribed"})
+FACT_CHARS = 64  # longer than any real value of a leg field
 # Per-leg fields taken from status events (the latest non-empty value by status rank).
 LEG_FIELDS = (
     "direction",
@@ -45,10 +47,12 @@ def event_facts(payload: Mapping[str, Any], timestamp: str, digest: str, kind: s
     status, leg = payload.get("status"), payload.get("uuid")
     if isinstance(status, str) and status not in NOT_LEG_STATE and isinstance(leg, str):
         facts["leg"] = leg
-        facts["status"] = status
+        facts["status"] = status[:FACT_CHARS]
         for field in LEG_FIELDS:
             value = payload.get(field)
-            if value is not None and value != "" and isinstance(value, (str, int, float)):
+            if isinstance(value, str) and value:
+                facts[field] = value[:FACT_CHARS]  # keeps the SUMMARY item small (400 KB per item)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 facts[field] = value
     return facts
 
@@ -66,14 +70,42 @@ def _rank(facts: Mapping[str, Any]) -> tuple[int, str, int, str]:
     return (tier, facts["t"], _PROGRESS.get(status, len(_PROGRESS)), facts["d"])
 
 
-def _sum(values: Iterable[Any], parse: type) -> Any:
+_AMOUNT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,12})?")  # a price as Vonage writes it: "0.01200000"
+_SECONDS = re.compile(r"[0-9]{1,9}")
+
+
+def _call_status(ranked: list[Mapping[str, Any]], legs: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The call's status: what its callee legs (outbound) say, else any leg's.
+
+    A leg still live means the call is in progress; otherwise the leg that ended
+    last decides. So a busy callee followed by a fallback number that answered
+    and completed reads `completed`, and a busy callee alone reads `busy`.
+    """
+    decisive = {f["leg"]: f for f in ranked}  # each leg's highest-ranked fact
+    callees = [leg for leg in decisive if legs[leg].get("direction") == "outbound"]
+    candidates = callees or list(decisive)
+    if not candidates:
+        return None
+
+    def standing(leg: str) -> tuple[bool, str, tuple[int, str, int, str]]:
+        f = decisive[leg]
+        return (f["status"] not in TERMINAL, f["t"], _rank(f))
+
+    return decisive[max(candidates, key=standing)]["status"]
+
+
+def _sum(values: Iterable[Any], pattern: re.Pattern[str], parse: type) -> Any:
+    """Add the values that look like what Vonage sends; skip anything else (never raise).
+
+    Prices are decimal strings added with Decimal: at most 24 digits each, so the sum of
+    a call's legs is exact. Durations are whole seconds.
+    """
     total, seen = parse(0), False
     for value in values:
-        try:
-            total += parse(str(value))
+        text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+        if pattern.fullmatch(text):
+            total += parse(text)
             seen = True
-        except (InvalidOperation, ValueError):
-            continue
     if not seen:
         return None
     return str(total) if parse is Decimal else total
@@ -95,9 +127,11 @@ def summarize(facts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         first_seen[f["leg"]] = min(first_seen.get(f["leg"], (f["t"], f["leg"])), (f["t"], f["leg"]))
     leg_list = sorted(legs.values(), key=lambda leg: first_seen[leg["uuid"]])
     return {
-        "status": statuses[-1]["status"] if statuses else None,
-        "total_price": _sum((leg["price"] for leg in leg_list if leg["price"] is not None), Decimal),
-        "total_duration": _sum((leg["duration"] for leg in leg_list if leg["duration"] is not None), int),
+        "status": _call_status(statuses, legs),
+        "total_price": _sum((leg["price"] for leg in leg_list if leg["price"] is not None), _AMOUNT, Decimal),
+        "total_duration": _sum(
+            (leg["duration"] for leg in leg_list if leg["duration"] is not None), _SECONDS, int
+        ),
         "first_event_time": ordered[0]["t"] if ordered else None,
         "last_event_time": ordered[-1]["t"] if ordered else None,
         "legs": leg_list,
@@ -133,6 +167,14 @@ def call_view(
         "answer": answers[0] if answers else None,
         "answers": answers,  # one per answered leg
         "fallbacks": sorted(fallbacks or [], key=lambda f: f["received_at"]),
+        "transfers": [
+            {
+                key: e["payload"].get(key)
+                for key in ("uuid", "conversation_uuid_from", "conversation_uuid_to", "timestamp")
+            }
+            for e in events
+            if e["kind"] == "transfer"
+        ],
         "failovers": [
             {"uuid": e["payload"].get("uuid"), "status": e["payload"].get("status"), "ncco": e["reply"]}
             for e in events

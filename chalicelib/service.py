@@ -25,11 +25,13 @@ from chalicelib.webhooks import (
     WebhookError,
     parse_answer,
     parse_event,
+    payload_digest,
     request_params,
     utc_iso,
 )
 
 log = logging.getLogger("callgate")
+FAILOVER_MARK = "failover"  # on the answer connect's eventUrl: /event?failover=1
 # Vonage waits about 1 s for the answer URL; what the store may use of it.
 ANSWER_BUDGET_S = 0.85
 
@@ -106,7 +108,7 @@ class Service:
             decision = calls.refusal("invalid_request", problem, cfg)
         else:
             base = cfg.public_base_url or base_url
-            decision = calls.decide(request, cfg, f"{base}/event" if base else None)
+            decision = calls.decide(request, cfg, f"{base}/event?{FAILOVER_MARK}=1" if base else None)
         record = decision.record(request, received_at)
         if request.conversation_uuid and request.leg_key:  # else there is nothing to file it under
             keys = (request.conversation_uuid, request.leg_key)
@@ -168,13 +170,17 @@ class Service:
         """200 once stored ({} or a failover NCCO); 4xx for input that can never be stored;
         503 so Vonage retries."""
         received = self.clock()
+        # Only the answer's synchronous connect calls /event?failover=1: its events may get a
+        # failover NCCO. Any other connect (the fallback number's, say) reports here unmarked.
+        query = dict(query or {})
+        may_fail_over = query.pop(FAILOVER_MARK, None) == "1"
         try:
-            event = parse_event(request_params(query, body, content_type), received)
+            event = parse_event(request_params(query or None, body, content_type), received)
         except WebhookError as exc:
             return Reply(exc.status, {"error": str(exc)})
         try:
             cfg = self.load_settings()
-            reply = calls.failover(event.payload, cfg)
+            reply = calls.failover(event.payload, cfg) if may_fail_over else None
             stored = self.store_for(cfg).put_event(event, utc_iso(received), _expiry(received, cfg), reply)
         except ConfigError as exc:
             log.error("event not stored, settings are wrong: %s", exc)
@@ -214,7 +220,11 @@ class Service:
         original = params.get("original_request")
         record = {
             "reason": _clip(params.get("reason")),
-            "original_request": original if isinstance(original, (dict, str)) else None,
+            "original_request": (
+                {k: _clip(v) for k, v in original.items() if k in ("url", "type")}
+                if isinstance(original, dict)
+                else _clip(original)
+            ),
             "uuid": request.uuid,
             "caller": _clip(request.caller),
             "to": _clip(request.to),
@@ -225,10 +235,16 @@ class Service:
         )
         if cfg is not None and request.conversation_uuid and request.leg_key:
             identity = CallIdentity(request.conversation_uuid, request.caller, record["received_at"])
+            # one record per use: Vonage's two tries of one use are the same request
+            use_key = f"{request.leg_key}#{payload_digest(params)}"
             try:
-                self.store_for(cfg).record_fallback(identity, request.leg_key, record, _expiry(now, cfg))
-            except StoreUnavailable as exc:
-                log.error("fallback use not recorded: %s", exc)
+                store = self.store_for(cfg)
+                store.record_fallback(identity, use_key, record, _expiry(now, cfg))
+                carried = {k: v for k, v in params.items() if k not in ("reason", "original_request")}
+                if isinstance(carried.get("status"), str):  # an event whose event-URL request failed
+                    store.put_event(parse_event(carried, now), record["received_at"], _expiry(now, cfg))
+            except (StoreUnavailable, WebhookError) as exc:
+                log.error("fallback use not fully recorded: %s", exc)
         return Reply(200, reply)
 
     def _read(self, what: str, read: Callable[[CallStore], Any]) -> Any:

@@ -11,6 +11,7 @@ PutItem, UpdateItem (both also inside TransactWriteItems), Query, DescribeTable.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from chalicelib.tables import INDEXES, PARTITION_KEY, SORT_KEY, SUMMARY_SK, TTL_
 from chalicelib.webhooks import Event
 
 _NEW_KEY = f"attribute_not_exists({PARTITION_KEY})"
+log = logging.getLogger("callgate")
 # The latency contract of every DynamoDB call (aws.py configures the client with it):
 # one attempt, 0.2 s to connect + 0.4 s to read. Callers with a deadline make another
 # call only while a worst-case call still fits before it.
@@ -32,6 +34,7 @@ CONNECT_TIMEOUT_S = 0.2
 READ_TIMEOUT_S = 0.4
 WORST_CALL_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
 CONFLICT_BACKOFF_S = (0.01, 0.04)  # jittered pause before retrying a TransactionConflict
+WRITE_BUDGET_S = 3.0  # events and fallbacks: Vonage waits longer for these than for the answer URL
 
 
 class StoreUnavailable(Exception):
@@ -260,12 +263,25 @@ class CallStore:
     ) -> bool:
         """Store an event once, and its facts on the summary; False when it was already stored.
 
-        One round trip: the event's conditional put and the summary update are
-        one transaction, so a redelivery changes nothing at all.
+        One round trip: the event's conditional put and the summary update are one
+        transaction, so a redelivery changes nothing at all. A transfer is filed
+        under both conversations (the legs moved from one to the other).
         """
+        writes = []
+        for conversation_uuid in filter(None, (event.conversation_uuid, event.also_conversation)):
+            item = self._event_item(event, conversation_uuid, received_at, reply)
+            facts = event_facts(event.payload, event.timestamp, event.digest, event.kind)
+            summary = self._summary(conversation_uuid, expires_at, {f"F#{event.digest}": _json(facts)})
+            writes.append((item, summary))
+        return self._put_once(writes, expires_at)
+
+    @staticmethod
+    def _event_item(
+        event: Event, conversation_uuid: str, received_at: str, reply: list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
         when = event.timestamp if event.timed else "untimed"  # untimed: keyed by content alone
-        item = _item(
-            pk=_call_key(event.conversation_uuid),
+        return _item(
+            pk=_call_key(conversation_uuid),
             sk=f"EVENT#{when}#{event.label}#{event.digest}",
             kind="event",
             event_kind=event.kind,
@@ -277,40 +293,63 @@ class CallStore:
             payload=_json(event.payload),
             reply=None if reply is None else _json(reply),
         )
-        facts = event_facts(event.payload, event.timestamp, event.digest, event.kind)
-        summary = self._summary(event.conversation_uuid, expires_at, {f"F#{event.digest}": _json(facts)})
-        return self._put_once(item, summary, expires_at)
 
     def record_fallback(
-        self, identity: CallIdentity, leg_key: str, record: dict[str, Any], expires_at: int
+        self, identity: CallIdentity, use_key: str, record: dict[str, Any], expires_at: int
     ) -> bool:
-        """Note that Vonage used the fallback answer URL; False if already noted."""
+        """Note one use of the fallback answer URL; False if this very use was already noted."""
         conversation_uuid = identity.conversation_uuid
         item = _item(
             pk=_call_key(conversation_uuid),
-            sk=f"FALLBACK#{leg_key}",
+            sk=f"FALLBACK#{use_key}",
             kind="fallback",
             received_at=record["received_at"],
             record=_json(record),
         )
-        summary = self._summary(conversation_uuid, expires_at, {f"X#{leg_key}": _json(record)}, identity)
-        return self._put_once(item, summary, expires_at)
+        summary = self._summary(conversation_uuid, expires_at, {f"X#{use_key}": _json(record)}, identity)
+        return self._put_once([(item, summary)], expires_at)
 
-    def _put_once(self, item: dict[str, Any], summary: dict[str, Any], expires_at: int) -> bool:
-        """Put a new item and update the summary in one transaction; False if the item existed
-        (a redelivery: then nothing at all was written)."""
-        try:
-            self._client.transact_write_items(
-                TransactItems=[{"Put": self._new(item, expires_at)}, {"Update": summary}]
-            )
-        except ClientError as exc:
-            codes = [reason.get("Code") for reason in _cancellation(exc)]
-            if codes and codes[0] == "ConditionalCheckFailed":
-                return False
-            raise _unavailable(exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable(exc) from exc
-        return True
+    def _put_once(self, writes: list[tuple[dict[str, Any], dict[str, Any]]], expires_at: int) -> bool:
+        """Put new items and update their summaries in one transaction; False if the first item
+        existed (a redelivery: then nothing at all was written).
+
+        A TransactionConflict (two events of one call updating its summary at the same
+        moment, as `started` and `ringing` do) is retried after a short random pause. A
+        summary that has grown past DynamoDB's 400 KB item limit (thousands of events)
+        stops taking facts in: the item is stored without it, and the call's own
+        record, built from its items, stays exact.
+        """
+        items = [
+            change
+            for item, summary in writes
+            for change in ({"Put": self._new(item, expires_at)}, {"Update": summary})
+        ]
+        deadline = time.monotonic() + WRITE_BUDGET_S
+        while True:
+            try:
+                self._client.transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                codes = [reason.get("Code") for reason in _cancellation(exc)]
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    return False
+                if any(code == "ValidationError" for code in codes[0::2]):
+                    raise StoreRejected(f"DynamoDB refused the item: {codes}") from exc
+                if any(code == "ValidationError" for code in codes[1::2]) and any(
+                    "Update" in i for i in items
+                ):
+                    log.warning("summary full: storing the item without its facts (%s)", codes)
+                    items = [change for change in items if "Put" in change]
+                    continue
+                if (
+                    "TransactionConflict" in codes
+                    and time_left(deadline) > WORST_CALL_S + CONFLICT_BACKOFF_S[1]
+                ):
+                    time.sleep(random.uniform(*CONFLICT_BACKOFF_S))
+                    continue
+                raise _unavailable(exc) from exc
+            except BotoCoreError as exc:
+                raise _unavailable(exc) from exc
+            return True
 
     # --- reads -----------------------------------------------------------------------------------
 

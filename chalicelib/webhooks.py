@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ def request_params(
         params.update(parse_qsl(text, keep_blank_values=True))
         return params
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant)
+        parsed = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError as exc:
         raise WebhookError("body is not valid JSON: nested too deeply") from exc
     except ValueError as exc:
@@ -92,6 +93,13 @@ def request_params(
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as infinity, which JSON cannot carry back
+        raise ValueError(f"{text[:20]} is too large for a JSON number")
+    return value
 
 
 def _text(value: Any) -> str | None:
@@ -175,6 +183,7 @@ class Event:
     label: str  # its status, or its kind: part of the key, for people browsing the table
     digest: str  # identifies the payload, so a redelivery is stored once
     payload: dict[str, Any]
+    also_conversation: str | None = None  # a transfer is filed under both conversations
 
 
 def _kind(payload: dict[str, Any]) -> str:
@@ -220,6 +229,16 @@ def _identifier(payload: dict[str, Any], *names: str) -> str | None:
     return None
 
 
+def _size_and_digest(payload: Mapping[str, Any]) -> tuple[int, str]:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return len(canonical), hashlib.sha256(canonical).hexdigest()[:20]
+
+
+def payload_digest(payload: Mapping[str, Any]) -> str:
+    """Identifies a payload whatever its key order: a redelivery has the same digest."""
+    return _size_and_digest(payload)[1]
+
+
 def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
     """Validate an event-URL payload; raise WebhookError (400) if it is unusable."""
     leg = _identifier(payload, "uuid", "call_uuid")
@@ -231,9 +250,12 @@ def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
         raise WebhookError("event has no conversation_uuid, so it belongs to no call")
     status = payload.get("status")
     timestamp = _timestamp(payload.get("timestamp"))
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if len(canonical.encode("utf-8")) > MAX_STORED_BYTES:
+    size, digest = _size_and_digest(payload)
+    if size > MAX_STORED_BYTES:
         raise WebhookError(f"event is larger than {MAX_STORED_BYTES} bytes as JSON", status=413)
+    transferred_to = (
+        _identifier(payload, "conversation_uuid_to") if "conversation_uuid_from" in payload else None
+    )
     return Event(
         conversation_uuid=conversation,
         leg_uuid=leg,
@@ -242,6 +264,7 @@ def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
         timestamp=timestamp or utc_iso(received_at),
         timed=timestamp is not None,
         label=status if isinstance(status, str) and _LABEL.fullmatch(status) else _kind(payload),
-        digest=hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:20],
+        also_conversation=transferred_to if transferred_to != conversation else None,
+        digest=digest,
         payload=payload,
     )

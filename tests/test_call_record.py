@@ -65,8 +65,11 @@ class Harness:
         }
         return self.service.answer(query, None, None, base_url="https://calls.example.com/api").body
 
-    def event(self, payload: dict[str, Any]) -> Any:
-        reply = self.service.event(None, json.dumps(payload).encode(), JSON)
+    def event(self, payload: dict[str, Any], failover: bool = False) -> Any:
+        """Post an event; `failover`: as the answer connect's eventUrl (/event?failover=1) does."""
+        reply = self.service.event(
+            {"failover": "1"} if failover else None, json.dumps(payload).encode(), JSON
+        )
         assert reply.status == 200, reply.body
         return reply.body
 
@@ -199,32 +202,38 @@ def test_failover_message_for_each_failure(ddb_url: str, fresh_table: str, statu
     failure = {"conversation_uuid": "CON-f", "uuid": "pstn", "status": status, "direction": "outbound",
                "timestamp": "2020-01-01T12:00:20.000Z", "detail": "unavailable"}  # fmt: skip
     expected = [{"action": "talk", "text": reasons.FAILOVERS[status]}]
-    assert h.event(failure) == expected
-    assert h.event(failure) == expected  # a redelivery gets the same answer
+    assert h.event(failure, failover=True) == expected
+    assert h.event(failure, failover=True) == expected  # a redelivery gets the same answer
     view = h.call("CON-f")
     assert view["failovers"] == [{"uuid": "pstn", "status": status, "ncco": expected}]
+    assert "failover" not in view["events"][0]  # the marker is not part of Vonage's payload
+
+
+def test_no_failover_off_the_answer_connect(ddb_url: str, fresh_table: str) -> None:
+    """The fallback number's own connect reports to /event unmarked: its busy ends the call."""
+    h = Harness(ddb_url, fresh_table)
+    busy = {"conversation_uuid": "CON-nf", "uuid": "fallback-leg", "status": "busy", "direction": "outbound"}
+    assert h.event(busy) == {}
+    assert h.call("CON-nf")["failovers"] == []
 
 
 @pytest.mark.parametrize("status", ["started", "ringing", "answered", "completed", "human", "disconnected"])
 def test_no_failover_for_other_events(ddb_url: str, fresh_table: str, status: str) -> None:
     h = Harness(ddb_url, fresh_table)
     event = {"conversation_uuid": "CON-ok", "uuid": "pstn", "status": status, "direction": "outbound"}
-    assert h.event(event) == {}
+    assert h.event(event, failover=True) == {}
 
 
 def test_no_failover_for_the_callers_own_leg(ddb_url: str, fresh_table: str) -> None:
     h = Harness(ddb_url, fresh_table)
-    assert (
-        h.event({"conversation_uuid": "CON-in", "uuid": "app", "status": "failed", "direction": "inbound"})
-        == {}
-    )
+    failed = {"conversation_uuid": "CON-in", "uuid": "app", "status": "failed", "direction": "inbound"}
+    assert h.event(failed, failover=True) == {}
 
 
 def test_failover_to_a_fallback_number(ddb_url: str, fresh_table: str) -> None:
     h = Harness(ddb_url, fresh_table, FALLBACK_NUMBER="+44 20 7946 0000", MAX_CALL_SECONDS="600")
-    reply = h.event(
-        {"conversation_uuid": "CON-fb", "uuid": "pstn", "status": "busy", "direction": "outbound"}
-    )
+    busy = {"conversation_uuid": "CON-fb", "uuid": "pstn", "status": "busy", "direction": "outbound"}
+    reply = h.event(busy, failover=True)
     assert reply == [
         {"action": "talk", "text": reasons.FALLBACK_CONNECT},
         {
@@ -242,10 +251,10 @@ def test_answer_connect_is_synchronous_with_an_absolute_event_url(ddb_url: str, 
     connect = h.answer("CON-sync")[-1]
     assert (connect["eventType"], connect["eventUrl"]) == (
         "synchronous",
-        ["https://calls.example.com/api/event"],
+        ["https://calls.example.com/api/event?failover=1"],
     )
     h.settings = load({**BASE, "CALLS_TABLE": fresh_table, "PUBLIC_BASE_URL": "https://voice.example.org/"})
-    assert h.answer("CON-sync-2")[-1]["eventUrl"] == ["https://voice.example.org/event"]
+    assert h.answer("CON-sync-2")[-1]["eventUrl"] == ["https://voice.example.org/event?failover=1"]
 
 
 def test_fallback_answer_url(ddb_url: str, fresh_table: str) -> None:
@@ -345,3 +354,90 @@ def test_an_older_table_gets_the_history_indexes() -> None:
         assert ddb.ensure_table(url, "old") is False  # and again: nothing left to do
     finally:
         ddb.stop(proc)
+
+
+def test_each_fallback_use_is_kept_and_a_carried_event_is_stored(ddb_url: str, fresh_table: str) -> None:
+    h = Harness(ddb_url, fresh_table)
+    answer_failed = {
+        "conversation_uuid": "CON-fu",
+        "uuid": "leg",
+        "from_user": "jane",
+        "reason": "timeout",
+        "original_request": {"url": "https://x/answer", "type": "answer_url", "junk": "y" * 5000},
+    }
+    event_failed = {"conversation_uuid": "CON-fu", "uuid": "pstn", "status": "busy", "direction": "outbound",
+                    "timestamp": "2020-01-01T12:00:09.000Z", "reason": "503",
+                    "original_request": {"url": "https://x/event", "type": "event_url"}}  # fmt: skip
+    for body in (answer_failed, answer_failed, event_failed):  # Vonage tries each use twice at most
+        assert h.service.fallback(None, json.dumps(body).encode(), JSON).status == 200
+    view = h.call("CON-fu")
+    assert sorted(f["reason"] for f in view["fallbacks"]) == ["503", "timeout"]
+    assert {"url": "https://x/answer", "type": "answer_url"} in [
+        f["original_request"] for f in view["fallbacks"]
+    ]
+    assert [(leg["uuid"], leg["status"]) for leg in view["legs"]] == [("pstn", "busy")]  # the carried event
+
+
+def test_transfer_is_filed_under_both_conversations(ddb_url: str, fresh_table: str) -> None:
+    h = Harness(ddb_url, fresh_table)
+    transfer = {"conversation_uuid_from": "CON-a", "conversation_uuid_to": "CON-b", "uuid": "pstn",
+                "timestamp": "2020-01-01T12:00:40.000Z"}  # fmt: skip
+    h.event(transfer)
+    h.event(transfer)
+    moved = {"uuid": "pstn", "conversation_uuid_from": "CON-a", "conversation_uuid_to": "CON-b",
+             "timestamp": "2020-01-01T12:00:40.000Z"}  # fmt: skip
+    for conversation in ("CON-a", "CON-b"):
+        view = h.call(conversation)
+        assert (view["events"], view["transfers"]) == ([transfer], [moved])
+
+
+def test_status_after_a_successful_failover(ddb_url: str, fresh_table: str) -> None:
+    h = Harness(ddb_url, fresh_table, FALLBACK_NUMBER="442079460000")
+    con = "CON-fo"
+    common = {"conversation_uuid": con, "direction": "outbound"}
+    h.event(
+        {**common, "uuid": "first", "status": "busy", "timestamp": "2020-01-01T12:00:05.000Z"}, failover=True
+    )
+    h.event({**common, "uuid": "fallback", "status": "ringing", "timestamp": "2020-01-01T12:00:06.000Z"})
+    assert h.call(con)["status"] == "ringing"  # in progress: the fallback number is ringing
+    h.event({**common, "uuid": "fallback", "status": "completed", "timestamp": "2020-01-01T12:03:06.000Z",
+             "duration": "180", "price": "0.05400000"})  # fmt: skip
+    view = h.call(con)
+    assert view["status"] == "completed"  # the leg that ended last decides
+    assert [(leg["uuid"], leg["status"]) for leg in view["legs"]] == [
+        ("first", "busy"),
+        ("fallback", "completed"),
+    ]
+
+
+def test_a_huge_field_cannot_bloat_the_summary(ddb_url: str, fresh_table: str) -> None:
+    h = Harness(ddb_url, fresh_table)
+    for n in range(3):
+        h.event(
+            {
+                "conversation_uuid": "CON-big",
+                "uuid": f"leg-{n}",
+                "status": "completed",
+                "network": "x" * 250_000,
+            }
+        )
+    summary = next(i for i in h.items("CON-big") if i["sk"]["S"] == "SUMMARY")
+    assert len(json.dumps(summary)) < 4000
+    assert len(h.call("CON-big")["events"][0]["network"]) == 250_000  # the event itself is kept whole
+
+
+def test_a_full_summary_still_stores_the_event(ddb_url: str, fresh_table: str, monkeypatch) -> None:
+    """Past DynamoDB's 400 KB item limit the summary stops taking facts; events are still stored."""
+    import chalicelib.record
+
+    monkeypatch.setattr(chalicelib.record, "FACT_CHARS", 100_000)  # fill the summary fast
+    h = Harness(ddb_url, fresh_table)
+    for n in range(5):
+        event = {
+            "conversation_uuid": "CON-full",
+            "uuid": f"l{n}",
+            "status": "started",
+            "network": "n" * 99_000,
+        }
+        assert h.event(event) == {}
+    assert len(h.call("CON-full")["events"]) == 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,9 +137,11 @@ def test_the_readme_simulation_leaves_a_complete_record(server: str) -> None:
                          text=True, timeout=60, check=True)  # fmt: skip
     outputs = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
     ncco, *event_replies, record = outputs
-    assert ncco[-1]["eventUrl"] == [f"{server}/event"]  # built from the request's own host
+    assert ncco[-1]["eventUrl"] == [f"{server}/event?failover=1"]  # built from the request's own host
     assert event_replies == [{}] * 8
     assert record["conversation_uuid"] == "CON-readme-0001"
+    example = README.split("### Call record", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+    assert re.findall(r'^  "(\w+)":', example, flags=re.M) == list(record)  # the README shows every field
     assert (record["status"], record["total_price"], record["total_duration"]) == (
         "completed",
         "0.03030000",
@@ -156,7 +159,7 @@ def test_the_readme_simulation_leaves_a_complete_record(server: str) -> None:
 
 def test_failover_and_fallback_over_http(server: str, conversation_uuid: str) -> None:
     busy = {"conversation_uuid": conversation_uuid, "uuid": "pstn", "status": "busy", "direction": "outbound"}
-    status, _, reply = http("POST", f"{server}/event", busy)
+    status, _, reply = http("POST", f"{server}/event?failover=1", busy)
     assert (status, reply[0]["action"]) == (200, "talk")
     status, headers, ncco = http(
         "GET", f"{server}/fallback?conversation_uuid={conversation_uuid}&uuid=x&reason=timeout"

@@ -24,7 +24,7 @@ def test_tokens_round_trip_and_belong_to_their_query() -> None:
         "pk": {"S": "CALL#c"},
         "sk": {"S": "SUMMARY"},
         "by_user_pk": {"S": "USER#jane"},
-        "by_user_sk": {"S": "t#c"},
+        "by_user_sk": {"S": "2026-11-20T12:00:00.000000Z#c"},
     }
     token = query.token(last)
     assert token is not None and "=" not in token
@@ -57,6 +57,20 @@ def forged(value: object) -> str:
         ({"user": "jane", "next": forged({"i": "by_user", "q": "USER#jane", "k": {}})},
          "next is not a token"),
         ({"user": "jane", "next": "a" * 5000}, "next is not a token this API returned"),
+        # keys a client made up: each must be exactly what a page of this query ends on
+        ({"user": "jane", "next": forged({"i": "by_user", "q": "USER#jane", "k": {
+            "pk": {"S": "CALL#c"}, "sk": {"S": "ANSWER#x"}, "by_user_pk": {"S": "USER#jane"},
+            "by_user_sk": {"S": "t#c"}}})}, "next is not a token"),
+        ({"user": "jane", "next": forged({"i": "by_user", "q": "USER#jane", "k": {
+            "pk": {"S": "CALL#c"}, "sk": {"S": "SUMMARY"}, "by_user_pk": {"S": "USER#omar"},
+            "by_user_sk": {"S": "t#c"}}})}, "next is not a token"),
+        ({"user": "jane", "next": forged({"i": "by_user", "q": "USER#jane", "k": {
+            "pk": {"S": "CALL#c"}, "sk": {"S": "SUMMARY"}, "by_user_pk": {"S": "USER#jane"},
+            "by_user_sk": {"S": "9999#other"}}})}, "next is not a token"),
+        ({"user": "jane", "next": forged({"i": "by_user", "q": "USER#jane", "k": {
+            "pk": {"S": "CALL#c"}, "sk": {"S": "SUMMARY"}, "by_user_pk": {"S": "USER#jane"},
+            "by_user_sk": {"S": "t#c"}, "extra": {"S": "x"}}})}, "next is not a token"),
+        ({"user": "jane", "limit": "\u00b2"}, "limit must be a whole number"),  # isdigit() says yes
     ],
 )  # fmt: skip
 def test_bad_queries(params: dict, message: str) -> None:

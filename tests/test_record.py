@@ -189,3 +189,15 @@ def test_no_events_yet() -> None:
     view = call_view(CON, [{"received_at": "b", "n": 2}, {"received_at": "a", "n": 1}], [])
     assert (view["status"], view["legs"], view["events"], view["answer"]["n"]) == (None, [], [], 1)
     assert [a["n"] for a in view["answers"]] == [1, 2]
+
+
+def test_sums_skip_what_is_not_an_amount() -> None:
+    legs = [
+        status("a", "completed", "2020-01-01T12:00:01.000000Z", price="1e1000000", duration="9" * 4300),
+        status("b", "completed", "2020-01-01T12:00:02.000000Z", price="NaN", duration="-5"),
+        status("c", "completed", "2020-01-01T12:00:03.000000Z", price="0.00100000", duration="3"),
+        status("d", "completed", "2020-01-01T12:00:04.000000Z", price=0.002, duration=True),
+    ]
+    summary = summarize(facts(legs))
+    assert (summary["total_price"], summary["total_duration"]) == ("0.00100000", 3)
+    json.dumps(summary, allow_nan=False)

@@ -134,3 +134,29 @@ def test_a_definite_failure_is_not_corrected(stubbed) -> None:
     reply = service.answer(CALL, None, None)
     assert reply.body == [{"action": "talk", "text": reasons.REFUSALS["policy_unavailable"]}]
     stubber.assert_no_pending_responses()
+
+
+def test_event_conflicts_are_retried(stubbed) -> None:
+    """`started` and `ringing` of one call update its summary at the same moment."""
+    stubber, service = stubbed
+    conflict = {"CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]}
+    stubber.add_client_error(
+        "transact_write_items", "TransactionCanceledException", "conflict", modeled_fields=conflict
+    )
+    stubber.add_response("transact_write_items", {})
+    body = json.dumps({"conversation_uuid": "CON-1", "uuid": "u", "status": "ringing"}).encode()
+    reply = service.event(None, body, "application/json")
+    assert (reply.status, reply.body) == (200, {})
+    stubber.assert_no_pending_responses()
+
+
+def test_an_invalid_event_item_is_400_not_503(stubbed) -> None:
+    stubber, service = stubbed
+    invalid = {"CancellationReasons": [{"Code": "ValidationError"}, {"Code": "None"}]}
+    stubber.add_client_error(
+        "transact_write_items", "TransactionCanceledException", "bad", modeled_fields=invalid
+    )
+    reply = service.event(
+        None, json.dumps({"conversation_uuid": "CON-1", "uuid": "u"}).encode(), "application/json"
+    )
+    assert reply.status == 400

@@ -25,6 +25,7 @@ def test_query_then_json_body_over_it() -> None:
         (b'{"a": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "nested too deeply"),
         (b'{"duration": NaN}', "NaN is not a JSON number"),
         (b'{"price": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"price": 1e400}', "too large for a JSON number"),
     ],
 )
 def test_json_that_could_be_stored_but_never_served(body: bytes, message: str) -> None:
