@@ -64,6 +64,15 @@ def time_left(deadline: float | None) -> float:
     return float("inf") if deadline is None else deadline - time.monotonic()
 
 
+def _waited_out_conflict(codes: list[str | None], deadline: float | None) -> bool:
+    """True after a short random pause when the transaction only collided with another
+    (TransactionConflict) and a worst-case retry still fits before the deadline."""
+    if "TransactionConflict" in codes and time_left(deadline) > WORST_CALL_S + CONFLICT_BACKOFF_S[1]:
+        time.sleep(random.uniform(*CONFLICT_BACKOFF_S))
+        return True
+    return False
+
+
 def _earlier_record(exc: ClientError, old: dict[str, Any] | None) -> dict[str, Any]:
     """The record a retried request finds, from the failed condition's ALL_OLD item."""
     code = exc.response.get("Error", {}).get("Code")
@@ -219,11 +228,7 @@ class CallStore:
                 for counter, code in zip(counters, codes[2:], strict=False):
                     if code == "ConditionalCheckFailed":
                         return AnswerWrite(record, exceeded=counter)
-                if (
-                    "TransactionConflict" in codes
-                    and time_left(deadline) > WORST_CALL_S + CONFLICT_BACKOFF_S[1]
-                ):
-                    time.sleep(random.uniform(*CONFLICT_BACKOFF_S))
+                if _waited_out_conflict(codes, deadline):
                     continue
                 raise _unavailable(exc) from exc
             except BotoCoreError as exc:
@@ -340,11 +345,7 @@ class CallStore:
                     log.warning("summary full: storing the item without its facts (%s)", codes)
                     items = [change for change in items if "Put" in change]
                     continue
-                if (
-                    "TransactionConflict" in codes
-                    and time_left(deadline) > WORST_CALL_S + CONFLICT_BACKOFF_S[1]
-                ):
-                    time.sleep(random.uniform(*CONFLICT_BACKOFF_S))
+                if _waited_out_conflict(codes, deadline):
                     continue
                 raise _unavailable(exc) from exc
             except BotoCoreError as exc:
