@@ -8,7 +8,7 @@ from typing import Any
 from chalicelib import ncco, policy, reasons
 from chalicelib.numbers import Destination
 from chalicelib.settings import Settings
-from chalicelib.webhooks import AnswerRequest
+from chalicelib.webhooks import AnswerRequest, clip
 
 CONNECT = "connect"
 REFUSE = "refuse"
@@ -28,9 +28,9 @@ class Decision:
         dest = self.destination
         return {
             "uuid": request.uuid,
-            "caller": _clip(request.caller),
+            "caller": clip(request.caller),
             "caller_is_number": request.caller_is_number,
-            "to": _clip(request.to),
+            "to": clip(request.to),
             "destination": dest.e164 if dest else None,
             "region": dest.region if dest else None,
             "number_type": dest.number_type if dest else None,
@@ -41,11 +41,6 @@ class Decision:
             "received_at": received_at,
             "ncco": self.ncco,
         }
-
-
-def _clip(text: str | None, limit: int = 100) -> str | None:
-    """Keep the audit record small whatever a client sends (a DynamoDB item is <= 400 KiB)."""
-    return text if text is None or len(text) <= limit else text[:limit] + "…"
 
 
 def refusal(

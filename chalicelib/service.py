@@ -23,6 +23,7 @@ from chalicelib.webhooks import (
     MAX_ID_CHARS,
     AnswerRequest,
     WebhookError,
+    clip,
     parse_answer,
     parse_event,
     payload_digest,
@@ -219,15 +220,15 @@ class Service:
         request = parse_answer(params)
         original = params.get("original_request")
         record = {
-            "reason": _clip(params.get("reason")),
+            "reason": clip(params.get("reason"), 200),
             "original_request": (
-                {k: _clip(v) for k, v in original.items() if k in ("url", "type")}
+                {k: clip(v, 200) for k, v in original.items() if k in ("url", "type")}
                 if isinstance(original, dict)
-                else _clip(original)
+                else clip(original, 200)
             ),
             "uuid": request.uuid,
-            "caller": _clip(request.caller),
-            "to": _clip(request.to),
+            "caller": clip(request.caller, 200),
+            "to": clip(request.to, 200),
             "received_at": utc_iso(now),
         }
         log.warning(
@@ -299,10 +300,6 @@ class Service:
 def _expiry(now: datetime, cfg: Settings) -> int:
     """The TTL of an item written now (RETENTION_DAYS)."""
     return int(now.timestamp()) + cfg.retention_days * 86400
-
-
-def _clip(value: Any, limit: int = 200) -> Any:
-    return value[:limit] if isinstance(value, str) else value
 
 
 def _log_decision(conversation_uuid: str | None, record: dict[str, Any]) -> None:

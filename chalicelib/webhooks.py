@@ -54,6 +54,12 @@ def public_base_url(configured: str | None, headers: Mapping[str, str], stage: s
     return f"{scheme}://{host}{prefix}"
 
 
+def clip(value: Any, limit: int = 100) -> Any:
+    """Client text cut to `limit` characters (marked with …) for records and logs, which
+    must stay small whatever a client sends (a DynamoDB item is at most 400 KiB)."""
+    return value[:limit] + "…" if isinstance(value, str) and len(value) > limit else value
+
+
 def utc_iso(moment: datetime) -> str:
     """Fixed-width UTC ISO 8601 with microseconds, so strings sort as times."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
