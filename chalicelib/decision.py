@@ -1,0 +1,278 @@
+"""What to answer when Vonage asks the answer URL: every rule, in order, and the NCCO. Pure logic.
+
+The `to` of an app-to-phone call is typed by the app's user and reaches us
+unchanged, so every rule runs before anything is connected (toll fraud, IRSF:
+premium and revenue-share numbers, look-alike country codes). In order: the
+request itself, the caller, the destination, then the rate limits. A limit is a
+counter only the store can check atomically with the answer write, so a connect
+decision carries its limits, each with the refusal to answer when it is reached:
+the store writes one or the other, and nothing here runs twice.
+
+Also here: what the caller hears when the callee's leg fails (failover) and the
+fallback answer URL's NCCO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib import ncco, prompts
+from chalicelib.phone_numbers import Destination, InvalidNumber, parse_destination
+from chalicelib.settings import Settings
+from chalicelib.webhooks import AnswerRequest, clip, utc_iso
+
+CONNECT = "connect"
+REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A fixed-window call counter that a connected call increments while it is under `limit`."""
+
+    user: str | None  # None: everyone's
+    window: str  # HOUR, DAY (a user's) or MINUTE (everyone's)
+    period: str  # which window: 2026-11-21T09, 2026-11-21, 2026-11-21T09:15
+    limit: int
+    expires_at: int  # epoch seconds (DynamoDB TTL), a while after the window closes
+    refusal: dict[str, Any]  # the answer instead, when the counter is at its limit
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An answer to store and reply with; a connect also carries the limits to count it against."""
+
+    answer: dict[str, Any]  # stored with the call, shown by GET /calls/{id}; "ncco" is the reply
+    limits: tuple[RateLimit, ...] = field(default=())
+    destination: Destination | None = None  # where the call was headed, when the number was valid
+
+    @property
+    def connects(self) -> bool:
+        return self.answer["decision"] == CONNECT
+
+
+class Refused(Exception):
+    """A rule refused the call; `reason` is one of prompts.REFUSALS."""
+
+    def __init__(self, reason: str, detail: str, destination: Destination | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.destination = destination
+
+
+def _answer(
+    request: AnswerRequest | None,
+    received_at: str | None,
+    action: str,
+    reason: str,
+    detail: str,
+    actions: list[ncco.Action],
+    destination: Destination | None = None,
+    caller_id: str | None = None,
+) -> dict[str, Any]:
+    """The answer as stored and shown: the request, where it was headed, and what we did."""
+    return {
+        "uuid": request.uuid if request else None,
+        "caller": clip(request.caller) if request else None,
+        "caller_is_number": request.caller_is_number if request else None,
+        "to": clip(request.to) if request else None,
+        "destination": destination.e164 if destination else None,
+        "region": destination.region if destination else None,
+        "number_type": destination.number_type if destination else None,
+        "decision": action,
+        "reason": reason,
+        "detail": detail,
+        "caller_id": caller_id,
+        "received_at": received_at,
+        "ncco": actions,
+    }
+
+
+def refusal(
+    reason: str,
+    detail: str,
+    settings: Settings | None,
+    request: AnswerRequest | None = None,
+    received_at: str | None = None,
+    destination: Destination | None = None,
+) -> Decision:
+    """Speak the reason's short refusal and end the call: no connect, so nothing is spent.
+
+    Without settings (they are broken, or could not be read) the built-in text is spoken.
+    """
+    if settings is None:
+        action = ncco.talk(prompts.REFUSALS.get(reason, prompts.GENERIC))
+    else:
+        action = ncco.talk(settings.refusal_text(reason), language=settings.refusal_language(reason))
+    actions = ncco.ncco(action)
+    return Decision(
+        _answer(request, received_at, REFUSE, reason, detail, actions, destination), (), destination
+    )
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+def _short(text: str | None, limit: int = 40) -> str | None:
+    return text if text is None or len(text) <= limit else text[:limit] + "…"
+
+
+def check_caller(request: AnswerRequest, settings: Settings) -> str:
+    """The caller to account the call to; Refused if they may not call."""
+    if request.caller_is_number:
+        # Someone dialled the Vonage number from a phone: connecting them on
+        # would let anyone call anywhere at our expense.
+        if not settings.allow_pstn_callers:
+            raise Refused("pstn_caller_not_allowed", f"from={_short(request.caller)!r} is a phone number")
+        return request.caller  # type: ignore[return-value]
+    if not request.caller:
+        raise Refused("unknown_caller", "no from_user (or user name in from)")
+    if settings.allowed_users is not None and request.caller not in settings.allowed_users:
+        raise Refused("user_not_allowed", f"{_short(request.caller)!r} is not in ALLOWED_USERS")
+    return request.caller
+
+
+def _matching(digits: str, prefixes: tuple[str, ...]) -> str | None:
+    return next((prefix for prefix in prefixes if digits.startswith(prefix)), None)
+
+
+def check_destination(to: str | None, settings: Settings) -> Destination:
+    """The destination, if every rule allows it, in this order; else Refused."""
+    try:
+        dest = parse_destination(to)
+    except InvalidNumber as exc:
+        raise Refused("invalid_number", f"to={_short(to)!r}: {exc}") from exc
+    if dest.region not in settings.allowed_countries:
+        raise Refused(
+            "country_not_allowed", f"{dest.e164} is in {dest.region}, not in ALLOWED_COUNTRIES", dest
+        )
+    if dest.number_type in settings.blocked_number_types and not _matching(
+        dest.digits, settings.allowed_prefixes
+    ):
+        raise Refused(
+            "number_type_blocked", f"{dest.e164} is {dest.number_type}, in BLOCKED_NUMBER_TYPES", dest
+        )
+    denied = _matching(dest.digits, settings.denied_prefixes)
+    if denied:
+        raise Refused("prefix_denied", f"{dest.e164} starts with {denied}, in DENIED_PREFIXES", dest)
+    return dest
+
+
+def _destination_or_none(to: str | None) -> Destination | None:
+    """The parsed number for the audit, when it is one."""
+    try:
+        return parse_destination(to)
+    except InvalidNumber:
+        return None
+
+
+def caller_id(user: str, dest: Destination, settings: Settings) -> str:
+    """Per-user number, else a local number for the destination's region, else VONAGE_NUMBER."""
+    return (
+        settings.user_caller_ids.get(user) or settings.caller_ids.get(dest.region) or settings.vonage_number
+    )
+
+
+def rate_limits(
+    user: str,
+    now: datetime,
+    settings: Settings,
+    request: AnswerRequest | None = None,
+    destination: Destination | None = None,
+) -> tuple[RateLimit, ...]:
+    """The counters a connected call increments: the user's hour and day, and everyone's minute."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0)
+    minute = now.replace(second=0, microsecond=0)
+    hourly, daily, everyone = (
+        settings.max_calls_per_user_per_hour,
+        settings.max_calls_per_user_per_day,
+        settings.max_calls_per_minute,
+    )
+    # (user, window, period, limit, expiry: a while after the window closes, refusal reason, detail)
+    windows = (
+        (user, "HOUR", f"{hour:%Y-%m-%dT%H}", hourly, hour + timedelta(hours=1, days=1),
+         "user_rate_limited", f"{hourly} calls this hour (MAX_CALLS_PER_USER_PER_HOUR)"),
+        (user, "DAY", f"{day:%Y-%m-%d}", daily, day + timedelta(days=3),
+         "user_rate_limited", f"{daily} calls today (MAX_CALLS_PER_USER_PER_DAY)"),
+        (None, "MINUTE", f"{minute:%Y-%m-%dT%H:%M}", everyone, minute + timedelta(minutes=1, hours=1),
+         "global_rate_limited", f"{everyone} calls this minute for everyone (MAX_CALLS_PER_MINUTE)"),
+    )  # fmt: skip
+    received_at = utc_iso(now)
+    return tuple(
+        RateLimit(who, window, period, limit, int(expiry.timestamp()),
+                  refusal(reason, detail, settings, request, received_at, destination).answer)
+        for who, window, period, limit, expiry, reason, detail in windows
+    )  # fmt: skip
+
+
+def _connect(number: str, caller: str, settings: Settings, event_url: str | None) -> ncco.Action:
+    """Ring `number` for CONNECT_TIMEOUT, cut off after MAX_CALL_SECONDS; synchronous with an eventUrl."""
+    return ncco.connect(
+        ncco.phone(number),
+        from_=caller,
+        timeout=settings.connect_timeout,
+        limit=settings.max_call_seconds,
+        event_type="synchronous" if event_url else None,
+        event_url=event_url,
+    )
+
+
+def decide(
+    request: AnswerRequest, settings: Settings, now: datetime, event_url: str | None = None
+) -> Decision:
+    """Every rule, in order; a connect carries the rate limits the store counts it against.
+
+    With `event_url` (this service's /event), the connect is synchronous, so
+    Vonage asks /event what to do when the callee's leg fails (failover()).
+    """
+    received_at = utc_iso(now)
+    try:
+        if request.problem:
+            raise Refused("invalid_request", request.problem)
+        user = check_caller(request, settings)
+        dest = check_destination(request.to, settings)
+    except Refused as refused:
+        # audit where the call was headed even when the caller was the problem
+        destination = refused.destination or _destination_or_none(request.to)
+        return refusal(refused.reason, refused.detail, settings, request, received_at, destination)
+    chosen = caller_id(user, dest, settings)
+    actions = []
+    if settings.greeting_text:
+        actions.append(ncco.talk(settings.greeting_text, language=settings.talk_language))
+    actions.append(_connect(dest.digits, chosen, settings, event_url))
+    detail = f"{dest.e164} ({dest.region}, {dest.number_type})"
+    answer = _answer(
+        request, received_at, CONNECT, prompts.ALLOWED, detail, ncco.ncco(*actions), dest, chosen
+    )
+    return Decision(answer, rate_limits(user, now, settings, request, dest), dest)
+
+
+def failover(payload: dict[str, Any], settings: Settings) -> list[ncco.Action] | None:
+    """What the caller hears when the callee's leg ends busy, unanswered, timeout, failed or
+    rejected (the synchronous connect asks /event); None for any other event.
+
+    FALLBACK_NUMBER set: connect to it (once: that connect is not synchronous, so its own
+    failure ends the call). Otherwise a short message for the outcome.
+    """
+    status = payload.get("status")
+    if not isinstance(status, str) or status not in prompts.FAILOVERS:
+        return None
+    if payload.get("direction") == "inbound":  # the caller's own leg: nothing to fail over to
+        return None
+    if settings.fallback_number:
+        actions = []
+        if settings.fallback_connect_text:
+            actions.append(ncco.talk(settings.fallback_connect_text, language=settings.talk_language))
+        actions.append(_connect(settings.fallback_number, settings.vonage_number, settings, None))
+        return ncco.ncco(*actions)
+    return ncco.ncco(ncco.talk(settings.failover_texts[status], language=settings.talk_language))
+
+
+def fallback_answer(settings: Settings | None) -> list[ncco.Action]:
+    """The fallback answer URL's NCCO: spoken, safe, connects nothing."""
+    if settings is None:
+        return ncco.ncco(ncco.talk(prompts.FALLBACK_ANSWER))
+    return ncco.ncco(ncco.talk(settings.fallback_answer_text, language=settings.talk_language))

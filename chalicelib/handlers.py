@@ -1,0 +1,260 @@
+"""One method per route, free of Chalice and boto3 so tests can drive them.
+
+`app.py` turns a Chalice request into (query, body, content type), calls one
+method here and turns the Reply into a Response. The store comes from a
+factory, so a failing or fake DynamoDB can be injected.
+
+What an exception becomes is decided in one place for each kind of route: the
+answer URL turns every failure into a spoken refusal (`_refusal_for`; Vonage
+drops the call on a 500 and never retries it), the other routes into a 4xx or
+503 (`_error_reply`; Vonage retries a 503 from the event URL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib import decision, summary
+from chalicelib.listing import BadQuery, parse_listing
+from chalicelib.settings import ConfigError, Settings, load
+from chalicelib.storage.call_store import CallIdentity, CallStore
+from chalicelib.storage.errors import StoreRejected, StoreUnavailable
+from chalicelib.storage.timing import ANSWER_BUDGET_S, WORST_CALL_S, time_left
+from chalicelib.webhooks import (
+    MAX_ID_CHARS,
+    AnswerRequest,
+    WebhookError,
+    parse_event,
+    parse_fallback,
+    read_answer,
+    request_params,
+    utc_iso,
+)
+
+log = logging.getLogger("callgate")
+FAILOVER_MARK = "failover"  # on the answer connect's eventUrl: /event?failover=1
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _error_reply(exc: Exception, context: str) -> Reply:
+    """The reply to a request that failed: 4xx when a retry cannot help, 503 when it can."""
+    if isinstance(exc, (WebhookError, BadQuery)):
+        return Reply(getattr(exc, "status", 400), {"error": str(exc)})
+    if isinstance(exc, ConfigError):
+        log.error("%s: settings are wrong: %s", context, exc)
+        return Reply(503, {"error": "service misconfigured"})
+    if isinstance(exc, StoreRejected):
+        log.error("%s: rejected by storage: %s", context, exc)
+        return Reply(400, {"error": f"cannot be stored: {exc}"})
+    if isinstance(exc, StoreUnavailable):
+        log.error("%s: %s", context, exc)
+        return Reply(503, {"error": "storage unavailable, retry later"})
+    raise exc
+
+
+def _expiry(now: datetime, settings: Settings) -> int:
+    """The TTL of an item written now (RETENTION_DAYS)."""
+    return int(now.timestamp()) + settings.retention_days * 86400
+
+
+@dataclass
+class Handlers:
+    store_for: Callable[[Settings], CallStore]
+    load_settings: Callable[[], Settings] = load
+    clock: Callable[[], datetime] = field(default=_now)
+    answer_budget_s: float = ANSWER_BUDGET_S
+
+    # --- the answer URL: always 200 with an NCCO ------------------------------------------------
+
+    def answer(
+        self,
+        query: Mapping[str, str] | None,
+        body: bytes | None,
+        content_type: str | None,
+        base_url: str | None = None,
+    ) -> Reply:
+        """parse → settings → decide → store once → reply. Every failure is a spoken refusal.
+
+        `base_url` is where Vonage reaches this service (for the connect's eventUrl);
+        PUBLIC_BASE_URL overrides it.
+        """
+        deadline = time.monotonic() + self.answer_budget_s
+        now = self.clock()
+        request: AnswerRequest | None = None
+        settings: Settings | None = None
+        made: decision.Decision | None = None
+        try:
+            request = read_answer(query, body, content_type)
+            settings = self.load_settings()
+            base = settings.public_base_url or base_url
+            made = decision.decide(
+                request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
+            )
+            answer = made.answer
+            if request.leg_key:  # else there is nothing to file it under
+                call = CallIdentity(request.conversation_uuid, request.caller, answer["received_at"])  # type: ignore[arg-type]
+                answer = self.store_for(settings).save_answer(
+                    call, request.leg_key, answer, _expiry(now, settings), made.limits, deadline
+                )
+        except Exception as exc:  # the caller must hear something, whatever broke
+            answer = self._refusal_for(exc, request, settings, made, now, deadline)
+        _log_answer(request.conversation_uuid if request else None, answer)
+        return Reply(200, answer["ncco"])
+
+    def _refusal_for(
+        self,
+        exc: Exception,
+        request: AnswerRequest | None,
+        settings: Settings | None,
+        made: decision.Decision | None,
+        now: datetime,
+        deadline: float,
+    ) -> dict[str, Any]:
+        """The answer when something failed: which refusal, and a stored record of it if that matters."""
+        received_at = utc_iso(now)
+        dest = made.destination if made is not None else None
+        if isinstance(exc, ConfigError):
+            return decision.refusal("misconfigured", str(exc), None, request, received_at).answer
+        if isinstance(exc, StoreRejected):
+            return decision.refusal("invalid_request", str(exc), settings, request, received_at, dest).answer
+        if not isinstance(exc, StoreUnavailable) or request is None or settings is None:
+            log.exception("answer failed; refusing the call", exc_info=exc)
+            return decision.refusal(
+                "internal_error", "unexpected error (see the traceback logged above)", settings,
+                request, received_at if request else None,
+            ).answer  # fmt: skip
+        # Fail closed: a call the policy store cannot vouch for is a call we do not pay for.
+        refused = decision.refusal(
+            "policy_unavailable", str(exc), settings, request, received_at, dest
+        ).answer
+        if made is not None and made.connects and exc.maybe_applied and time_left(deadline) > WORST_CALL_S:
+            # The counted write may have been applied before its reply was lost: make the
+            # stored answer say what the caller hears. Best effort.
+            call = CallIdentity(request.conversation_uuid, request.caller, received_at)  # type: ignore[arg-type]
+            try:
+                self.store_for(settings).replace_answer(
+                    call,
+                    request.leg_key,
+                    refused,
+                    _expiry(now, settings),  # type: ignore[arg-type]
+                )
+            except StoreUnavailable as again:
+                log.warning("could not correct the answer of %s: %s", request.conversation_uuid, again)
+        return refused
+
+    # --- the event URL ---------------------------------------------------------------------------
+
+    def event(self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None) -> Reply:
+        """200 once stored ({} or a failover NCCO); 4xx for input that can never be stored;
+        503 so Vonage retries (and, for a synchronous connect, then asks /fallback)."""
+        received = self.clock()
+        # Only the answer's synchronous connect calls /event?failover=1: its events may get a
+        # failover NCCO. Any other connect (the fallback number's, say) reports here unmarked.
+        query = dict(query or {})
+        may_fail_over = query.pop(FAILOVER_MARK, None) == "1"
+        try:
+            event = parse_event(request_params(query or None, body, content_type), received)
+            settings = self.load_settings()
+            reply = decision.failover(event.payload, settings) if may_fail_over else None
+            store = self.store_for(settings)
+            stored = store.save_event(event, utc_iso(received), _expiry(received, settings), reply)
+        except Exception as exc:  # _error_reply re-raises what it does not know
+            return _error_reply(exc, "event not stored")
+        if not stored:
+            log.info("duplicate event ignored: %s %s", event.conversation_uuid, event.digest)
+        if reply is not None:
+            log.info(json.dumps({"log": "failover", "conversation_uuid": event.conversation_uuid,
+                                 "uuid": event.leg_uuid, "status": event.status}))  # fmt: skip
+            return Reply(200, reply)
+        return Reply(200, {})
+
+    # --- the fallback answer URL -------------------------------------------------------------------
+
+    def fallback(
+        self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None
+    ) -> Reply:
+        """Vonage's fallback answer URL: always 200 with a spoken NCCO; the use is recorded."""
+        now = self.clock()
+        try:
+            settings: Settings | None = self.load_settings()
+        except ConfigError as exc:
+            log.error("fallback: settings are wrong: %s", exc)
+            settings = None
+        reply = Reply(200, decision.fallback_answer(settings))
+        try:
+            use = parse_fallback(request_params(query, body, content_type), now)
+        except WebhookError as exc:
+            log.warning("fallback: unreadable request (%s)", exc)
+            return reply
+        request = use.request
+        log.warning(json.dumps({"log": "fallback_used", "conversation_uuid": request.conversation_uuid,
+                                **use.fallback}))  # fmt: skip
+        if settings is None or use.use_key is None:
+            return reply
+        call = CallIdentity(request.conversation_uuid, request.caller, use.fallback["received_at"])  # type: ignore[arg-type]
+        try:
+            store = self.store_for(settings)
+            store.save_fallback(call, use.use_key, use.fallback, _expiry(now, settings))
+            if use.carried is not None:
+                store.save_event(use.carried, use.fallback["received_at"], _expiry(now, settings))
+        except StoreUnavailable as exc:
+            log.error("fallback use not fully recorded: %s", exc)
+        if use.carried_problem:
+            log.error("fallback use not fully recorded: %s", use.carried_problem)
+        return reply
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def get_call(self, conversation_uuid: str) -> Reply:
+        """GET /calls/{id}: the call record."""
+        if not conversation_uuid or len(conversation_uuid) > MAX_ID_CHARS:
+            return Reply(400, {"error": f"conversation_uuid must be 1-{MAX_ID_CHARS} characters"})
+        try:
+            found = self.store_for(self.load_settings()).get_call(conversation_uuid)
+        except Exception as exc:  # _error_reply re-raises what it does not know
+            return _error_reply(exc, "call not read")
+        if found is None:
+            return Reply(404, {"error": f"no call with conversation_uuid {conversation_uuid!r}"})
+        return Reply(
+            200, summary.record_view(conversation_uuid, found.answers, found.events, found.fallbacks)
+        )
+
+    def list_calls(self, query: Mapping[str, str] | None) -> Reply:
+        """GET /calls?user=…|date=…: newest first, `next` for the following page."""
+        try:
+            listing = parse_listing(query)
+            page = self.store_for(self.load_settings()).list_calls(listing)
+        except Exception as exc:  # _error_reply re-raises what it does not know
+            return _error_reply(exc, "calls not listed")
+        return Reply(200, {"calls": [summary.listing_view(item) for item in page.calls], "next": page.next})
+
+    def health(self) -> Reply:
+        try:
+            self.store_for(self.load_settings()).check()
+        except ConfigError as exc:
+            return Reply(503, {"status": "misconfigured", "error": str(exc)})
+        except StoreUnavailable as exc:
+            return Reply(503, {"status": "unavailable", "error": str(exc)})
+        return Reply(200, {"status": "ok"})
+
+
+def _log_answer(conversation_uuid: str | None, answer: dict[str, Any]) -> None:
+    """One JSON line per answer, for log search and metrics."""
+    line = {"log": "answer_decision", "conversation_uuid": conversation_uuid}
+    line.update({k: v for k, v in answer.items() if k != "ncco"})
+    log.info(json.dumps(line, ensure_ascii=False))

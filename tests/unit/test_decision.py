@@ -1,0 +1,312 @@
+"""The answer decision, rule by rule, with real numbers from several numbering plans."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib import prompts
+from chalicelib.decision import (
+    Refused,
+    caller_id,
+    check_caller,
+    check_destination,
+    decide,
+    rate_limits,
+    refusal,
+)
+from chalicelib.settings import load
+from chalicelib.storage import keys
+from chalicelib.webhooks import parse_answer
+from tests.support import BASE_ENV as BASE
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+WIDE = {**BASE, "ALLOWED_COUNTRIES": "US,CA,GB,FR,DE,ES,AU,JM,BS,TT,DO,BB,GG,IM"}
+
+
+def destination_reason(to: str, **env: str) -> str:
+    try:
+        check_destination(to, load({**WIDE, **env}))
+    except Refused as refused:
+        return refused.reason
+    return prompts.ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("to", "reason"),
+    [
+        # allowed: ordinary fixed and mobile numbers, and toll-free
+        ("14155550101", "allowed"),  # US
+        ("16135550123", "allowed"),  # CA
+        ("442079460000", "allowed"),  # GB fixed
+        ("447400123456", "allowed"),  # GB mobile
+        ("33142345678", "allowed"),  # FR fixed
+        ("61412345678", "allowed"),  # AU mobile
+        ("18005550100", "allowed"),  # US toll-free
+        # premium rate, in four countries
+        ("19005550100", "number_type_blocked"),  # US +1 900
+        ("449098790000", "number_type_blocked"),  # GB 09
+        ("448719123456", "number_type_blocked"),  # GB 0871
+        ("33899123456", "number_type_blocked"),  # FR 089
+        ("499001234567", "number_type_blocked"),  # DE 0900
+        ("34803123456", "number_type_blocked"),  # ES 803
+        # shared cost, in four countries
+        ("33810123456", "number_type_blocked"),  # FR 081
+        ("4918012345678", "number_type_blocked"),  # DE 0180
+        ("34901123456", "number_type_blocked"),  # ES 901
+        ("61130012", "number_type_blocked"),  # AU 13
+        # personal numbers, UAN, VoIP: classic fraud routes
+        ("447024123456", "number_type_blocked"),  # GB 070 personal number
+        ("15002345678", "number_type_blocked"),  # US 500 personal number
+        ("4970012345678", "number_type_blocked"),  # DE 0700 personal number
+        ("443001234567", "number_type_blocked"),  # GB 030 UAN
+        ("445612345678", "number_type_blocked"),  # GB 056 VoIP
+        ("33975123456", "number_type_blocked"),  # FR 09 VoIP
+        # invalid and impossible
+        ("15555550100", "invalid_number"),  # US 555 outside 01xx: not assigned
+        ("4990012345678", "invalid_number"),  # DE 0900 with a digit too many
+        ("1415555", "invalid_number"),  # too short for any plan
+        ("14155550100123", "invalid_number"),  # too long
+        ("4155550101", "invalid_number"),  # US number without its 1: read as +41
+        ("1-800-FLOWERS", "invalid_number"),
+        ("", "invalid_number"),
+    ],
+)
+def test_destination_rules_in_many_countries(to: str, reason: str) -> None:
+    assert destination_reason(to) == reason
+
+
+@pytest.mark.parametrize(
+    ("to", "region"),
+    [
+        ("18765550100", "JM"),  # Jamaica
+        ("12423570000", "BS"),  # Bahamas
+        ("18682345678", "TT"),  # Trinidad and Tobago
+        ("18092345678", "DO"),  # Dominican Republic
+        ("12462345678", "BB"),  # Barbados
+        ("447911123456", "GG"),  # Guernsey: +44, not GB
+        ("447624123456", "IM"),  # Isle of Man: +44, not GB
+        ("33612345678", "FR"),
+        ("80012345678", "001"),  # international freephone: no country at all
+    ],
+)
+def test_look_alikes_are_refused_by_country(to: str, region: str) -> None:
+    """+1 is not the US and +44 is not GB: the region comes from the full number."""
+    with pytest.raises(Refused) as refused:
+        check_destination(to, load(BASE))
+    assert refused.value.reason == "country_not_allowed"
+    assert refused.value.destination is not None and refused.value.destination.region == region
+
+
+def test_rules_apply_in_order() -> None:
+    """A premium number in a country that is not allowed is refused for the country first."""
+    assert destination_reason("33899123456", ALLOWED_COUNTRIES="US") == "country_not_allowed"
+    assert destination_reason("19005550100", DENIED_PREFIXES="1900") == "number_type_blocked"
+
+
+def test_allowed_prefixes_override_the_type_rule_only() -> None:
+    assert destination_reason("19005550100", ALLOWED_PREFIXES="+1 900 555") == "allowed"
+    assert destination_reason("19005550100", ALLOWED_PREFIXES="19005550100") == "allowed"  # one number
+    assert destination_reason("19005551234", ALLOWED_PREFIXES="19005550100") == "number_type_blocked"
+    assert (
+        destination_reason("33899123456", ALLOWED_PREFIXES="33", ALLOWED_COUNTRIES="US")
+        == "country_not_allowed"
+    )
+    assert (
+        destination_reason("19005550100", ALLOWED_PREFIXES="1900", DENIED_PREFIXES="1900") == "prefix_denied"
+    )
+
+
+def test_denied_prefixes() -> None:
+    assert destination_reason("14155550101", DENIED_PREFIXES="1415") == "prefix_denied"
+    assert destination_reason("14155550101", DENIED_PREFIXES="1416,+44") == "allowed"
+
+
+def test_blocked_number_types_are_configurable() -> None:
+    assert destination_reason("18005550100", BLOCKED_NUMBER_TYPES="TOLL_FREE") == "number_type_blocked"
+    assert destination_reason("19005550100", BLOCKED_NUMBER_TYPES="") == "allowed"  # explicitly none
+
+
+def answer(**params: str) -> object:
+    return parse_answer({"to": "14155550101", "uuid": "u", "conversation_uuid": "CON-1", **params})
+
+
+def caller_reason(request: object, **env: str) -> str:
+    try:
+        check_caller(request, load({**BASE, **env}))  # type: ignore[arg-type]
+    except Refused as refused:
+        return refused.reason
+    return prompts.ALLOWED
+
+
+def test_caller_rules() -> None:
+    assert caller_reason(answer(from_user="jane")) == "allowed"
+    assert (
+        caller_reason(answer(**{"from": "demo"})) == "allowed"
+    )  # the older SDKs' format: a user name in `from`
+    assert caller_reason(answer()) == "unknown_caller"
+    assert caller_reason(answer(**{"from": "447700900000"})) == "pstn_caller_not_allowed"
+    assert caller_reason(answer(**{"from": "+14155550199"})) == "pstn_caller_not_allowed"
+    assert caller_reason(answer(**{"from": "447700900000"}), ALLOW_PSTN_CALLERS="true") == "allowed"
+    assert caller_reason(answer(from_user="jane"), ALLOWED_USERS="jane,omar") == "allowed"
+    assert caller_reason(answer(from_user="mallory"), ALLOWED_USERS="jane,omar") == "user_not_allowed"
+
+
+def test_caller_id_choice() -> None:
+    cfg = load(
+        {**WIDE, "CALLER_IDS": "GB=442079460000,CA=16135550123", "USER_CALLER_IDS": "omar=12025550123"}
+    )
+    us, gb, ca = (check_destination(n, cfg) for n in ("14155550101", "442079460001", "16135550124"))
+    assert caller_id("jane", us, cfg) == "14155550100"  # VONAGE_NUMBER
+    assert caller_id("jane", gb, cfg) == "442079460000"  # local presence
+    assert caller_id("jane", ca, cfg) == "16135550123"
+    assert caller_id("omar", gb, cfg) == "12025550123"  # the user's own number wins
+
+
+def test_decision_connects_with_caller_id_and_length_cap() -> None:
+    cfg = load({**BASE, "CALLER_IDS": "GB=442079460000", "MAX_CALL_SECONDS": "600", "TALK_LANGUAGE": "en-GB"})
+    decision = decide(answer(from_user="jane", to="442079460001"), cfg, NOW)  # type: ignore[arg-type]
+    assert decision.answer["ncco"] == [
+        {"action": "talk", "text": "Please wait while we connect you.", "language": "en-GB"},
+        {
+            "action": "connect",
+            "timeout": 20,
+            "limit": 600,
+            "from": "442079460000",
+            "endpoint": [{"type": "phone", "number": "442079460001"}],
+        },
+    ]
+    assert (decision.answer["caller_id"], decision.answer["region"]) == ("442079460000", "GB")
+
+
+@pytest.mark.parametrize("reason", prompts.CONFIGURABLE)
+def test_every_refusal_speaks_its_own_configurable_text(reason: str) -> None:
+    default = refusal(reason, "d", load(BASE)).answer["ncco"]
+    assert default == [{"action": "talk", "text": prompts.REFUSALS[reason]}]
+    custom = load({**BASE, prompts.setting_name(reason): "Custom.", "TALK_LANGUAGE": "es-ES"})
+    assert refusal(reason, "d", custom).answer["ncco"] == [
+        {"action": "talk", "text": "Custom.", "language": "es-ES"}
+    ]
+
+
+def test_refusal_language_per_reason() -> None:
+    cfg = load({**BASE, "TALK_LANGUAGE": "en-GB", "REFUSAL_LANGUAGE_COUNTRY_NOT_ALLOWED": "es-ES",
+                "REFUSAL_TEXT_COUNTRY_NOT_ALLOWED": "Lo siento."})  # fmt: skip
+    assert refusal("country_not_allowed", "d", cfg).answer["ncco"] == [
+        {"action": "talk", "text": "Lo siento.", "language": "es-ES"}
+    ]
+    assert refusal("invalid_number", "d", cfg).answer["ncco"][0]["language"] == "en-GB"
+
+
+def test_misconfigured_speaks_the_built_in_text() -> None:
+    """When the settings cannot be read, neither can a text from them."""
+    assert refusal("misconfigured", "d", None).answer["ncco"] == [{"action": "talk", "text": prompts.GENERIC}]
+    assert "REFUSAL_TEXT_MISCONFIGURED" not in __import__("chalicelib.settings").settings.NAMES
+
+
+def test_refusal_text_sets_every_reason_without_its_own() -> None:
+    cfg = load({**BASE, "REFUSAL_TEXT": "No.", "REFUSAL_TEXT_COUNTRY_NOT_ALLOWED": "Not there."})
+    assert cfg.refusal_text("invalid_number") == "No."
+    assert cfg.refusal_text("country_not_allowed") == "Not there."
+
+
+def test_caller_refusals_still_audit_the_destination() -> None:
+    request = parse_answer(
+        {"from": "447700900000", "to": "19005550100", "uuid": "u", "conversation_uuid": "c"}
+    )
+    record = decide(request, load(BASE), NOW).answer
+    assert (record["reason"], record["destination"], record["number_type"]) == (
+        "pstn_caller_not_allowed",
+        "+19005550100",
+        "PREMIUM_RATE",
+    )
+
+
+@pytest.mark.parametrize(
+    ("from_", "is_phone"),
+    [
+        ("demo", False),  # a user name, as older SDKs sent it
+        ("jane.doe", False),
+        ("447700900000", True),
+        ("+1 415 555 0199", True),
+        ("12345", True),  # a short code, or an all-digit name: the stricter rule applies
+        ("07700900123", True),  # national format
+        ("Unknown", True),  # withheld caller IDs
+        ("anonymous", True),
+        ("Restricted", True),
+    ],
+)
+def test_phone_callers_are_recognised(from_: str, is_phone: bool) -> None:
+    assert parse_answer({"from": from_}).caller_is_number is is_phone
+    assert parse_answer({"from": from_, "from_user": "jane"}).caller_is_number is False
+
+
+def test_decision_record_audits_destination_on_refusals() -> None:
+    record = decide(answer(from_user="jane", to="19005550100"), load(BASE), NOW).answer  # type: ignore[arg-type]
+    assert {
+        k: record[k] for k in ("decision", "reason", "destination", "region", "number_type", "caller")
+    } == {
+        "decision": "refuse",
+        "reason": "number_type_blocked",
+        "destination": "+19005550100",
+        "region": "US",
+        "number_type": "PREMIUM_RATE",
+        "caller": "jane",
+    }
+
+
+def test_rate_limits_are_fixed_windows_with_expiry_and_their_own_refusal() -> None:
+    now = datetime(2026, 11, 20, 22, 59, 59, 999000, tzinfo=UTC)
+    cfg = load(
+        {
+            **BASE,
+            "MAX_CALLS_PER_USER_PER_HOUR": "3",
+            "MAX_CALLS_PER_USER_PER_DAY": "9",
+            "MAX_CALLS_PER_MINUTE": "7",
+        }
+    )
+    hour, day, minute = rate_limits("jane", now, cfg)
+
+    def key(limit: object) -> tuple[str, str]:
+        found = keys.counter_key(limit.user, limit.window, limit.period)  # type: ignore[attr-defined]
+        return found["pk"], found["sk"]
+
+    assert (*key(hour), hour.limit) == ("RATE#USER#jane", "HOUR#2026-11-20T22", 3)
+    assert (*key(day), day.limit) == ("RATE#USER#jane", "DAY#2026-11-20", 9)
+    assert (*key(minute), minute.limit) == ("RATE#GLOBAL", "MINUTE#2026-11-20T22:59", 7)
+    assert hour.expires_at == int(datetime(2026, 11, 21, 23, 0, tzinfo=UTC).timestamp())
+    assert day.expires_at == int(datetime(2026, 11, 23, 0, 0, tzinfo=UTC).timestamp())
+    assert minute.expires_at == int(datetime(2026, 11, 21, 0, 0, tzinfo=UTC).timestamp())
+    assert [(limit.refusal["decision"], limit.refusal["reason"]) for limit in (hour, day, minute)] == [
+        ("refuse", "user_rate_limited"),
+        ("refuse", "user_rate_limited"),
+        ("refuse", "global_rate_limited"),
+    ]
+    assert "MAX_CALLS_PER_USER_PER_DAY" in day.refusal["detail"]
+    assert minute.refusal["ncco"] == [{"action": "talk", "text": prompts.REFUSALS["global_rate_limited"]}]
+
+
+def test_only_a_connect_carries_rate_limits() -> None:
+    connect = decide(answer(from_user="jane"), load(BASE), NOW)  # type: ignore[arg-type]
+    refused = decide(answer(from_user="jane", to="18765550100"), load(BASE), NOW)  # type: ignore[arg-type]
+    assert (connect.connects, len(connect.limits)) == (True, 3)
+    assert (refused.connects, refused.limits) == (False, ())
+    # a limit's refusal still audits the request and where it was headed
+    assert {k: connect.limits[0].refusal[k] for k in ("caller", "destination", "received_at")} == {
+        "caller": "jane", "destination": "+14155550101", "received_at": "2026-11-20T12:00:00.000000Z"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"to": "14155550101", "from_user": "jane", "uuid": "u"}, "invalid_request"),  # no conversation_uuid
+        (
+            {"to": "14155550101", "from_user": "j" * 251, "uuid": "u", "conversation_uuid": "c"},
+            "invalid_request",
+        ),
+    ],
+)
+def test_requests_that_cannot_be_filed_are_refused(params: dict, reason: str) -> None:
+    assert decide(parse_answer(params), load(BASE), NOW).answer["reason"] == reason

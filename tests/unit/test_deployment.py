@@ -1,0 +1,49 @@
+"""What a deployed stage enforces, read from the API definition Chalice deploys (no AWS needed)."""
+
+from __future__ import annotations
+
+import json
+
+from chalice.deploy.swagger import SwaggerGenerator
+
+import app as app_module
+from tests.support import ROOT
+
+SWAGGER = SwaggerGenerator(
+    "us-east-1",
+    {"api_handler_arn": "arn:aws:lambda:us-east-1:123456789012:function:callgate", "api_handler_name": "x"},
+).generate_swagger(app_module.app)
+
+
+def security(path: str, method: str) -> object:
+    return SWAGGER["paths"][path][method].get("security")
+
+
+def test_history_routes_require_iam_in_deployed_stages() -> None:
+    assert security("/calls", "get") == [{"sigv4": []}]
+    assert security("/calls/{conversation_uuid}", "get") == [{"sigv4": []}]
+    assert SWAGGER["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+
+
+def test_webhooks_stay_public() -> None:
+    """Vonage cannot sign SigV4 requests; its own signed-webhook (JWT) check is not implemented yet."""
+    for path in ("/answer", "/event", "/fallback"):
+        for method in ("get", "post"):
+            assert security(path, method) is None
+    assert security("/health", "get") is None
+
+
+def test_policies_grant_only_what_the_store_calls_on_its_own_table() -> None:
+    for stage in ("dev", "prod"):
+        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+        (table,) = [s for s in policy["Statement"] if s["Sid"] == "CallsTable"]
+        assert sorted(table["Action"]) == [
+            "dynamodb:DescribeTable",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+        ]
+        assert table["Resource"] == [
+            f"arn:aws:dynamodb:*:*:table/callgate-{stage}",
+            f"arn:aws:dynamodb:*:*:table/callgate-{stage}/index/*",
+        ]

@@ -1,0 +1,93 @@
+"""Destination normalisation and validation: what reaches `connect`, and what never does."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.phone_numbers import InvalidNumber, normalise, parse_destination
+
+
+@pytest.mark.parametrize(
+    ("raw", "digits"),
+    [
+        ("14155550100", "14155550100"),
+        ("+14155550100", "14155550100"),
+        (" 14155550100", "14155550100"),  # '+' not URL-encoded arrives as a space
+        ("0014155550100", "14155550100"),  # international prefix 00
+        ("+1 415 555 0100", "14155550100"),
+        ("+1 (415) 555-0100", "14155550100"),
+        ("+44 20 7946 0000", "442079460000"),
+        ("44.20.7946.0000", "442079460000"),
+        ("\t+14155550100\n", "14155550100"),
+        ("1\u00a0415\u00a0555\u00a00100", "14155550100"),  # no-break spaces from copy/paste
+    ],
+)
+def test_normalise_accepts_international_formats(raw: str, digits: str) -> None:
+    assert normalise(raw) == digits
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (None, "no number given"),
+        ("", "no number given"),
+        ("   ", "no number given"),
+        ("1-800-FLOWERS", "characters other than digits"),  # phonenumbers would map letters
+        ("jane", "characters other than digits"),
+        ("+1415555010O", "characters other than digits"),  # letter O
+        ("*6714155550100", "characters other than digits"),
+        ("14155550100,1234", "characters other than digits"),
+        ("+\u0661\u0664\u0661\u0665", "characters other than digits"),  # Arabic-Indic digits
+        ("++14155550100", "characters other than digits"),
+        ("07700900123", "no country code"),  # GB national format
+        ("0207 946 0000", "no country code"),
+        ("1234567890123456", "more than 15 digits"),
+        ("1" * 65, "longer than 64 characters"),
+    ],
+)
+def test_normalise_refuses(raw: str | None, why: str) -> None:
+    with pytest.raises(InvalidNumber, match=why):
+        normalise(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "digits", "region", "number_type"),
+    [
+        ("14155550100", "14155550100", "US", "FIXED_LINE_OR_MOBILE"),
+        ("+1 613 555 0123", "16135550123", "CA", "FIXED_LINE_OR_MOBILE"),
+        ("442079460000", "442079460000", "GB", "FIXED_LINE"),
+        # NANP look-alikes: +1 but not the US
+        ("18765550100", "18765550100", "JM", "MOBILE"),
+        ("12462345678", "12462345678", "BB", "MOBILE"),
+        ("18092345678", "18092345678", "DO", "FIXED_LINE_OR_MOBILE"),
+        # +44 but not GB: Guernsey mobile
+        ("447911123456", "447911123456", "GG", "MOBILE"),
+        # premium rate, in the region of its country
+        ("19005550100", "19005550100", "US", "PREMIUM_RATE"),
+        ("448719123456", "448719123456", "GB", "PREMIUM_RATE"),
+        ("33899123456", "33899123456", "FR", "PREMIUM_RATE"),
+        ("18005550100", "18005550100", "US", "TOLL_FREE"),
+        # non-geographic country code: region "001"
+        ("80012345678", "80012345678", "001", "TOLL_FREE"),
+    ],
+)
+def test_parse_destination(raw: str, digits: str, region: str, number_type: str) -> None:
+    dest = parse_destination(raw)
+    assert (dest.digits, dest.region, dest.number_type) == (digits, region, number_type)
+    assert dest.e164 == "+" + digits
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "4155550100",  # US national number without the 1: read as +41 (CH), not valid there
+        "15555550100",  # US 555 exchange outside 555-01xx: not assigned
+        "447700900123",  # Ofcom drama range: not a valid number
+        "4415550100",  # too short for GB
+        "882345678901",  # unassigned international network range
+        "999",  # too short for anything
+    ],
+)
+def test_parse_destination_refuses_invalid_numbers(raw: str) -> None:
+    with pytest.raises(InvalidNumber, match=r"not a valid number|not a phone number"):
+        parse_destination(raw)

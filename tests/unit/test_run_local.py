@@ -1,0 +1,31 @@
+"""`make run` checks the local stage's settings before starting anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from devtools import run_local
+
+
+def test_bad_local_settings_stop_make_run_before_anything_starts(monkeypatch, capsys) -> None:
+    started = []
+    bad = {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,UK"}
+    monkeypatch.setattr(run_local, "local_stage_env", lambda: bad)
+    monkeypatch.setattr(run_local.ddb, "start", lambda *a, **k: started.append(a))
+    monkeypatch.setattr("sys.argv", ["run_local"])
+    assert run_local.main() == 2
+    assert started == []
+    assert "ALLOWED_COUNTRIES: UK not ISO 3166 region codes" in capsys.readouterr().err
+
+
+def test_the_committed_local_stage_passes(monkeypatch) -> None:
+    class Stop(Exception):
+        pass
+
+    def stop_here(*args: object, **kwargs: object) -> None:
+        raise Stop  # past the settings check: it would now start DynamoDB Local
+
+    monkeypatch.setattr(run_local.ddb, "client", stop_here)
+    monkeypatch.setattr("sys.argv", ["run_local"])
+    with pytest.raises(Stop):
+        run_local.main()

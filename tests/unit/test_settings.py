@@ -1,0 +1,141 @@
+"""Stage settings: defaults, and a clear error naming each bad setting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib import prompts
+from chalicelib.settings import ConfigError, load
+from tests.support import ROOT
+
+GOOD = {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,CA,GB"}
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+
+
+def test_defaults() -> None:
+    cfg = load(GOOD)
+    assert cfg.calls_table == "t"
+    assert cfg.vonage_number == "14155550100"
+    assert cfg.allowed_countries == {"US", "CA", "GB"}
+    assert cfg.blocked_number_types == {
+        "PREMIUM_RATE", "SHARED_COST", "UAN", "PERSONAL_NUMBER", "PAGER", "VOIP", "UNKNOWN"
+    }  # fmt: skip
+    assert (cfg.allowed_prefixes, cfg.denied_prefixes, cfg.allowed_users) == ((), (), None)
+    assert cfg.allow_pstn_callers is False
+    assert (cfg.max_calls_per_user_per_hour, cfg.max_calls_per_user_per_day, cfg.max_calls_per_minute) == (
+        20,
+        100,
+        60,
+    )
+    assert (dict(cfg.caller_ids), dict(cfg.user_caller_ids)) == ({}, {})
+    assert cfg.max_call_seconds == 3600
+    assert cfg.greeting_text == "Please wait while we connect you."
+    assert cfg.talk_language is None
+    assert cfg.connect_timeout == 20
+    assert dict(cfg.refusal_texts) == prompts.REFUSALS
+    assert (cfg.retention_days, cfg.public_base_url, cfg.fallback_number) == (365, None, None)
+    assert cfg.fallback_connect_text == prompts.FALLBACK_CONNECT
+    assert cfg.fallback_answer_text == prompts.FALLBACK_ANSWER
+    assert dict(cfg.failover_texts) == prompts.FAILOVERS
+
+
+def test_values_are_normalised() -> None:
+    cfg = load(
+        {
+            **GOOD,
+            "VONAGE_NUMBER": "+1 415 555 0100",
+            "ALLOWED_COUNTRIES": " us, gb ,",
+            "DENIED_PREFIXES": "+44 70, 00881",
+            "CALLER_IDS": "gb=+44 20 7946 0000",
+            "USER_CALLER_IDS": "jane=+1 (202) 555-0123",
+            "ALLOW_PSTN_CALLERS": "TRUE",
+            "BLOCKED_NUMBER_TYPES": "premium_rate",
+        }
+    )
+    assert cfg.vonage_number == "14155550100"
+    assert cfg.allowed_countries == {"US", "GB"}
+    assert cfg.denied_prefixes == ("4470", "881")
+    assert dict(cfg.caller_ids) == {"GB": "442079460000"}
+    assert dict(cfg.user_caller_ids) == {"jane": "12025550123"}
+    assert cfg.allow_pstn_callers is True
+    assert cfg.blocked_number_types == {"PREMIUM_RATE"}
+
+
+def test_empty_greeting_means_none() -> None:
+    assert load({**GOOD, "GREETING_TEXT": ""}).greeting_text == ""
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"CALLS_TABLE": None}, "CALLS_TABLE is not set"),
+        ({"VONAGE_NUMBER": None}, "VONAGE_NUMBER is not set"),
+        ({"VONAGE_NUMBER": "Vonage"}, "VONAGE_NUMBER: 'Vonage' is not a valid E.164 number"),
+        ({"VONAGE_NUMBER": "15555550100"}, "VONAGE_NUMBER: '15555550100' is not a valid E.164 number"),
+        ({"ALLOWED_COUNTRIES": None}, "ALLOWED_COUNTRIES is not set"),
+        ({"ALLOWED_COUNTRIES": ","}, "ALLOWED_COUNTRIES lists no countries"),
+        (
+            {"ALLOWED_COUNTRIES": "US,UK"},
+            "ALLOWED_COUNTRIES: UK not ISO 3166 region codes (the code for the United Kingdom is GB",
+        ),
+        ({"ALLOWED_COUNTRIES": "USA"}, "ALLOWED_COUNTRIES: USA not ISO 3166"),
+        ({"BLOCKED_NUMBER_TYPES": "PREMIUM"}, "BLOCKED_NUMBER_TYPES: PREMIUM not number types"),
+        ({"ALLOWED_PREFIXES": "1900x"}, "ALLOWED_PREFIXES: '1900x' is not a number prefix"),
+        ({"DENIED_PREFIXES": "0044"}, None),  # '00' means international: fine
+        ({"DENIED_PREFIXES": "07"}, "DENIED_PREFIXES: '07' is not a number prefix"),
+        ({"ALLOW_PSTN_CALLERS": "yes"}, "ALLOW_PSTN_CALLERS='yes' must be true or false"),
+        ({"MAX_CALLS_PER_USER_PER_HOUR": "0"}, "MAX_CALLS_PER_USER_PER_HOUR=0 is outside 1.."),
+        ({"MAX_CALLS_PER_USER_PER_DAY": "ten"}, "MAX_CALLS_PER_USER_PER_DAY='ten' is not a whole number"),
+        ({"MAX_CALLS_PER_MINUTE": "-5"}, "MAX_CALLS_PER_MINUTE=-5 is outside 1.."),
+        ({"CALLER_IDS": "UK=442079460000"}, "CALLER_IDS: 'UK' is not an ISO 3166 region code"),
+        ({"CALLER_IDS": "GB:442079460000"}, "CALLER_IDS: 'GB:442079460000' must be KEY=number"),
+        ({"CALLER_IDS": "GB=447700900123"}, "CALLER_IDS: '447700900123' is not a valid E.164 number"),
+        ({"USER_CALLER_IDS": "jane=0207946000"}, "USER_CALLER_IDS: '0207946000' is not a valid E.164 number"),
+        ({"MAX_CALL_SECONDS": "7201"}, "MAX_CALL_SECONDS=7201 is outside 1..7200"),
+        ({"TALK_LANGUAGE": "english"}, "TALK_LANGUAGE='english': must be a BCP-47 language tag"),
+        ({"REFUSAL_TEXT": " "}, "REFUSAL_TEXT must not be empty"),
+        ({"REFUSAL_TEXT_PREFIX_DENIED": ""}, "REFUSAL_TEXT_PREFIX_DENIED must not be empty"),
+        ({"GREETING_TEXT": "x" * 1501}, "GREETING_TEXT: at most 1500"),
+        ({"CONNECT_TIMEOUT": "twenty"}, "CONNECT_TIMEOUT='twenty' is not a whole number"),
+        ({"CONNECT_TIMEOUT": "2"}, "CONNECT_TIMEOUT=2 is outside 3..120"),
+        ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS=0 is outside 1..36500"),
+        (
+            {"PUBLIC_BASE_URL": "calls.example.com"},
+            "PUBLIC_BASE_URL='calls.example.com' must be an absolute http(s) URL",
+        ),
+        ({"FALLBACK_NUMBER": "0800 123"}, "FALLBACK_NUMBER: '0800 123' is not a valid E.164 number"),
+        ({"FAILOVER_TEXT_BUSY": " "}, "FAILOVER_TEXT_BUSY must not be empty"),
+        ({"FALLBACK_ANSWER_TEXT": ""}, "FALLBACK_ANSWER_TEXT must not be empty"),
+        ({"FALLBACK_CONNECT_TEXT": ""}, None),  # empty: connect without a word
+        (
+            {"REFUSAL_LANGUAGE_PREFIX_DENIED": "fr_FR"},
+            "REFUSAL_LANGUAGE_PREFIX_DENIED='fr_FR': must be a BCP-47",
+        ),
+    ],
+)
+def test_bad_settings_are_named(override: dict[str, str | None], message: str | None) -> None:
+    env = {k: v for k, v in {**GOOD, **override}.items() if v is not None}
+    if message is None:
+        load(env)
+        return
+    with pytest.raises(ConfigError) as caught:
+        load(env)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("stage", sorted(CONFIG["stages"]))
+def test_every_committed_stage_is_valid(stage: str) -> None:
+    """Checked in CI, so a bad number in a stage never reaches a deployment."""
+    env = {
+        **CONFIG.get("environment_variables", {}),
+        **CONFIG["stages"][stage].get("environment_variables", {}),
+    }
+    cfg = load(env)
+    assert cfg.allowed_countries  # and every number in it parsed
+
+
+def test_local_stage_allows_us_ca_gb() -> None:
+    env = {**CONFIG.get("environment_variables", {}), **CONFIG["stages"]["local"]["environment_variables"]}
+    assert load(env).allowed_countries == {"US", "CA", "GB"}

@@ -1,0 +1,149 @@
+"""Storage failures that DynamoDB Local cannot be made to produce on demand, via botocore's Stubber.
+
+A ValidationException is permanent: the event URL must answer 400 (Vonage would
+retry a 503 for nothing) and the answer URL must refuse as invalid, not
+unavailable. Conflicts and lost replies must still leave a spoken refusal
+in time, and a record that says what the caller heard.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from chalicelib import prompts
+from chalicelib.storage.timing import ANSWER_BUDGET_S
+from tests.support import Harness, answer_log_lines, stage_settings
+
+CALL = {"to": "14155550101", "from_user": "jane", "uuid": "u", "conversation_uuid": "CON-1"}
+
+
+@pytest.fixture
+def stubbed():
+    """A DynamoDB client that answers only what the test queued (nothing reaches the network)."""
+    client = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    ).client("dynamodb", endpoint_url="http://127.0.0.1:9")
+    with Stubber(client) as stubber:
+        yield stubber, Harness(client, ALLOWED_COUNTRIES="US").handlers
+
+
+@pytest.mark.parametrize(("code", "status"), [("ValidationException", 400), ("ThrottlingException", 503)])
+def test_event_storage_errors(stubbed, code: str, status: int) -> None:
+    stubber, handlers = stubbed
+    stubber.add_client_error("transact_write_items", service_error_code=code, service_message="no")
+    reply = handlers.event(
+        None, json.dumps({"conversation_uuid": "CON-1", "uuid": "u"}).encode(), "application/json"
+    )
+    assert reply.status == status
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [("ValidationException", "invalid_request"), ("InternalServerError", "policy_unavailable")],
+)
+def test_answer_storage_errors_refuse(stubbed, caplog, code: str, reason: str) -> None:
+    stubber, handlers = stubbed
+    stubber.add_client_error("transact_write_items", service_error_code=code, service_message="no")
+    with caplog.at_level(logging.INFO, logger="callgate"):
+        reply = handlers.answer({**CALL, "to": "442079460000"}, None, None)  # refused by country: no counters
+    assert reply.status == 200
+    assert reply.body == [{"action": "talk", "text": prompts.REFUSALS[reason]}]
+    (line,) = answer_log_lines(caplog)
+    assert (line["decision"], line["reason"]) == ("refuse", reason)
+
+
+def test_answer_unexpected_error_still_speaks(stubbed) -> None:
+    _, handlers = stubbed
+    handlers.load_settings = lambda: 1 / 0  # any bug at all
+    reply = handlers.answer(CALL, None, None)
+    assert (reply.status, reply.body) == (200, [{"action": "talk", "text": prompts.GENERIC}])
+
+
+def test_unexpected_error_uses_the_stage_text_and_logs_the_decision(stubbed, caplog, monkeypatch) -> None:
+    _, handlers = stubbed
+    settings = stage_settings(REFUSAL_TEXT_INTERNAL_ERROR="Bitte später.", TALK_LANGUAGE="de-DE")
+    handlers.load_settings = lambda: settings
+    monkeypatch.setattr("chalicelib.decision.decide", lambda *args: 1 / 0)
+    with caplog.at_level(logging.INFO, logger="callgate"):
+        reply = handlers.answer(CALL, None, None)
+    assert reply.body == [{"action": "talk", "text": "Bitte später.", "language": "de-DE"}]
+    (line,) = answer_log_lines(caplog)
+    assert (line["decision"], line["reason"]) == ("refuse", "internal_error")
+
+
+def test_conflicts_are_retried_only_while_time_is_left(stubbed) -> None:
+    """TransactionConflict on every try: retried, then refused, inside the answer budget.
+    (A conflict is never applied, so nothing needs correcting afterwards.)"""
+    stubber, handlers = stubbed
+    conflict = {
+        "CancellationReasons": [
+            {"Code": "None"},
+            {"Code": "TransactionConflict"},
+            {"Code": "None"},
+            {"Code": "None"},
+        ]
+    }
+    for _ in range(100):
+        stubber.add_client_error(
+            "transact_write_items", "TransactionCanceledException", "conflict", modeled_fields=conflict
+        )
+    started = time.monotonic()
+    reply = handlers.answer(CALL, None, None)
+    elapsed = time.monotonic() - started
+    assert reply.body == [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}]
+    assert elapsed < ANSWER_BUDGET_S
+    left = len(stubber._queue)
+    assert 0 < left < 100 - 2  # it did retry, and it did stop
+
+
+def test_a_lost_reply_is_corrected_to_the_refusal(stubbed) -> None:
+    """The counted write failed, and may still have been applied: the record is overwritten
+    with the refusal the caller actually heard."""
+    stubber, handlers = stubbed
+    stubber.add_client_error("transact_write_items", "InternalServerError", "lost", http_status_code=500)
+    stubber.add_response("transact_write_items", {})  # the refusal, over the possibly stored connect
+    reply = handlers.answer(CALL, None, None)
+    assert reply.body == [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}]
+    stubber.assert_no_pending_responses()
+
+
+def test_a_definite_failure_is_not_corrected(stubbed) -> None:
+    """A 4xx (throttled) was not applied: no second write is spent on it."""
+    stubber, handlers = stubbed
+    stubber.add_client_error("transact_write_items", "ThrottlingException", "slow down", http_status_code=400)
+    reply = handlers.answer(CALL, None, None)
+    assert reply.body == [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}]
+    stubber.assert_no_pending_responses()
+
+
+def test_event_conflicts_are_retried(stubbed) -> None:
+    """`started` and `ringing` of one call update its summary at the same moment."""
+    stubber, handlers = stubbed
+    conflict = {"CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]}
+    stubber.add_client_error(
+        "transact_write_items", "TransactionCanceledException", "conflict", modeled_fields=conflict
+    )
+    stubber.add_response("transact_write_items", {})
+    body = json.dumps({"conversation_uuid": "CON-1", "uuid": "u", "status": "ringing"}).encode()
+    reply = handlers.event(None, body, "application/json")
+    assert (reply.status, reply.body) == (200, {})
+    stubber.assert_no_pending_responses()
+
+
+def test_an_invalid_event_item_is_400_not_503(stubbed) -> None:
+    stubber, handlers = stubbed
+    invalid = {"CancellationReasons": [{"Code": "ValidationError"}, {"Code": "None"}]}
+    stubber.add_client_error(
+        "transact_write_items", "TransactionCanceledException", "bad", modeled_fields=invalid
+    )
+    reply = handlers.event(
+        None, json.dumps({"conversation_uuid": "CON-1", "uuid": "u"}).encode(), "application/json"
+    )
+    assert reply.status == 400

@@ -1,0 +1,243 @@
+"""Webhook parsing: what Vonage sends in each format, and what is rejected."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.webhooks import WebhookError, parse_answer, parse_event, public_base_url, request_params
+
+RECEIVED = datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_query_then_json_body_over_it() -> None:
+    params = request_params({"a": "1", "to": "q"}, b'{"to": "14155550100", "n": 2}', "application/json")
+    assert params == {"a": "1", "to": "14155550100", "n": 2}
+    assert list(params) == ["a", "to", "n"]  # Vonage's payload_hash order: query, then body
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"a": "\\ud800"}', "unpaired UTF-16 surrogate"),
+        (b'{"a": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "nested too deeply"),
+        (b'{"duration": NaN}', "NaN is not a JSON number"),
+        (b'{"price": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"price": 1e400}', "too large for a JSON number"),
+    ],
+)
+def test_json_that_could_be_stored_but_never_served(body: bytes, message: str) -> None:
+    with pytest.raises(WebhookError, match=message):
+        request_params(None, body, "application/json")
+
+
+def test_form_body() -> None:
+    assert request_params(None, b"to=14155550100&from_user=jane", "application/x-www-form-urlencoded") == {
+        "to": "14155550100",
+        "from_user": "jane",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "status"),
+    [
+        (b"{not json", "body is not valid JSON", 400),
+        (b'["a"]', "body must be a JSON object", 400),
+        (b"\xff\xfe", "body is not UTF-8", 400),
+        (b" " + b"x" * (256 * 1024), "larger than 262144 bytes", 413),
+    ],
+)
+def test_bad_bodies(body: bytes, message: str, status: int) -> None:
+    with pytest.raises(WebhookError, match=message) as caught:
+        request_params(None, body, "application/json")
+    assert caught.value.status == status
+
+
+def test_answer_client_sdk_server_call() -> None:
+    request = parse_answer(
+        {
+            "to": "14155550101",
+            "from_user": "jane",
+            "uuid": "aaaa-1",
+            "conversation_uuid": "CON-1",
+            "custom_data": {"plan": "gold"},
+            "endpoint_type": "app",
+        }
+    )
+    assert (request.to, request.caller, request.caller_is_number) == ("14155550101", "jane", False)
+    assert request.leg_key == "aaaa-1"
+
+
+def test_answer_older_format_user_name_in_from_and_uuid_none() -> None:
+    request = parse_answer(
+        {"from": "demo", "to": "14155550100", "conversation_uuid": "CON-4e97", "uuid": "NONE"}
+    )
+    assert (request.caller, request.caller_is_number, request.uuid) == ("demo", False, None)
+    assert request.leg_key == "CON-4e97"  # two calls that both send uuid=NONE stay two calls
+
+
+def test_answer_pstn_caller_is_a_number() -> None:
+    request = parse_answer(
+        {"from": "447700900000", "to": "14155550100", "uuid": "u", "conversation_uuid": "c"}
+    )
+    assert request.caller_is_number is True
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"uuid": "u"}, "no conversation_uuid"),
+        ({"uuid": "u", "conversation_uuid": ""}, "no conversation_uuid"),
+        ({"uuid": "u", "conversation_uuid": "\U0001f4de" * 251}, "conversation_uuid is longer than 250"),
+        ({"uuid": "u" * 251, "conversation_uuid": "CON-1"}, "uuid is longer than 250"),
+    ],
+)
+def test_answer_ids_that_cannot_be_filed(params: dict, problem: str) -> None:
+    request = parse_answer(params)
+    assert request.id_problem is not None and request.id_problem.startswith(problem)
+    assert request.leg_key is None
+
+
+def test_answer_json_number_to_becomes_digits() -> None:
+    assert parse_answer({"to": 14155550101}).to == "14155550101"
+    assert parse_answer({"to": ["14155550101"]}).to == 'list:["14155550101"]'  # stays visible, then refused
+    assert parse_answer({"to": 1415555010.0}).to == "float:1415555010.0"  # not 14155550100
+
+
+def _status(**fields: object) -> dict[str, object]:
+    return {
+        "from": "jane",
+        "to": "14155550101",
+        "uuid": "leg-1",
+        "conversation_uuid": "CON-1",
+        "status": "ringing",
+        "direction": "outbound",
+        "timestamp": "2020-01-01T12:00:00.000Z",
+        **fields,
+    }
+
+
+def test_status_event() -> None:
+    event = parse_event(_status(), RECEIVED)
+    assert (event.conversation_uuid, event.leg_uuid, event.kind, event.status) == (
+        "CON-1",
+        "leg-1",
+        "status",
+        "ringing",
+    )
+    assert event.timestamp == "2020-01-01T12:00:00.000000Z"
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind", "conversation", "leg"),
+    [
+        ({"call_uuid": "leg-1", "conversation_uuid": "CON-1", "status": "human"}, "status", "CON-1", "leg-1"),
+        (
+            {"recording_url": "https://x/r", "recording_uuid": "r1", "conversation_uuid": "CON-1"},
+            "record",
+            "CON-1",
+            None,
+        ),
+        (
+            {"type": "record", "status": "transcribed", "conversation_uuid": "CON-1"},
+            "transcription",
+            "CON-1",
+            None,
+        ),
+        (
+            {"dtmf": {"digits": "12", "timed_out": False}, "uuid": "leg-1", "conversation_uuid": "CON-1"},
+            "input",
+            "CON-1",
+            "leg-1",
+        ),
+        (
+            {"speech": {"results": []}, "uuid": "leg-1", "conversation_uuid": "CON-1"},
+            "input",
+            "CON-1",
+            "leg-1",
+        ),
+        (
+            {"conversation_uuid_from": "CON-1", "conversation_uuid_to": "CON-2", "uuid": "leg-1"},
+            "transfer",
+            "CON-1",
+            "leg-1",
+        ),
+        ({"payload": {"step": 2}, "conversation_uuid": "CON-1"}, "notify", "CON-1", None),
+        ({"reason": "Syntax error in NCCO.", "conversation_uuid": "CON-1"}, "error", "CON-1", None),
+    ],
+)
+def test_other_payloads_are_classified(payload: dict, kind: str, conversation: str, leg: str | None) -> None:
+    event = parse_event(payload, RECEIVED)
+    assert (event.kind, event.conversation_uuid, event.leg_uuid) == (kind, conversation, leg)
+    assert event.payload is payload
+
+
+def test_timestamp_falls_back_to_time_received() -> None:
+    assert parse_event(_status(timestamp=None), RECEIVED).timestamp == "2026-11-20T12:00:00.123456Z"
+    assert parse_event(_status(timestamp="yesterday"), RECEIVED).timestamp == "2026-11-20T12:00:00.123456Z"
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", 12345, "2020-13-01"]
+)
+def test_unusable_timestamps_fall_back_to_time_received(value: object) -> None:
+    event = parse_event(_status(timestamp=value), RECEIVED)
+    assert (event.timestamp, event.timed) == ("2026-11-20T12:00:00.123456Z", False)
+
+
+def test_timestamp_offsets_are_converted_to_utc() -> None:
+    assert (
+        parse_event(_status(timestamp="2020-01-01T13:00:00+01:00"), RECEIVED).timestamp
+        == "2020-01-01T12:00:00.000000Z"
+    )
+
+
+def test_digest_ignores_key_order_but_not_values() -> None:
+    one = parse_event(_status(), RECEIVED)
+    reordered = parse_event(json.loads(json.dumps(dict(reversed(list(_status().items()))))), RECEIVED)
+    other = parse_event(_status(status="answered"), RECEIVED)
+    assert one.digest == reordered.digest
+    assert one.digest != other.digest
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"status": "started"}, "none of conversation_uuid, uuid, call_uuid"),
+        ({}, "none of conversation_uuid, uuid, call_uuid"),
+        ({"uuid": "leg-1", "status": "started"}, "no conversation_uuid"),
+        ({"conversation_uuid": 42}, "conversation_uuid must be a string"),
+        ({"conversation_uuid": "C" * 251}, "at most 250 characters"),
+        ({"conversation_uuid": "CON-1", "uuid": ["x"]}, "uuid must be a string"),
+    ],
+)
+def test_unusable_events(payload: dict, message: str) -> None:
+    with pytest.raises(WebhookError, match=message):
+        parse_event(payload, RECEIVED)
+
+
+def test_event_that_would_not_fit_an_item() -> None:
+    # 60,000 control characters: 60 KB as a body, 360 KB once JSON-escaped
+    with pytest.raises(WebhookError, match="larger than 300000 bytes") as caught:
+        parse_event({"conversation_uuid": "CON-1", "blob": "\x01" * 60_000}, RECEIVED)
+    assert caught.value.status == 413
+
+
+@pytest.mark.parametrize(
+    ("configured", "headers", "stage", "expected"),
+    [
+        (None, {"host": "abc.execute-api.eu-west-1.amazonaws.com", "x-forwarded-proto": "https"}, "api",
+         "https://abc.execute-api.eu-west-1.amazonaws.com/api"),
+        (None, {"host": "127.0.0.1:8000"}, None, "http://127.0.0.1:8000"),  # chalice local
+        (None, {"host": "calls.example.com", "x-forwarded-proto": "https"}, "$default", "https://calls.example.com"),
+        ("https://voice.example.org/", {"host": "ignored"}, "api", "https://voice.example.org"),
+        (None, {}, "api", None),
+        (None, {"host": "evil.example.com/path?x="}, "api", None),  # not a host: no URL at all
+    ],
+)  # fmt: skip
+def test_public_base_url(
+    configured: str | None, headers: dict, stage: str | None, expected: str | None
+) -> None:
+    assert public_base_url(configured, headers, stage) == expected
