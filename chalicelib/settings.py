@@ -16,8 +16,8 @@ from functools import lru_cache
 
 import phonenumbers
 
-from chalicelib import ncco, reasons
-from chalicelib.numbers import InvalidNumber, is_region_code, normalise, parse_destination
+from chalicelib import ncco, prompts
+from chalicelib.phone_numbers import InvalidNumber, is_region_code, normalise, parse_destination
 
 DEFAULT_GREETING = "Please wait while we connect you."
 DEFAULT_CONNECT_TIMEOUT = 20
@@ -50,13 +50,13 @@ NAMES = (
     "FALLBACK_NUMBER",
     "FALLBACK_CONNECT_TEXT",
     "FALLBACK_ANSWER_TEXT",
-    *(f"FAILOVER_TEXT_{status.upper()}" for status in reasons.FAILOVERS),
+    *(f"FAILOVER_TEXT_{status.upper()}" for status in prompts.FAILOVERS),
     "GREETING_TEXT",
     "TALK_LANGUAGE",
     "CONNECT_TIMEOUT",
     "REFUSAL_TEXT",
-    *(reasons.setting_name(reason) for reason in reasons.CONFIGURABLE),
-    *(reasons.language_setting_name(reason) for reason in reasons.CONFIGURABLE),
+    *(prompts.setting_name(reason) for reason in prompts.CONFIGURABLE),
+    *(prompts.language_setting_name(reason) for reason in prompts.CONFIGURABLE),
 )
 
 
@@ -93,7 +93,7 @@ class Settings:
     refusal_languages: Mapping[str, str]
 
     def refusal_text(self, reason: str) -> str:
-        return self.refusal_texts.get(reason, reasons.GENERIC)
+        return self.refusal_texts.get(reason, prompts.GENERIC)
 
     def refusal_language(self, reason: str) -> str | None:
         return self.refusal_languages.get(reason, self.talk_language)
@@ -136,23 +136,23 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
             else None
         ),
         fallback_connect_text=_speech(
-            values, "FALLBACK_CONNECT_TEXT", reasons.FALLBACK_CONNECT, language, allow_empty=True
+            values, "FALLBACK_CONNECT_TEXT", prompts.FALLBACK_CONNECT, allow_empty=True
         ),
         fallback_answer_text=_speech(
-            values, "FALLBACK_ANSWER_TEXT", reasons.FALLBACK_ANSWER, language, allow_empty=False
+            values, "FALLBACK_ANSWER_TEXT", prompts.FALLBACK_ANSWER, allow_empty=False
         ),
         failover_texts={
-            status: _speech(values, f"FAILOVER_TEXT_{status.upper()}", text, language, allow_empty=False)
-            for status, text in reasons.FAILOVERS.items()
+            status: _speech(values, f"FAILOVER_TEXT_{status.upper()}", text, allow_empty=False)
+            for status, text in prompts.FAILOVERS.items()
         },
-        greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, language, allow_empty=True),
+        greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, allow_empty=True),
         talk_language=language,
         connect_timeout=_int(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 3, 120),
         refusal_texts=_refusal_texts(values),
         refusal_languages={
             reason: lang
-            for reason in reasons.CONFIGURABLE
-            if (lang := _language(values, reasons.language_setting_name(reason))) is not None
+            for reason in prompts.CONFIGURABLE
+            if (lang := _language(values, prompts.language_setting_name(reason))) is not None
         },
     )
 
@@ -240,7 +240,7 @@ def _base_url(values: dict[str, str | None], name: str) -> str | None:
     if not value:
         return None
     try:
-        ncco.connect(ncco.app("x"), event_url=value.rstrip("/") + "/event")
+        ncco.check_url(value.rstrip("/") + "/event")
     except ncco.NccoError as exc:
         raise ConfigError(f"{name}={value!r} must be an absolute http(s) URL") from exc
     return value.rstrip("/")
@@ -250,15 +250,13 @@ def _language(values: dict[str, str | None], name: str) -> str | None:
     value = (values[name] or "").strip() or None
     if value is not None:
         try:
-            ncco.talk("x", language=value)
+            ncco.check_language(value)
         except ncco.NccoError as exc:
             raise ConfigError(f"{name}={value!r}: {exc.rule}") from exc
     return value
 
 
-def _speech(
-    values: dict[str, str | None], name: str, default: str, language: str | None, *, allow_empty: bool
-) -> str:
+def _speech(values: dict[str, str | None], name: str, default: str, *, allow_empty: bool) -> str:
     value = values[name]
     if value is None:
         return default
@@ -267,7 +265,7 @@ def _speech(
             return ""
         raise ConfigError(f"{name} must not be empty")
     try:
-        ncco.talk(value, language=language)
+        ncco.check_talk_text(value)
     except ncco.NccoError as exc:
         raise ConfigError(f"{name}: {exc.rule}") from exc
     return value
@@ -276,20 +274,15 @@ def _speech(
 def _refusal_texts(values: dict[str, str | None]) -> Mapping[str, str]:
     """REFUSAL_TEXT_<REASON>, else REFUSAL_TEXT, else the built-in text for the reason."""
     common = values["REFUSAL_TEXT"]
-    texts = dict(reasons.REFUSALS)
-    for reason in reasons.CONFIGURABLE:
-        default = reasons.REFUSALS[reason]
-        language = _language(values, reasons.language_setting_name(reason)) or _language(
-            values, "TALK_LANGUAGE"
-        )
-        name = reasons.setting_name(reason)
+    texts = dict(prompts.REFUSALS)
+    for reason in prompts.CONFIGURABLE:
+        default = prompts.REFUSALS[reason]
+        name = prompts.setting_name(reason)
         if values[name] is not None:
-            texts[reason] = _speech(values, name, default, language, allow_empty=False)
+            texts[reason] = _speech(values, name, default, allow_empty=False)
         else:
             texts[reason] = (
-                default
-                if common is None
-                else _speech(values, "REFUSAL_TEXT", default, language, allow_empty=False)
+                default if common is None else _speech(values, "REFUSAL_TEXT", default, allow_empty=False)
             )
     return texts
 

@@ -1,8 +1,8 @@
 """Turn Vonage webhook requests into plain values. Pure: no Chalice, no boto3.
 
-All request parsing lives here so that one wrapper (signature check, roadmap
-item 5) sees every webhook the same way: the query string merged with the JSON
-body, in that order, as Vonage hashes it for `payload_hash`.
+All request parsing lives here, so every webhook is read the same way: the
+query string merged with the JSON body, in that order (as Vonage hashes it for
+a signed webhook's `payload_hash`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from chalicelib.numbers import InvalidNumber, normalise
+from chalicelib.phone_numbers import InvalidNumber, normalise
 
 MAX_BODY_BYTES = 256 * 1024  # a DynamoDB item is at most 400 KiB; Vonage's are < 4 KiB
 # Vonage ids are ~40 ASCII characters; 250 keeps even 4-byte characters inside
@@ -129,6 +129,12 @@ class AnswerRequest:
     conversation_uuid: str | None
     id_problem: str | None  # why the call cannot be filed under its ids, if it cannot
     params: dict[str, Any]
+    body_problem: str | None = None  # why the body could not be read, if it could not
+
+    @property
+    def problem(self) -> str | None:
+        """Why this request cannot be served (it is refused as invalid_request), if it cannot."""
+        return self.body_problem or self.id_problem
 
     @property
     def leg_key(self) -> str | None:
@@ -139,7 +145,7 @@ class AnswerRequest:
 
 
 def _is_phone_caller(from_: str) -> bool:
-    """`from` without `from_user`: the seed's user name, or a phone caller's number.
+    """`from` without `from_user`: a user name (older SDKs sent it there), or a phone caller's number.
 
     A number in any format, or a withheld-number token, is a phone caller:
     when in doubt, the stricter rule (ALLOW_PSTN_CALLERS) applies.
@@ -153,8 +159,18 @@ def _is_phone_caller(from_: str) -> bool:
     return True
 
 
-def parse_answer(params: dict[str, Any]) -> AnswerRequest:
-    """Never raises: a bad answer request is refused by policy, not with a 4xx."""
+def read_answer(
+    query: Mapping[str, str] | None, body: bytes | None, content_type: str | None
+) -> AnswerRequest:
+    """Never raises: a bad answer request is refused by the decision (invalid_request), not with a 4xx."""
+    try:
+        return parse_answer(request_params(query, body, content_type))
+    except WebhookError as exc:
+        return parse_answer(dict(query or {}), body_problem=str(exc))
+
+
+def parse_answer(params: dict[str, Any], body_problem: str | None = None) -> AnswerRequest:
+    """Never raises: a bad answer request is refused by the decision, not with a 4xx."""
     from_user = _text(params.get("from_user"))
     from_ = _text(params.get("from"))
     caller = from_user or from_
@@ -175,6 +191,7 @@ def parse_answer(params: dict[str, Any]) -> AnswerRequest:
         conversation_uuid=conversation,
         id_problem=problem,
         params=params,
+        body_problem=body_problem,
     )
 
 
@@ -273,4 +290,48 @@ def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
         also_conversation=transferred_to if transferred_to != conversation else None,
         digest=digest,
         payload=payload,
+    )
+
+
+@dataclass(frozen=True)
+class FallbackUse:
+    """One request to the fallback answer URL, as the call record keeps it."""
+
+    request: AnswerRequest
+    use_key: str | None  # one per use (Vonage's two tries of one use are the same); None: not fileable
+    fallback: dict[str, Any]  # what is stored and shown under the call's "fallbacks"
+    carried: Event | None  # the event a failed event-URL request carried, if it carried one
+    carried_problem: str | None  # why that event cannot be stored, if it cannot
+
+
+def parse_fallback(params: dict[str, Any], received_at: datetime) -> FallbackUse:
+    """Never raises: the fallback URL always answers, and keeps what it can."""
+    request = parse_answer(params)
+    original = params.get("original_request")
+    fallback = {
+        "reason": clip(params.get("reason"), 200),
+        "original_request": (
+            {k: clip(v, 200) for k, v in original.items() if k in ("url", "type")}
+            if isinstance(original, dict)
+            else clip(original, 200)
+        ),
+        "uuid": request.uuid,
+        "caller": clip(request.caller, 200),
+        "to": clip(request.to, 200),
+        "received_at": utc_iso(received_at),
+    }
+    fileable = request.conversation_uuid and request.leg_key
+    carried, carried_problem = None, None
+    event_params = {k: v for k, v in params.items() if k not in ("reason", "original_request")}
+    if fileable and isinstance(event_params.get("status"), str):
+        try:
+            carried = parse_event(event_params, received_at)
+        except WebhookError as exc:
+            carried_problem = str(exc)
+    return FallbackUse(
+        request=request,
+        use_key=f"{request.leg_key}#{payload_digest(params)}" if fileable else None,
+        fallback=fallback,
+        carried=carried,
+        carried_problem=carried_problem,
     )

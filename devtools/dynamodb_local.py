@@ -19,8 +19,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.tables import (
-    INDEXES,
+from chalicelib.storage.keys import INDEXES
+from chalicelib.storage.table import (
     attribute_definitions,
     create_table_args,
     index_definition,
@@ -35,7 +35,7 @@ LOCAL_AWS_ENV = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-# Smaller heap and a quicker JIT: starts ~0.5 s sooner (../shared/reference/local-dynamodb.md §3).
+# Smaller heap and a quicker JIT: DynamoDB Local starts about 0.5 s sooner.
 JVM_FLAGS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 
 

@@ -1,4 +1,8 @@
-"""Fixtures: one in-memory Amazon DynamoDB Local per session, reached over HTTP.
+"""Fixtures for every tier. DynamoDB Local starts only when a test asks for it.
+
+`tests/unit` asks for none of the DynamoDB fixtures, so it runs without Java or
+npm. The integration and end-to-end tiers share one in-memory Amazon DynamoDB
+Local per session, reached over HTTP.
 
 The app is tested through its real wiring: a copy of .chalice/config.json whose
 `local` stage points at this session's DynamoDB Local and table, loaded by
@@ -20,7 +24,9 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from chalicelib.storage.timing import ANSWER_BUDGET_S
 from devtools import dynamodb_local as ddb
+from tests.support import Harness
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
@@ -125,6 +131,16 @@ def fresh_table(ddb_url: str) -> str:
     name = f"callgate-fresh-{uuid.uuid4().hex[:8]}"
     ddb.ensure_table(ddb_url, name)
     return name
+
+
+@pytest.fixture
+def make_harness(ddb_url: str, fresh_table: str) -> Callable[..., Harness]:
+    """The handlers over DynamoDB Local, on a table of the test's own, with these settings."""
+
+    def make(budget_s: float = ANSWER_BUDGET_S, **env: str | None) -> Harness:
+        return Harness(ddb.client(ddb_url), fresh_table, budget_s, **env)
+
+    return make
 
 
 @pytest.fixture

@@ -1,0 +1,34 @@
+"""What storage failures mean to a caller: retry later (StoreUnavailable) or never (StoreRejected)."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+
+
+class StoreUnavailable(Exception):
+    """DynamoDB could not be used; callers answer 503 or refuse the call.
+
+    `maybe_applied`: the request may have been carried out all the same (its
+    reply was lost, or DynamoDB failed after receiving it).
+    """
+
+    def __init__(self, message: str, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
+
+
+class StoreRejected(StoreUnavailable):
+    """DynamoDB refused this item for good (ValidationException): a retry cannot help."""
+
+
+def from_boto(exc: Exception) -> StoreUnavailable:
+    """The storage error a botocore exception stands for."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        message = f"DynamoDB {error.get('Code')}: {error.get('Message')}"
+        if error.get("Code") == "ValidationException":
+            return StoreRejected(message)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+        return StoreUnavailable(message, maybe_applied=status >= 500)
+    never_sent = isinstance(exc, (EndpointConnectionError, ConnectTimeoutError))
+    return StoreUnavailable(f"DynamoDB unreachable: {exc}", maybe_applied=not never_sent)

@@ -1,0 +1,178 @@
+"""The calls table's key layout: every key, index key, summary attribute and paging token.
+
+Nothing else spells a `CALL#` or a `RATE#`: the store, the table definition, the
+listing queries and the tests all build keys here (docs/data-model.md draws it).
+
+One item collection per call, so one Query returns a whole call with its events
+in time order:
+
+    CALL#<conversation_uuid>  ANSWER#<leg>                         the answer to one request
+                              EVENT#<timestamp|untimed>#<label>#<digest>   one event, as sent
+                              FALLBACK#<leg>#<digest>              one use of the fallback URL
+                              SUMMARY                              facts for the listings
+    RATE#USER#<user>          HOUR#<YYYY-MM-DDTHH>, DAY#<YYYY-MM-DD>   rate-limit counters
+    RATE#GLOBAL               MINUTE#<YYYY-MM-DDTHH:MM>
+
+The SUMMARY item carries the keys of the two history indexes (by user, by date)
+and one attribute per event, answer and fallback use (SummaryAttribute).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes expired items (within days)
+
+_CALL = "CALL#"
+_ANSWER = "ANSWER#"
+_EVENT = "EVENT#"
+_FALLBACK = "FALLBACK#"
+SUMMARY_SK = "SUMMARY"
+_UNTIMED = "untimed"  # an event without a timestamp of its own: keyed by content alone
+
+BY_USER = "by_user"
+BY_DATE = "by_date"
+# index name -> (partition key attribute, sort key attribute); both strings
+INDEXES: dict[str, tuple[str, str]] = {
+    BY_USER: ("by_user_pk", "by_user_sk"),  # USER#<user>, <started_at>#<conversation_uuid>
+    BY_DATE: ("by_date_pk", "by_date_sk"),  # DATE#<YYYY-MM-DD>, <started_at>#<conversation_uuid>
+}
+_USER = "USER#"
+_DATE = "DATE#"
+
+_RATE_USER = "RATE#USER#"
+_RATE_GLOBAL = "RATE#GLOBAL"
+
+Key = dict[str, str]  # {pk, sk} as plain strings
+
+
+def _key(pk: str, sk: str) -> Key:
+    return {PARTITION_KEY: pk, SORT_KEY: sk}
+
+
+def call_partition(conversation_uuid: str) -> str:
+    return _CALL + conversation_uuid
+
+
+def answer_key(conversation_uuid: str, leg_key: str) -> Key:
+    return _key(call_partition(conversation_uuid), _ANSWER + leg_key)
+
+
+def event_key(conversation_uuid: str, timestamp: str | None, label: str, digest: str) -> Key:
+    """Events sort by their own time; `timestamp` None (untimed) keys by content alone."""
+    return _key(call_partition(conversation_uuid), f"{_EVENT}{timestamp or _UNTIMED}#{label}#{digest}")
+
+
+def fallback_key(conversation_uuid: str, use_key: str) -> Key:
+    return _key(call_partition(conversation_uuid), _FALLBACK + use_key)
+
+
+def summary_key(conversation_uuid: str) -> Key:
+    return _key(call_partition(conversation_uuid), SUMMARY_SK)
+
+
+def item_type(sort_key: str) -> str | None:
+    """What an item of a call's collection is: "answer", "event", "fallback", "summary"."""
+    if sort_key == SUMMARY_SK:
+        return "summary"
+    for prefix, name in ((_ANSWER, "answer"), (_EVENT, "event"), (_FALLBACK, "fallback")):
+        if sort_key.startswith(prefix):
+            return name
+    return None
+
+
+class SummaryAttribute:
+    """Prefixes of the SUMMARY item's attributes: one attribute per thing the call saw."""
+
+    FACTS = "F#"  # F#<event digest>: one event's facts (summary.event_facts)
+    ANSWER = "A#"  # A#<leg>: one answer
+    FALLBACK = "X#"  # X#<leg>#<digest>: one use of the fallback answer URL
+
+
+def index_keys(conversation_uuid: str, user: str | None, started_at: str) -> dict[str, str]:
+    """The history indexes' keys, set once on the SUMMARY item: newest first by started_at."""
+    order = f"{started_at}#{conversation_uuid}"
+    pk, sk = INDEXES[BY_DATE]
+    keys = {pk: _DATE + started_at[:10], sk: order}
+    if user:
+        pk, sk = INDEXES[BY_USER]
+        keys.update({pk: _USER + user, sk: order})
+    return keys
+
+
+def listing_partition(user: str | None, day: str | None) -> tuple[str, str, str | None]:
+    """(index, partition, sort-key prefix) of GET /calls: a user's calls (on a day), or a day's."""
+    if user:
+        return BY_USER, _USER + user, day
+    if day:
+        return BY_DATE, _DATE + day, None
+    raise ValueError("a listing needs a user or a day")
+
+
+def counter_key(user: str | None, window: str, period: str) -> Key:
+    """A fixed-window counter: a user's (HOUR, DAY) or everyone's (user None: MINUTE)."""
+    pk = _RATE_GLOBAL if user is None else _RATE_USER + user
+    return _key(pk, f"{window}#{period}")
+
+
+# --- paging tokens of GET /calls ------------------------------------------------------------------
+
+_TOKEN_INDEX = "i"  # the index the page came from
+_TOKEN_PARTITION = "q"  # the index partition queried (USER#… or DATE#…)
+_TOKEN_LAST_KEY = "k"  # DynamoDB's LastEvaluatedKey, as DynamoDB wrote it
+_MAX_TOKEN_CHARS = 4096
+_MAX_KEY_CHARS = 600
+
+
+class InvalidPageToken(ValueError):
+    """A `next` that this query never returned; the message says which way it is wrong."""
+
+
+def page_token(index: str, partition: str, last_key: dict[str, Any] | None) -> str | None:
+    """The opaque `next` for the page after one that ended at `last_key`."""
+    if not last_key:
+        return None
+    raw = json.dumps(
+        {_TOKEN_INDEX: index, _TOKEN_PARTITION: partition, _TOKEN_LAST_KEY: last_key}, separators=(",", ":")
+    )
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def page_start(token: str | None, index: str, partition: str) -> dict[str, Any] | None:
+    """The ExclusiveStartKey inside a `next` token, if it is exactly one this query could return.
+
+    Checked item by item, so nothing a client makes up reaches DynamoDB.
+    """
+    if token is None:
+        return None
+    try:
+        if len(token) > _MAX_TOKEN_CHARS:
+            raise ValueError("too long")
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if decoded.get(_TOKEN_INDEX) != index or decoded.get(_TOKEN_PARTITION) != partition:
+            raise LookupError
+        last_key = decoded[_TOKEN_LAST_KEY]
+        start = {name: value["S"] for name, value in last_key.items() if set(value) == {"S"}}
+    except LookupError as exc:
+        raise InvalidPageToken("next belongs to a different query") from exc
+    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
+        raise InvalidPageToken("next is not a token this API returned") from exc
+    index_pk, index_sk = INDEXES[index]
+    expected = {PARTITION_KEY, SORT_KEY, index_pk, index_sk}
+    if (
+        set(start) != expected
+        or set(last_key) != expected
+        or not all(isinstance(value, str) for value in start.values())
+        or start[SORT_KEY] != SUMMARY_SK
+        or start[index_pk] != partition
+        or not start[PARTITION_KEY].startswith(_CALL)
+        or not start[index_sk].endswith("#" + start[PARTITION_KEY].removeprefix(_CALL))
+        or max(len(value) for value in start.values()) > _MAX_KEY_CHARS
+    ):
+        raise InvalidPageToken("next is not a token this API returned")
+    return {name: {"S": value} for name, value in start.items()}

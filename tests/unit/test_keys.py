@@ -1,0 +1,53 @@
+"""The key layout, pinned: stored items outlive the code that wrote them, so a key that
+changed by accident would orphan every call already stored (docs/data-model.md draws it)."""
+
+from __future__ import annotations
+
+from chalicelib.storage import keys
+
+
+def test_a_call_is_one_item_collection_in_time_order() -> None:
+    assert keys.answer_key("CON-1", "leg-1") == {"pk": "CALL#CON-1", "sk": "ANSWER#leg-1"}
+    assert keys.event_key("CON-1", "2026-11-20T12:00:00.000000Z", "started", "abc") == {
+        "pk": "CALL#CON-1", "sk": "EVENT#2026-11-20T12:00:00.000000Z#started#abc"
+    }  # fmt: skip
+    assert keys.event_key("CON-1", None, "input", "abc")["sk"] == "EVENT#untimed#input#abc"
+    assert keys.fallback_key("CON-1", "leg-1#abc") == {"pk": "CALL#CON-1", "sk": "FALLBACK#leg-1#abc"}
+    assert keys.summary_key("CON-1") == {"pk": "CALL#CON-1", "sk": "SUMMARY"}
+    # events sort by their own time within the call, before the SUMMARY item
+    sort_keys = [keys.event_key("c", t, "s", "d")["sk"] for t in ("2026-01-02", "2026-01-01")]
+    assert sorted(sort_keys) == sort_keys[::-1]
+
+
+def test_every_item_of_a_call_says_what_it_is() -> None:
+    items = {
+        "answer": keys.answer_key("c", "l")["sk"],
+        "event": keys.event_key("c", None, "x", "d")["sk"],
+        "fallback": keys.fallback_key("c", "l#d")["sk"],
+        "summary": keys.summary_key("c")["sk"],
+    }
+    assert {name: keys.item_type(sk) for name, sk in items.items()} == {name: name for name in items}
+    assert keys.item_type("HOUR#2026") is None
+
+
+def test_history_index_keys_and_listing_partitions() -> None:
+    assert keys.index_keys("CON-1", "jane", "2026-11-20T12:00:00.000000Z") == {
+        "by_date_pk": "DATE#2026-11-20",
+        "by_date_sk": "2026-11-20T12:00:00.000000Z#CON-1",
+        "by_user_pk": "USER#jane",
+        "by_user_sk": "2026-11-20T12:00:00.000000Z#CON-1",
+    }
+    assert set(keys.index_keys("CON-1", None, "2026-11-20T12:00:00.000000Z")) == {"by_date_pk", "by_date_sk"}
+    assert keys.listing_partition("jane", None) == ("by_user", "USER#jane", None)
+    assert keys.listing_partition("jane", "2026-11-20") == ("by_user", "USER#jane", "2026-11-20")
+    assert keys.listing_partition(None, "2026-11-20") == ("by_date", "DATE#2026-11-20", None)
+
+
+def test_rate_counters() -> None:
+    assert keys.counter_key("jane", "HOUR", "2026-11-20T22") == {
+        "pk": "RATE#USER#jane",
+        "sk": "HOUR#2026-11-20T22",
+    }
+    assert keys.counter_key(None, "MINUTE", "2026-11-20T22:59") == {
+        "pk": "RATE#GLOBAL", "sk": "MINUTE#2026-11-20T22:59"
+    }  # fmt: skip
