@@ -25,7 +25,9 @@ def test_the_committed_local_stage_passes(monkeypatch) -> None:
     def stop_here(*args: object, **kwargs: object) -> None:
         raise Stop  # past the settings check: it would now start DynamoDB Local
 
+    # no DynamoDB answering yet (run_local probes with a client), and nothing may start
     monkeypatch.setattr(run_local.ddb, "client", stop_here)
+    monkeypatch.setattr(run_local.ddb, "start", stop_here)
     monkeypatch.setattr("sys.argv", ["run_local"])
     with pytest.raises(Stop):
         run_local.main()
