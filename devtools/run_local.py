@@ -22,6 +22,7 @@ from chalicelib import settings
 from devtools import dynamodb_local as ddb
 
 STAGE = "local"
+DATA_DIR = ddb.ROOT / ".dynamodb" / "data"
 
 
 def local_stage_env() -> dict[str, str]:
@@ -29,6 +30,13 @@ def local_stage_env() -> dict[str, str]:
     env = dict(config.get("environment_variables", {}))
     env.update(config["stages"][STAGE].get("environment_variables", {}))
     return env
+
+
+def start_dynamodb_local(url: str) -> subprocess.Popen[bytes]:
+    """DynamoDB Local on `url`'s port, its data kept in .dynamodb/data between runs."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(ddb.ROOT / ".dynamodb" / "dynamodb-local.log", "ab")
+    return ddb.start(urlsplit(url).port or 8001, DATA_DIR, log)
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -58,10 +66,7 @@ def main() -> int:
             ddb.client(ddb_url, timeout=0.3).list_tables(Limit=1)
             print(f"callgate: using the DynamoDB already answering at {ddb_url}", flush=True)
         except Exception:
-            data = ddb.ROOT / ".dynamodb" / "data"
-            data.mkdir(parents=True, exist_ok=True)
-            log = open(ddb.ROOT / ".dynamodb" / "dynamodb-local.log", "ab")
-            db_proc = ddb.start(urlsplit(ddb_url).port or 8001, data, log)
+            db_proc = start_dynamodb_local(ddb_url)
             if not ddb.wait_ready(ddb_url, db_proc):
                 print(
                     f"callgate: DynamoDB Local could not start at {ddb_url} (port in use?); "
@@ -69,7 +74,7 @@ def main() -> int:
                     file=sys.stderr,
                 )
                 return 1
-            print(f"callgate: DynamoDB Local at {ddb_url}, data in {data}", flush=True)
+            print(f"callgate: DynamoDB Local at {ddb_url}, data in {DATA_DIR}", flush=True)
         if ddb.ensure_table(ddb_url, table):
             print(f"callgate: created table {table}", flush=True)
 

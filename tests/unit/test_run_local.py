@@ -11,7 +11,7 @@ def test_bad_local_settings_stop_make_run_before_anything_starts(monkeypatch, ca
     started = []
     bad = {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,UK"}
     monkeypatch.setattr(run_local, "local_stage_env", lambda: bad)
-    monkeypatch.setattr(run_local.ddb, "start", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(run_local, "start_dynamodb_local", lambda *a, **k: started.append(a))
     monkeypatch.setattr("sys.argv", ["run_local"])
     assert run_local.main() == 2
     assert started == []
@@ -27,7 +27,7 @@ def test_the_committed_local_stage_passes(monkeypatch) -> None:
 
     # no DynamoDB answering yet (run_local probes with a client), and nothing may start
     monkeypatch.setattr(run_local.ddb, "client", stop_here)
-    monkeypatch.setattr(run_local.ddb, "start", stop_here)
+    monkeypatch.setattr(run_local, "start_dynamodb_local", stop_here)
     monkeypatch.setattr("sys.argv", ["run_local"])
     with pytest.raises(Stop):
         run_local.main()
