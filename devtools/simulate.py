@@ -27,6 +27,8 @@ from decimal import Decimal
 from typing import Any
 from urllib import error, parse, request
 
+from chalicelib import summary
+
 DEFAULT_BASE = "http://127.0.0.1:8000"
 DEFAULT_TO = "14155550101"  # a US number, which the local stage allows
 OUTCOMES = ("answered", "busy", "unanswered", "failed")
@@ -78,22 +80,7 @@ ANSWER_FIELDS = (
     "received_at",
     "ncco",
 )
-LEG_FIELDS = (
-    "uuid",
-    "status",
-    "direction",
-    "from",
-    "to",
-    "start_time",
-    "end_time",
-    "duration",
-    "rate",
-    "price",
-    "network",
-    "detail",
-    "sip_code",
-    "disconnected_by",
-)
+LEG_FIELDS = ("uuid", "status", *summary.LEG_FIELDS)  # every leg in the record shows these
 FAILOVER_FIELDS = ("uuid", "status", "ncco")
 
 

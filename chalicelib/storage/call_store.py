@@ -117,21 +117,27 @@ class CallStore:
             }
         }
 
+    def _with_summary(
+        self,
+        call: CallIdentity,
+        kind: str,
+        key: keys.Key,
+        attribute: str,
+        value: dict[str, Any],
+        expires_at: int,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An answer or fallback-use item (its JSON under an attribute named after its kind), and
+        the summary update that carries the same JSON under `attribute`."""
+        encoded = _json(value)
+        item = _strings(**key, kind=kind, received_at=value["received_at"], **{kind: encoded})
+        summary = self._summary_update(call.conversation_uuid, expires_at, {attribute: encoded}, call)
+        return item, summary
+
     def _answer_writes(
         self, call: CallIdentity, leg_key: str, answer: dict[str, Any], expires_at: int
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The answer item and the summary update that carries it."""
-        conversation_uuid = call.conversation_uuid
-        item = _strings(
-            **keys.answer_key(conversation_uuid, leg_key),
-            kind="answer",
-            received_at=answer["received_at"],
-            answer=_json(answer),
-        )
-        summary = self._summary_update(
-            conversation_uuid, expires_at, {SummaryAttribute.ANSWER + leg_key: _json(answer)}, call
-        )
-        return item, summary
+        key = keys.answer_key(call.conversation_uuid, leg_key)
+        return self._with_summary(call, "answer", key, SummaryAttribute.ANSWER + leg_key, answer, expires_at)
 
     def _increment(self, limit: RateLimit) -> dict[str, Any]:
         return {
@@ -236,15 +242,9 @@ class CallStore:
         self, call: CallIdentity, use_key: str, fallback: dict[str, Any], expires_at: int
     ) -> bool:
         """Note one use of the fallback answer URL; False if this very use was already noted."""
-        conversation_uuid = call.conversation_uuid
-        item = _strings(
-            **keys.fallback_key(conversation_uuid, use_key),
-            kind="fallback",
-            received_at=fallback["received_at"],
-            fallback=_json(fallback),
-        )
-        summary = self._summary_update(
-            conversation_uuid, expires_at, {SummaryAttribute.FALLBACK + use_key: _json(fallback)}, call
+        key = keys.fallback_key(call.conversation_uuid, use_key)
+        item, summary = self._with_summary(
+            call, "fallback", key, SummaryAttribute.FALLBACK + use_key, fallback, expires_at
         )
         return self._put_once([(item, summary)], expires_at)
 
