@@ -5,8 +5,8 @@ unchanged, so every rule runs before anything is connected (toll fraud, IRSF:
 premium and revenue-share numbers, look-alike country codes). In order: the
 request itself, the caller, the destination, then the rate limits. A limit is a
 counter only the store can check atomically with the answer write, so a connect
-decision carries its limits, each with the refusal to answer when it is reached:
-the store writes one or the other, and nothing here runs twice.
+decision carries its limits, each with the refusal to answer when it is reached
+(built only then): the store writes one or the other.
 
 Also here: what the caller hears when the callee's leg fails (failover) and the
 fallback answer URL's NCCO.
@@ -14,8 +14,10 @@ fallback answer URL's NCCO.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from chalicelib import ncco, prompts
@@ -36,7 +38,12 @@ class RateLimit:
     period: str  # which window: 2026-11-21T09, 2026-11-21, 2026-11-21T09:15
     limit: int
     expires_at: int  # epoch seconds (DynamoDB TTL), a while after the window closes
-    refusal: dict[str, Any]  # the answer instead, when the counter is at its limit
+    refuse: Callable[[], Decision] = field(repr=False, compare=False)  # built only when reached
+
+    @property
+    def refusal(self) -> dict[str, Any]:
+        """The answer instead, when the counter is at its limit."""
+        return self.refuse().answer
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,7 @@ def rate_limits(
     received_at = utc_iso(now)
     return tuple(
         RateLimit(who, window, period, limit, int(expiry.timestamp()),
-                  refusal(reason, detail, settings, request, received_at, destination).answer)
+                  partial(refusal, reason, detail, settings, request, received_at, destination))
         for who, window, period, limit, expiry, reason, detail in windows
     )  # fmt: skip
 
@@ -229,9 +236,11 @@ def decide(
     Vonage asks /event what to do when the callee's leg fails (failover()).
     """
     received_at = utc_iso(now)
+    if request.body_problem:  # nothing in it can be trusted, `to` included: no destination
+        return refusal("invalid_request", request.body_problem, settings, request, received_at)
     try:
-        if request.problem:
-            raise Refused("invalid_request", request.problem)
+        if request.id_problem:
+            raise Refused("invalid_request", request.id_problem)
         user = check_caller(request, settings)
         dest = check_destination(request.to, settings)
     except Refused as refused:

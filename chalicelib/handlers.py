@@ -51,16 +51,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _error_reply(exc: Exception, context: str) -> Reply:
-    """The reply to a request that failed: 4xx when a retry cannot help, 503 when it can."""
+def _error_reply(exc: Exception, context: str, rejected: str | None = None) -> Reply:
+    """The reply to a request that failed: 4xx when a retry cannot help, 503 when it can.
+
+    `rejected`: on a write, what a 400 says when DynamoDB refuses the item for good. A read
+    DynamoDB refuses (a missing index, say) is the service's fault: 503.
+    """
     if isinstance(exc, (WebhookError, BadQuery)):
         return Reply(getattr(exc, "status", 400), {"error": str(exc)})
     if isinstance(exc, ConfigError):
         log.error("%s: settings are wrong: %s", context, exc)
         return Reply(503, {"error": "service misconfigured"})
-    if isinstance(exc, StoreRejected):
+    if isinstance(exc, StoreRejected) and rejected is not None:
         log.error("%s: rejected by storage: %s", context, exc)
-        return Reply(400, {"error": f"cannot be stored: {exc}"})
+        return Reply(400, {"error": f"{rejected}: {exc}"})
     if isinstance(exc, StoreUnavailable):
         log.error("%s: %s", context, exc)
         return Reply(503, {"error": "storage unavailable, retry later"})
@@ -153,7 +157,7 @@ class Handlers:
                     refused,
                     _expiry(now, settings),  # type: ignore[arg-type]
                 )
-            except StoreUnavailable as again:
+            except Exception as again:  # best effort: the caller hears the refusal regardless
                 log.warning("could not correct the answer of %s: %s", request.conversation_uuid, again)
         return refused
 
@@ -174,7 +178,7 @@ class Handlers:
             store = self.store_for(settings)
             stored = store.save_event(event, utc_iso(received), _expiry(received, settings), reply)
         except Exception as exc:  # _error_reply re-raises what it does not know
-            return _error_reply(exc, "event not stored")
+            return _error_reply(exc, "event not stored", rejected="event cannot be stored")
         if not stored:
             log.info("duplicate event ignored: %s %s", event.conversation_uuid, event.digest)
         if reply is not None:
@@ -215,7 +219,7 @@ class Handlers:
         except StoreUnavailable as exc:
             log.error("fallback use not fully recorded: %s", exc)
         if use.carried_problem:
-            log.error("fallback use not fully recorded: %s", use.carried_problem)
+            log.error("fallback: the event it carried cannot be stored: %s", use.carried_problem)
         return reply
 
     # --- reads -----------------------------------------------------------------------------------

@@ -148,12 +148,12 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, allow_empty=True),
         talk_language=language,
         connect_timeout=_int(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 3, 120),
-        refusal_texts=_refusal_texts(values),
         refusal_languages={
             reason: lang
             for reason in prompts.CONFIGURABLE
             if (lang := _language(values, prompts.language_setting_name(reason))) is not None
         },
+        refusal_texts=_refusal_texts(values),
     )
 
 

@@ -38,6 +38,13 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def _stored_json(item: dict[str, Any], kind: str) -> Any:
+    """An answer's or fallback use's JSON; items written before the attribute was named after
+    their kind hold it under `record`."""
+    value = item.get(kind) or item["record"]
+    return json.loads(value["S"])
+
+
 def _strings(**attributes: str | None) -> dict[str, dict[str, str]]:
     """DynamoDB's typed form of string attributes; None leaves the attribute out."""
     return {name: {"S": value} for name, value in attributes.items() if value is not None}
@@ -184,16 +191,21 @@ class CallStore:
             return answer
         if cancelled.condition_failed("answer"):
             earlier = cancelled.old_item("answer")
-            if not earlier or "answer" not in earlier:
+            if not earlier or not ({"answer", "record"} & set(earlier)):
                 raise cancelled.unavailable()  # no old item returned: cannot tell
-            return json.loads(earlier["answer"]["S"])
+            return _stored_json(earlier, "answer")
         reached = next((limit for limit in limits if cancelled.condition_failed(limit)), None)
         if reached is None:
             raise cancelled.unavailable()
         if time_left(deadline) < WORST_CALL_S:
             log.warning("no time left to store the refusal of %s", call.conversation_uuid)
             return reached.refusal
-        return self.save_answer(call, leg_key, reached.refusal, expires_at, deadline=deadline)
+        refusal = reached.refusal
+        try:
+            return self.save_answer(call, leg_key, refusal, expires_at, deadline=deadline)
+        except StoreUnavailable as exc:  # the caller still hears why: the limit, not the storage
+            log.warning("could not store the refusal of %s: %s", call.conversation_uuid, exc)
+            return refusal
 
     def replace_answer(
         self, call: CallIdentity, leg_key: str, answer: dict[str, Any], expires_at: int
@@ -256,10 +268,15 @@ class CallStore:
         events) stops taking facts in: the item is stored without it, and the call's
         own record, built from its items, stays exact.
         """
+        # "item" is the first put: a redelivery finds it. A transfer's copy under the other
+        # conversation ("copy") existing alone is no redelivery, so it is not read as one.
         writes = [
             write
-            for item, summary in pairs
-            for write in (Write("item", self._put_new(item, expires_at)), Write("summary", summary))
+            for n, (item, summary) in enumerate(pairs)
+            for write in (
+                Write("item" if n == 0 else "copy", self._put_new(item, expires_at)),
+                Write("summary", summary),
+            )
         ]
         deadline = time.monotonic() + WRITE_BUDGET_S
         while True:
@@ -268,7 +285,7 @@ class CallStore:
                 return True
             if cancelled.condition_failed("item"):
                 return False
-            if cancelled.invalid("item"):
+            if cancelled.invalid("item") or cancelled.invalid("copy"):
                 raise StoreRejected(
                     f"DynamoDB refused the item: {cancelled.reasons_text()}"
                 ) from cancelled.error
@@ -295,9 +312,9 @@ class CallStore:
                 for item in page.get("Items", []):
                     kind = keys.item_type(item[keys.SORT_KEY]["S"])
                     if kind == "answer":
-                        found.answers.append(json.loads(item["answer"]["S"]))
+                        found.answers.append(_stored_json(item, "answer"))
                     elif kind == "fallback":
-                        found.fallbacks.append(json.loads(item["fallback"]["S"]))
+                        found.fallbacks.append(_stored_json(item, "fallback"))
                     elif kind == "event":
                         found.events.append(
                             {

@@ -185,3 +185,17 @@ def test_every_item_carries_the_retention_ttl(make_harness) -> None:
     items = h.items("CON-ttl")
     assert {keys.item_type(item["sk"]["S"]) for item in items} == {"answer", "event", "fallback", "summary"}
     assert {int(item["expires_at"]["N"]) for item in items} == {expected}
+
+
+def test_items_stored_before_the_attributes_were_renamed_are_still_read(make_harness) -> None:
+    """Answers and fallback uses once kept their JSON under `record`: a retry and a read still find it."""
+    h = make_harness(**UNLIMITED)
+    h.answer("CON-old", leg="leg-old")
+    earlier = h.record("CON-old")["answer"]
+    for item in h.items("CON-old"):
+        if keys.item_type(item["sk"]["S"]) == "answer":
+            item["record"] = item.pop("answer")
+            h.client.unwrapped.put_item(TableName=h.table, Item=item)
+    assert h.record("CON-old")["answer"] == earlier
+    h.settings = h.settings.__class__(**{**h.settings.__dict__, "allowed_countries": frozenset({"GB"})})
+    assert h.answer("CON-old", leg="leg-old") == earlier["ncco"]  # the retry finds the first answer

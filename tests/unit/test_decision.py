@@ -18,7 +18,7 @@ from chalicelib.decision import (
 )
 from chalicelib.settings import load
 from chalicelib.storage import keys
-from chalicelib.webhooks import parse_answer
+from chalicelib.webhooks import parse_answer, read_answer
 from tests.support import BASE_ENV as BASE
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -310,3 +310,12 @@ def test_only_a_connect_carries_rate_limits() -> None:
 )
 def test_requests_that_cannot_be_filed_are_refused(params: dict, reason: str) -> None:
     assert decide(parse_answer(params), load(BASE), NOW).answer["reason"] == reason
+
+
+def test_an_unreadable_body_is_refused_without_trusting_its_query() -> None:
+    """A body that cannot be read makes the whole request suspect: no destination is audited."""
+    request = read_answer({"to": "19005550100", "from_user": "jane", "uuid": "u", "conversation_uuid": "c"},
+                          b"{not json", "application/json")  # fmt: skip
+    answer = decide(request, load(BASE), NOW).answer
+    assert (answer["reason"], answer["destination"], answer["region"]) == ("invalid_request", None, None)
+    assert answer["detail"].startswith("body is not valid JSON")

@@ -147,3 +147,54 @@ def test_an_invalid_event_item_is_400_not_503(stubbed) -> None:
         None, json.dumps({"conversation_uuid": "CON-1", "uuid": "u"}).encode(), "application/json"
     )
     assert reply.status == 400
+
+
+def test_a_failed_correction_still_answers_with_the_refusal(stubbed, monkeypatch) -> None:
+    """Whatever the correction of a lost reply raises, Vonage still gets an NCCO (never a 500)."""
+    stubber, handlers = stubbed
+    stubber.add_client_error("transact_write_items", "InternalServerError", "lost", http_status_code=500)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("chalicelib.storage.call_store.CallStore.replace_answer", broken)
+    reply = handlers.answer(CALL, None, None)
+    assert (reply.status, reply.body) == (
+        200,
+        [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}],
+    )
+
+
+def test_a_limit_whose_refusal_cannot_be_stored_is_still_the_reason_heard(stubbed) -> None:
+    stubber, handlers = stubbed
+    codes = ["None", "None", "ConditionalCheckFailed", "None", "None"]  # the hourly counter is at its limit
+    at_limit = {"CancellationReasons": [{"Code": code} for code in codes]}
+    stubber.add_client_error(
+        "transact_write_items", "TransactionCanceledException", "limit", modeled_fields=at_limit
+    )
+    stubber.add_client_error("transact_write_items", "ThrottlingException", "slow down", http_status_code=400)
+    reply = handlers.answer(CALL, None, None)
+    assert reply.body == [{"action": "talk", "text": prompts.REFUSALS["user_rate_limited"]}]
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("route", ["get_call", "list_calls"])
+def test_a_read_dynamodb_refuses_is_503_not_400(stubbed, route: str) -> None:
+    """A refused read (a missing index, say) is the service's fault, not the client's."""
+    stubber, handlers = stubbed
+    stubber.add_client_error("query", "ValidationException", "The table does not have the specified index")
+    reply = handlers.get_call("CON-1") if route == "get_call" else handlers.list_calls({"user": "jane"})
+    assert (reply.status, reply.body) == (503, {"error": "storage unavailable, retry later"})
+
+
+def test_a_transfer_copy_that_exists_alone_is_not_a_redelivery(stubbed) -> None:
+    """Only the first conversation's item tells a redelivery; the copy existing alone is retried (503)."""
+    stubber, handlers = stubbed
+    codes = ["None", "None", "ConditionalCheckFailed", "None"]  # CON-a's item is new, CON-b's exists
+    copy_exists = {"CancellationReasons": [{"Code": code} for code in codes]}
+    stubber.add_client_error(
+        "transact_write_items", "TransactionCanceledException", "x", modeled_fields=copy_exists
+    )
+    transfer = {"conversation_uuid_from": "CON-a", "conversation_uuid_to": "CON-b", "uuid": "pstn"}
+    reply = handlers.event(None, json.dumps(transfer).encode(), "application/json")
+    assert reply.status == 503
