@@ -8,6 +8,7 @@ import logging
 from chalice import Chalice, IAMAuthorizer, Response
 
 from chalicelib.handlers import Handlers, Reply
+from chalicelib.secrets import ParameterStore
 from chalicelib.settings import Settings
 from chalicelib.storage.call_store import CallStore
 from chalicelib.storage.client import dynamodb_client
@@ -18,7 +19,8 @@ app.log.setLevel(logging.INFO)  # decisions are logged at INFO ("callgate" logge
 
 # The history holds who called whom: in deployed stages only IAM principals may read it
 # (SigV4). `chalice local` cannot check SigV4 and serves these routes unauthenticated.
-# The webhooks are public: Vonage's signed-webhook (JWT) check is not implemented yet.
+# The webhooks are public URLs: each request must carry Vonage's signature (a JWT in
+# Authorization), checked by the handlers before anything is read, stored or counted.
 iam = IAMAuthorizer()
 
 
@@ -26,7 +28,7 @@ def _store_for(settings: Settings) -> CallStore:
     return CallStore(dynamodb_client(), settings.calls_table)
 
 
-handlers = Handlers(store_for=_store_for)
+handlers = Handlers(store_for=_store_for, read_secret=ParameterStore().secrets)
 
 
 def _response(reply: Reply) -> Response:
@@ -48,22 +50,26 @@ def _webhook_parts() -> tuple[dict[str, str] | None, bytes | None, str | None]:
     return _query(), request.raw_body, request.headers.get("content-type")
 
 
+def _authorization() -> str | None:
+    return app.current_request.headers.get("authorization")
+
+
 # '*/*': never let Chalice answer Vonage with a 415; bad input gets a spoken refusal.
 @app.route("/answer", methods=["GET", "POST"], content_types=["*/*"])
 def answer() -> Response:
     request = app.current_request
     base_url = public_base_url(None, request.headers, request.context.get("stage"))
-    return _response(handlers.answer(*_webhook_parts(), base_url=base_url))
+    return _response(handlers.answer(*_webhook_parts(), base_url=base_url, authorization=_authorization()))
 
 
 @app.route("/event", methods=["GET", "POST"], content_types=["application/json"])
 def event() -> Response:
-    return _response(handlers.event(*_webhook_parts()))
+    return _response(handlers.event(*_webhook_parts(), authorization=_authorization()))
 
 
 @app.route("/fallback", methods=["GET", "POST"], content_types=["*/*"])
 def fallback() -> Response:
-    return _response(handlers.fallback(*_webhook_parts()))
+    return _response(handlers.fallback(*_webhook_parts(), authorization=_authorization()))
 
 
 @app.route("/calls", methods=["GET"], authorizer=iam)

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import decision, summary
+from chalicelib import decision, signature, summary
 from chalicelib.listing import BadQuery, parse_listing
+from chalicelib.secrets import SecretMisconfigured, SecretUnavailable
 from chalicelib.settings import ConfigError, Settings, load
 from chalicelib.storage.call_store import CallIdentity, CallStore
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable
@@ -59,9 +60,12 @@ def _error_reply(exc: Exception, context: str, rejected: str | None = None) -> R
     """
     if isinstance(exc, (WebhookError, BadQuery)):
         return Reply(getattr(exc, "status", 400), {"error": str(exc)})
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, (ConfigError, SecretMisconfigured)):
         log.error("%s: settings are wrong: %s", context, exc)
         return Reply(503, {"error": "service misconfigured"})
+    if isinstance(exc, SecretUnavailable):
+        log.error("%s: %s", context, exc)
+        return Reply(503, {"error": "signature secret unavailable, retry later"})
     if isinstance(exc, StoreRejected) and rejected is not None:
         log.error("%s: rejected by storage: %s", context, exc)
         return Reply(400, {"error": f"{rejected}: {exc}"})
@@ -76,12 +80,51 @@ def _expiry(now: datetime, settings: Settings) -> int:
     return int(now.timestamp()) + settings.retention_days * 86400
 
 
+def _unauthorized(route: str, reason: str) -> Reply:
+    """401 for a request not provably from Vonage: nothing read, stored or counted."""
+    log.warning(json.dumps({"log": "signature_rejected", "route": route, "reason": reason}))
+    return Reply(401, {"error": f"unauthorized: {reason}"})
+
+
 @dataclass
 class Handlers:
     store_for: Callable[[Settings], CallStore]
     load_settings: Callable[[], Settings] = load
     clock: Callable[[], datetime] = field(default=_now)
     answer_budget_s: float = ANSWER_BUDGET_S
+    # the signature secrets in an SSM parameter (secrets.ParameterStore.secrets in app.py)
+    read_secret: Callable[[str], tuple[str, ...]] | None = None
+
+    def _signature_problem(
+        self,
+        settings: Settings,
+        authorization: str | None,
+        query: Mapping[str, str] | None,
+        body: bytes | None,
+    ) -> str | None:
+        """Why this request is not provably Vonage's; None when it is (or unsigned ones may pass).
+
+        In front of every webhook, before anything is parsed for use, stored or counted.
+        """
+        secrets = settings.signature_secrets
+        if not secrets and settings.signature_secret_param:
+            if self.read_secret is None:
+                raise SecretMisconfigured("VONAGE_SIGNATURE_SECRET_PARAM is set but nothing reads it")
+            secrets = self.read_secret(settings.signature_secret_param)
+        if not secrets:  # settings allow this only with ALLOW_UNSIGNED_WEBHOOKS (a local stage)
+            return None
+        try:
+            signature.verify(
+                authorization,
+                secrets,
+                self.clock().timestamp(),
+                settings.signature_max_age_seconds,
+                query,
+                body,
+            )
+        except signature.SignatureError as exc:
+            return str(exc)
+        return None
 
     # --- the answer URL: always 200 with an NCCO ------------------------------------------------
 
@@ -91,11 +134,13 @@ class Handlers:
         body: bytes | None,
         content_type: str | None,
         base_url: str | None = None,
+        authorization: str | None = None,
     ) -> Reply:
-        """parse → settings → decide → store once → reply. Every failure is a spoken refusal.
+        """parse → settings → signature → decide → store once → reply.
 
-        `base_url` is where Vonage reaches this service (for the connect's eventUrl);
-        PUBLIC_BASE_URL overrides it.
+        Every failure is a spoken refusal (200), but a request not provably from Vonage gets
+        401 and no NCCO. `base_url` is where Vonage reaches this service (for the connect's
+        eventUrl); PUBLIC_BASE_URL overrides it.
         """
         deadline = time.monotonic() + self.answer_budget_s
         now = self.clock()
@@ -105,6 +150,9 @@ class Handlers:
         try:
             request = read_answer(query, body, content_type)
             settings = self.load_settings()
+            rejected = self._signature_problem(settings, authorization, query, body)
+            if rejected:
+                return _unauthorized("answer", rejected)
             base = settings.public_base_url or base_url
             made = decision.decide(
                 request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
@@ -132,8 +180,10 @@ class Handlers:
         """The answer when something failed: which refusal, and a stored record of it if that matters."""
         received_at = utc_iso(now)
         dest = made.destination if made is not None else None
-        if isinstance(exc, ConfigError):
+        if isinstance(exc, (ConfigError, SecretMisconfigured)):
             return decision.refusal("misconfigured", str(exc), None, request, received_at).answer
+        if isinstance(exc, SecretUnavailable):  # cannot tell Vonage from a forger: fail closed
+            return decision.refusal("policy_unavailable", str(exc), settings, request, received_at).answer
         if isinstance(exc, StoreRejected):
             return decision.refusal("invalid_request", str(exc), settings, request, received_at, dest).answer
         if not isinstance(exc, StoreUnavailable) or request is None or settings is None:
@@ -163,17 +213,26 @@ class Handlers:
 
     # --- the event URL ---------------------------------------------------------------------------
 
-    def event(self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None) -> Reply:
+    def event(
+        self,
+        query: Mapping[str, str] | None,
+        body: bytes | None,
+        content_type: str | None,
+        authorization: str | None = None,
+    ) -> Reply:
         """200 once stored ({} or a failover NCCO); 4xx for input that can never be stored;
         503 so Vonage retries (and, for a synchronous connect, then asks /fallback)."""
         received = self.clock()
         # Only the answer's synchronous connect calls /event?failover=1: its events may get a
         # failover NCCO. Any other connect (the fallback number's, say) reports here unmarked.
-        query = dict(query or {})
-        may_fail_over = query.pop(FAILOVER_MARK, None) == "1"
+        fields = dict(query or {})
+        may_fail_over = fields.pop(FAILOVER_MARK, None) == "1"
         try:
-            event = parse_event(request_params(query or None, body, content_type), received)
             settings = self.load_settings()
+            rejected = self._signature_problem(settings, authorization, query, body)
+            if rejected:
+                return _unauthorized("event", rejected)
+            event = parse_event(request_params(fields or None, body, content_type), received)
             reply = decision.failover(event.payload, settings) if may_fail_over else None
             store = self.store_for(settings)
             stored = store.save_event(event, utc_iso(received), _expiry(received, settings), reply)
@@ -190,14 +249,25 @@ class Handlers:
     # --- the fallback answer URL -------------------------------------------------------------------
 
     def fallback(
-        self, query: Mapping[str, str] | None, body: bytes | None, content_type: str | None
+        self,
+        query: Mapping[str, str] | None,
+        body: bytes | None,
+        content_type: str | None,
+        authorization: str | None = None,
     ) -> Reply:
-        """Vonage's fallback answer URL: always 200 with a spoken NCCO; the use is recorded."""
+        """Vonage's fallback answer URL: 200 with a spoken NCCO, the use recorded; 401 unsigned.
+
+        With settings that cannot be read nothing can be verified or stored: the built-in
+        message is spoken (it connects nothing, so a forger gains nothing).
+        """
         now = self.clock()
         try:
             settings: Settings | None = self.load_settings()
-        except ConfigError as exc:
-            log.error("fallback: settings are wrong: %s", exc)
+            rejected = self._signature_problem(settings, authorization, query, body)  # type: ignore[arg-type]
+            if rejected:
+                return _unauthorized("fallback", rejected)
+        except (ConfigError, SecretUnavailable) as exc:
+            log.error("fallback: settings or secret unavailable: %s", exc)
             settings = None
         reply = Reply(200, decision.fallback_answer(settings))
         try:
@@ -249,10 +319,12 @@ class Handlers:
 
     def health(self) -> Reply:
         try:
-            self.store_for(self.load_settings()).check()
-        except ConfigError as exc:
+            settings = self.load_settings()
+            self._signature_problem(settings, None, None, None)  # the secret can be read
+            self.store_for(settings).check()
+        except (ConfigError, SecretMisconfigured) as exc:
             return Reply(503, {"status": "misconfigured", "error": str(exc)})
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, SecretUnavailable) as exc:
             return Reply(503, {"status": "unavailable", "error": str(exc)})
         return Reply(200, {"status": "ok"})
 

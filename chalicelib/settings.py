@@ -10,13 +10,15 @@ request (and on /health), never half-way through a call.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
-from chalicelib import ncco, prompts
+from chalicelib import ncco, prompts, signature
 from chalicelib.phone_numbers import InvalidNumber, is_region_code, normalise, parse_destination
 
 DEFAULT_GREETING = "Please wait while we connect you."
@@ -27,6 +29,8 @@ DEFAULT_MAX_CALLS_PER_USER_PER_DAY = 100
 DEFAULT_MAX_CALLS_PER_MINUTE = 60
 DEFAULT_MAX_CALL_SECONDS = 3600
 DEFAULT_RETENTION_DAYS = 365
+DEFAULT_SIGNATURE_MAX_AGE_SECONDS = 300
+_PARAMETER_NAME = re.compile(r"/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")  # SSM Parameter Store names
 NUMBER_TYPES = frozenset(name for name in vars(phonenumbers.PhoneNumberType) if name.isupper())
 
 # The variables this module reads; anything else in the environment is ignored.
@@ -57,6 +61,11 @@ NAMES = (
     "REFUSAL_TEXT",
     *(prompts.setting_name(reason) for reason in prompts.CONFIGURABLE),
     *(prompts.language_setting_name(reason) for reason in prompts.CONFIGURABLE),
+    "VONAGE_SIGNATURE_SECRET",
+    "VONAGE_SIGNATURE_SECRET_PREVIOUS",
+    "VONAGE_SIGNATURE_SECRET_PARAM",
+    "SIGNATURE_MAX_AGE_SECONDS",
+    "ALLOW_UNSIGNED_WEBHOOKS",
 )
 
 
@@ -91,6 +100,12 @@ class Settings:
     connect_timeout: int
     refusal_texts: Mapping[str, str]
     refusal_languages: Mapping[str, str]
+    # Signed webhooks: the secrets themselves (current, then previous) or the SSM parameter
+    # holding them; none of either only with allow_unsigned_webhooks (a local stage).
+    signature_secrets: tuple[str, ...] = field(repr=False)
+    signature_secret_param: str | None
+    signature_max_age_seconds: int
+    allow_unsigned_webhooks: bool
 
     def refusal_text(self, reason: str) -> str:
         return self.refusal_texts.get(reason, prompts.GENERIC)
@@ -154,7 +169,47 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
             if (lang := _language(values, prompts.language_setting_name(reason))) is not None
         },
         refusal_texts=_refusal_texts(values),
+        **_signature(values),
     )
+
+
+def _secret(values: dict[str, str | None], name: str) -> str | None:
+    """A signature secret; never echoed in an error (errors reach logs and /health)."""
+    value = (values[name] or "").strip()
+    if not value:
+        return None
+    if len(value.encode("utf-8")) < signature.MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"{name} must be at least {signature.MIN_SECRET_BYTES} bytes (RFC 7518 §3.2, HS256 keys)"
+        )
+    return value
+
+
+def _signature(values: dict[str, str | None]) -> dict[str, Any]:
+    """Where the webhook signature secret comes from, and whether unsigned requests may pass."""
+    current = _secret(values, "VONAGE_SIGNATURE_SECRET")
+    previous = _secret(values, "VONAGE_SIGNATURE_SECRET_PREVIOUS")
+    param = (values["VONAGE_SIGNATURE_SECRET_PARAM"] or "").strip() or None
+    if param is not None and (len(param) > 2048 or not _PARAMETER_NAME.fullmatch(param)):
+        raise ConfigError("VONAGE_SIGNATURE_SECRET_PARAM is not an SSM Parameter Store name")
+    if current and param:
+        raise ConfigError("set VONAGE_SIGNATURE_SECRET or VONAGE_SIGNATURE_SECRET_PARAM, not both")
+    if previous and not (current or param):
+        raise ConfigError("VONAGE_SIGNATURE_SECRET_PREVIOUS is set without a current secret")
+    allow_unsigned = _flag(values, "ALLOW_UNSIGNED_WEBHOOKS")
+    if not (current or param or allow_unsigned):
+        raise ConfigError(
+            "no webhook signature secret: set VONAGE_SIGNATURE_SECRET_PARAM (deployed stages) or "
+            "VONAGE_SIGNATURE_SECRET; only a local stage may set ALLOW_UNSIGNED_WEBHOOKS=true"
+        )
+    return {
+        "signature_secrets": tuple(secret for secret in (current, previous) if secret),
+        "signature_secret_param": param,
+        "signature_max_age_seconds": _int(
+            values, "SIGNATURE_MAX_AGE_SECONDS", DEFAULT_SIGNATURE_MAX_AGE_SECONDS, 10, 3600
+        ),
+        "allow_unsigned_webhooks": allow_unsigned,
+    }
 
 
 def _required(values: dict[str, str | None], name: str) -> str:

@@ -18,13 +18,18 @@ import pytest
 from chalicelib.decision import rate_limits
 from chalicelib.handlers import Handlers
 from chalicelib.settings import Settings, load
+from chalicelib.signature import sign
 from chalicelib.storage import keys
 from chalicelib.storage.call_store import CallStore
 from chalicelib.storage.timing import ANSWER_BUDGET_S
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 # The smallest stage that loads: every other setting has its default.
-BASE_ENV = {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,CA,GB"}
+# Unsigned requests pass (as in the local stage); tests of signatures set SECRET.
+BASE_ENV = {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,CA,GB",
+            "ALLOW_UNSIGNED_WEBHOOKS": "true"}  # fmt: skip
+SECRET = "sig-secret-0123456789abcdefghijklmnopqrstuv"  # 40 characters, like the Dashboard's
+PREVIOUS_SECRET = "sig-secret-previous-0123456789abcdefghijk"
 # For tests that place many calls: the rate limits never trip.
 UNLIMITED = {
     "MAX_CALLS_PER_MINUTE": "100000",
@@ -46,6 +51,18 @@ def settings_env(**overrides: str | None) -> dict[str, str]:
 def stage_settings(**overrides: str | None) -> Settings:
     """Settings as a stage with BASE_ENV and these overrides would load them."""
     return load(settings_env(**overrides))
+
+
+def bearer(
+    secret: str = SECRET,
+    query: dict[str, str] | None = None,
+    body: bytes | None = None,
+    issued_at: float | None = None,
+    **claims: Any,
+) -> str:
+    """An Authorization value as Vonage signs one (now, unless `issued_at`)."""
+    when = datetime.now(UTC).timestamp() if issued_at is None else issued_at
+    return "Bearer " + sign(secret, when, query, body, **claims)
 
 
 def answer_log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ def test_history_routes_require_iam_in_deployed_stages() -> None:
 
 
 def test_webhooks_stay_public() -> None:
-    """Vonage cannot sign SigV4 requests; its own signed-webhook (JWT) check is not implemented yet."""
+    """Vonage cannot sign SigV4 requests: the webhooks check Vonage's own JWT signature instead."""
     for path in ("/answer", "/event", "/fallback"):
         for method in ("get", "post"):
             assert security(path, method) is None
@@ -47,3 +47,14 @@ def test_policies_grant_only_what_the_store_calls_on_its_own_table() -> None:
             f"arn:aws:dynamodb:*:*:table/callgate-{stage}",
             f"arn:aws:dynamodb:*:*:table/callgate-{stage}/index/*",
         ]
+
+
+def test_each_deployed_stage_reads_only_its_own_signature_secret() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage in ("dev", "prod"):
+        param = config["stages"][stage]["environment_variables"]["VONAGE_SIGNATURE_SECRET_PARAM"]
+        assert "ALLOW_UNSIGNED_WEBHOOKS" not in config["stages"][stage]["environment_variables"]
+        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+        (secret,) = [s for s in policy["Statement"] if s["Sid"] == "SignatureSecret"]
+        assert secret["Action"] == ["ssm:GetParameter"]
+        assert secret["Resource"] == f"arn:aws:ssm:*:*:parameter{param}"

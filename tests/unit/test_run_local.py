@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from devtools import run_local
+from tests.support import BASE_ENV
 
 
 def test_bad_local_settings_stop_make_run_before_anything_starts(monkeypatch, capsys) -> None:
     started = []
-    bad = {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,UK"}
+    bad = {**BASE_ENV, "ALLOWED_COUNTRIES": "US,UK"}
     monkeypatch.setattr(run_local, "local_stage_env", lambda: bad)
     monkeypatch.setattr(run_local, "start_dynamodb_local", lambda *a, **k: started.append(a))
     monkeypatch.setattr("sys.argv", ["run_local"])

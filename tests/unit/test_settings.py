@@ -8,9 +8,9 @@ import pytest
 
 from chalicelib import prompts
 from chalicelib.settings import ConfigError, load
-from tests.support import ROOT
+from tests.support import BASE_ENV as GOOD
+from tests.support import PREVIOUS_SECRET, ROOT, SECRET
 
-GOOD = {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,CA,GB"}
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 
 
@@ -139,3 +139,34 @@ def test_every_committed_stage_is_valid(stage: str) -> None:
 def test_local_stage_allows_us_ca_gb() -> None:
     env = {**CONFIG.get("environment_variables", {}), **CONFIG["stages"]["local"]["environment_variables"]}
     assert load(env).allowed_countries == {"US", "CA", "GB"}
+
+
+def test_signature_settings() -> None:
+    signed = load({**GOOD, "ALLOW_UNSIGNED_WEBHOOKS": None, "VONAGE_SIGNATURE_SECRET": SECRET,
+                   "VONAGE_SIGNATURE_SECRET_PREVIOUS": PREVIOUS_SECRET})  # fmt: skip
+    assert signed.signature_secrets == (SECRET, PREVIOUS_SECRET)
+    assert signed.signature_max_age_seconds == 300
+    assert SECRET not in repr(signed)  # settings may be logged; secrets never
+    param = {"VONAGE_SIGNATURE_SECRET_PARAM": "/callgate/x/secret", "SIGNATURE_MAX_AGE_SECONDS": "60"}
+    deployed = load({**GOOD, "ALLOW_UNSIGNED_WEBHOOKS": None, **param})
+    assert (deployed.signature_secrets, deployed.signature_secret_param) == ((), "/callgate/x/secret")
+    assert deployed.signature_max_age_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"ALLOW_UNSIGNED_WEBHOOKS": None}, "no webhook signature secret"),
+        ({"ALLOW_UNSIGNED_WEBHOOKS": "yes"}, "ALLOW_UNSIGNED_WEBHOOKS='yes' must be true or false"),
+        ({"VONAGE_SIGNATURE_SECRET": "too-short"}, "VONAGE_SIGNATURE_SECRET must be at least 32 bytes"),
+        ({"VONAGE_SIGNATURE_SECRET_PREVIOUS": SECRET}, "PREVIOUS is set without a current secret"),
+        ({"VONAGE_SIGNATURE_SECRET": SECRET, "VONAGE_SIGNATURE_SECRET_PARAM": "/a"}, "not both"),
+        ({"VONAGE_SIGNATURE_SECRET_PARAM": "no spaces allowed"}, "not an SSM Parameter Store name"),
+        ({"VONAGE_SIGNATURE_SECRET": SECRET, "SIGNATURE_MAX_AGE_SECONDS": "5"}, "outside 10..3600"),
+    ],
+)
+def test_bad_signature_settings(override: dict, message: str) -> None:
+    env = {k: v for k, v in {**GOOD, **override}.items() if v is not None}
+    with pytest.raises(ConfigError, match=message) as caught:
+        load(env)
+    assert "too-short" not in str(caught.value) and SECRET not in str(caught.value)

@@ -1,0 +1,149 @@
+"""Vonage's signed webhooks: is this request from Vonage, and unchanged? Pure: PyJWT and hashlib.
+
+Vonage puts a JWT in `Authorization: Bearer …`, signed HS256 with the account's
+signature secret (not the application's private key), with claims `iat`,
+`jti`, `iss` ("Vonage"), `api_key`, `application_id` and `payload_hash`: the
+SHA-256 hex of the request's payload as compact JSON, the query parameters
+(GET) or the body (POST), in the order received. Sources: Vonage developer docs
+"Webhooks: decoding signed webhooks", and Vonage support "How do I verify that
+the Voice API Webhook request and its payload has not been tampered during
+transit?".
+
+The token has no `exp`, so freshness comes from `iat`: older than the allowed
+age is a replay, later than a small leeway is a forgery or a broken clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jwt
+
+ALGORITHM = "HS256"
+ISSUER = "Vonage"
+FUTURE_LEEWAY_S = 30  # clock skew allowed between Vonage and us
+MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
+MAX_TOKEN_CHARS = 8192
+
+
+class SignatureError(Exception):
+    """The request is not provably from Vonage; `str()` is the short reason a 401 gives."""
+
+
+def _compact(value: Any) -> bytes:
+    """JSON as JavaScript's JSON.stringify writes it: no spaces, non-ASCII kept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def payload_candidates(query: Mapping[str, str] | None, body: bytes | None) -> list[bytes]:
+    """What Vonage may have hashed for this request.
+
+    GET: the query parameters as a compact JSON object in received order. POST:
+    the raw body, its compact re-serialisation, and the query merged with the body
+    (Vonage's Node.js snippet hashes `Object.assign(query, body)`).
+    """
+    if not body or not body.strip():
+        return [_compact(dict(query or {}))]
+    candidates = [body]
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return candidates
+    candidates.append(_compact(parsed))
+    if query and isinstance(parsed, dict):
+        candidates.append(_compact({**query, **parsed}))
+    return candidates
+
+
+def _payload_matches(expected: Any, candidates: Sequence[bytes]) -> bool:
+    if not isinstance(expected, str):
+        return False
+    expected = expected.lower()
+    return any(
+        hmac.compare_digest(hashlib.sha256(candidate).hexdigest(), expected) for candidate in candidates
+    )
+
+
+def verify(
+    authorization: str | None,
+    secrets: Sequence[str],
+    now: float,
+    max_age_s: int,
+    query: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+) -> dict[str, Any]:
+    """The token's claims if the request is signed by one of `secrets`; SignatureError otherwise.
+
+    `secrets`: the current signature secret first, then the previous one during a
+    rotation. `now`: epoch seconds.
+    """
+    if not authorization:
+        raise SignatureError("missing Authorization header")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise SignatureError("Authorization is not a Bearer token")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise SignatureError("token too long")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise SignatureError("malformed token") from exc
+    if header.get("alg") != ALGORITHM:
+        raise SignatureError(f"token algorithm must be {ALGORITHM}")
+    claims: dict[str, Any] | None = None
+    for secret in secrets:
+        try:
+            # Times are checked below, against our own clock (testable, and with our leeway).
+            claims = jwt.decode(
+                token,
+                secret,
+                algorithms=[ALGORITHM],
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False},
+            )
+            break
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.PyJWTError as exc:
+            raise SignatureError("malformed token") from exc
+    if claims is None:
+        raise SignatureError("signature does not match")
+    issued = claims.get("iat")
+    if isinstance(issued, bool) or not isinstance(issued, (int, float)):
+        raise SignatureError("token has no iat")
+    if issued < now - max_age_s:
+        raise SignatureError("token is too old")
+    if issued > now + FUTURE_LEEWAY_S:
+        raise SignatureError("token is issued in the future")
+    expires = claims.get("exp")
+    if (
+        isinstance(expires, (int, float))
+        and not isinstance(expires, bool)
+        and expires < now - FUTURE_LEEWAY_S
+    ):
+        raise SignatureError("token has expired")
+    if "iss" in claims and claims["iss"] != ISSUER:
+        raise SignatureError("token issuer is not Vonage")
+    if "payload_hash" in claims and not _payload_matches(
+        claims["payload_hash"], payload_candidates(query, body)
+    ):
+        raise SignatureError("payload does not match payload_hash")
+    return claims
+
+
+def sign(
+    secret: str,
+    issued_at: float,
+    query: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    **claims: Any,
+) -> str:
+    """A token as Vonage makes one (for `make simulate` and the tests): iat, iss, payload_hash."""
+    payload = hashlib.sha256(payload_candidates(query, body)[0]).hexdigest()
+    return jwt.encode(
+        {"iat": int(issued_at), "iss": ISSUER, "payload_hash": payload, **claims}, secret, algorithm=ALGORITHM
+    )
