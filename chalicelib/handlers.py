@@ -12,21 +12,19 @@ drops the call on a 500 and never retries it), the other routes into a 4xx or
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import decision, signature, summary
+from chalicelib import decision, logs, signature, summary
 from chalicelib.listing import BadQuery, parse_listing
 from chalicelib.secrets import SecretMisconfigured, SecretUnavailable
 from chalicelib.settings import ConfigError, Settings, load
 from chalicelib.storage.call_store import CallIdentity, CallStore
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable
-from chalicelib.storage.timing import ANSWER_BUDGET_S, WORST_CALL_S, time_left
+from chalicelib.storage.timing import ANSWER_BUDGET_S, EVENT_BUDGET_S, WORST_CALL_S, time_left
 from chalicelib.webhooks import (
     MAX_ID_CHARS,
     AnswerRequest,
@@ -38,7 +36,6 @@ from chalicelib.webhooks import (
     utc_iso,
 )
 
-log = logging.getLogger("callgate")
 FAILOVER_MARK = "failover"  # on the answer connect's eventUrl: /event?failover=1
 
 
@@ -52,7 +49,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _error_reply(exc: Exception, context: str, rejected: str | None = None) -> Reply:
+def _error_reply(exc: Exception, route: str, rejected: str | None = None) -> Reply:
     """The reply to a request that failed: 4xx when a retry cannot help, 503 when it can.
 
     `rejected`: on a write, what a 400 says when DynamoDB refuses the item for good. A read
@@ -61,16 +58,16 @@ def _error_reply(exc: Exception, context: str, rejected: str | None = None) -> R
     if isinstance(exc, (WebhookError, BadQuery)):
         return Reply(getattr(exc, "status", 400), {"error": str(exc)})
     if isinstance(exc, (ConfigError, SecretMisconfigured)):
-        log.error("%s: settings are wrong: %s", context, exc)
+        logs.error("misconfigured", route=route, error=str(exc))
         return Reply(503, {"error": "service misconfigured"})
     if isinstance(exc, SecretUnavailable):
-        log.error("%s: %s", context, exc)
+        logs.error("secret_unavailable", route=route, error=str(exc))
         return Reply(503, {"error": "signature secret unavailable, retry later"})
     if isinstance(exc, StoreRejected) and rejected is not None:
-        log.error("%s: rejected by storage: %s", context, exc)
+        logs.error("storage_rejected", route=route, error=str(exc))
         return Reply(400, {"error": f"{rejected}: {exc}"})
     if isinstance(exc, StoreUnavailable):
-        log.error("%s: %s", context, exc)
+        logs.error("storage_unavailable", route=route, error=str(exc))
         return Reply(503, {"error": "storage unavailable, retry later"})
     raise exc
 
@@ -82,7 +79,7 @@ def _expiry(now: datetime, settings: Settings) -> int:
 
 def _unauthorized(route: str, reason: str) -> Reply:
     """401 for a request not provably from Vonage: nothing read, stored or counted."""
-    log.warning(json.dumps({"log": "signature_rejected", "route": route, "reason": reason}))
+    logs.warning("signature_rejected", route=route, reason=reason)
     return Reply(401, {"error": f"unauthorized: {reason}"})
 
 
@@ -157,15 +154,16 @@ class Handlers:
             made = decision.decide(
                 request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
             )
-            answer = made.answer
+            answer, stored = made.answer, False
             if request.leg_key:  # else there is nothing to file it under
                 call = CallIdentity(request.conversation_uuid, request.caller, answer["received_at"])  # type: ignore[arg-type]
-                answer = self.store_for(settings).save_answer(
+                saved = self.store_for(settings).save_answer(
                     call, request.leg_key, answer, _expiry(now, settings), made.limits, deadline
                 )
+                answer, stored = saved.answer, saved.stored
         except Exception as exc:  # the caller must hear something, whatever broke
-            answer = self._refusal_for(exc, request, settings, made, now, deadline)
-        _log_answer(request.conversation_uuid if request else None, answer)
+            answer, stored = self._refusal_for(exc, request, settings, made, now, deadline)
+        _log_answer(request.conversation_uuid if request else None, answer, stored)
         return Reply(200, answer["ncco"])
 
     def _refusal_for(
@@ -176,22 +174,28 @@ class Handlers:
         made: decision.Decision | None,
         now: datetime,
         deadline: float,
-    ) -> dict[str, Any]:
-        """The answer when something failed: which refusal, and a stored record of it if that matters."""
+    ) -> tuple[dict[str, Any], bool]:
+        """The answer when something failed, and whether it is stored (only a corrected one is)."""
         received_at = utc_iso(now)
         dest = made.destination if made is not None else None
         if isinstance(exc, (ConfigError, SecretMisconfigured)):
-            return decision.refusal("misconfigured", str(exc), None, request, received_at).answer
+            return decision.refusal("misconfigured", str(exc), None, request, received_at).answer, False
         if isinstance(exc, SecretUnavailable):  # cannot tell Vonage from a forger: fail closed
-            return decision.refusal("policy_unavailable", str(exc), settings, request, received_at).answer
+            return decision.refusal(
+                "policy_unavailable", str(exc), settings, request, received_at
+            ).answer, False
         if isinstance(exc, StoreRejected):
-            return decision.refusal("invalid_request", str(exc), settings, request, received_at, dest).answer
+            return decision.refusal(
+                "invalid_request", str(exc), settings, request, received_at, dest
+            ).answer, False
         if not isinstance(exc, StoreUnavailable) or request is None or settings is None:
-            log.exception("answer failed; refusing the call", exc_info=exc)
+            logs.exception(
+                "answer_failed", exc, conversation_uuid=request.conversation_uuid if request else None
+            )
             return decision.refusal(
                 "internal_error", "unexpected error (see the traceback logged above)", settings,
                 request, received_at if request else None,
-            ).answer  # fmt: skip
+            ).answer, False  # fmt: skip
         # Fail closed: a call the policy store cannot vouch for is a call we do not pay for.
         refused = decision.refusal(
             "policy_unavailable", str(exc), settings, request, received_at, dest
@@ -207,9 +211,12 @@ class Handlers:
                     refused,
                     _expiry(now, settings),  # type: ignore[arg-type]
                 )
+                return refused, True
             except Exception as again:  # best effort: the caller hears the refusal regardless
-                log.warning("could not correct the answer of %s: %s", request.conversation_uuid, again)
-        return refused
+                logs.warning(
+                    "answer_not_corrected", conversation_uuid=request.conversation_uuid, error=str(again)
+                )
+        return refused, False
 
     # --- the event URL ---------------------------------------------------------------------------
 
@@ -222,6 +229,7 @@ class Handlers:
     ) -> Reply:
         """200 once stored ({} or a failover NCCO); 4xx for input that can never be stored;
         503 so Vonage retries (and, for a synchronous connect, then asks /fallback)."""
+        deadline = time.monotonic() + EVENT_BUDGET_S
         received = self.clock()
         # Only the answer's synchronous connect calls /event?failover=1: its events may get a
         # failover NCCO. Any other connect (the fallback number's, say) reports here unmarked.
@@ -235,14 +243,18 @@ class Handlers:
             event = parse_event(request_params(fields or None, body, content_type), received)
             reply = decision.failover(event.payload, settings) if may_fail_over else None
             store = self.store_for(settings)
-            stored = store.save_event(event, utc_iso(received), _expiry(received, settings), reply)
+            stored = store.save_event(event, utc_iso(received), _expiry(received, settings), reply, deadline)
         except Exception as exc:  # _error_reply re-raises what it does not know
-            return _error_reply(exc, "event not stored", rejected="event cannot be stored")
+            return _error_reply(exc, "event", rejected="event cannot be stored")
         if not stored:
-            log.info("duplicate event ignored: %s %s", event.conversation_uuid, event.digest)
+            logs.info("duplicate_event", conversation_uuid=event.conversation_uuid, digest=event.digest)
         if reply is not None:
-            log.info(json.dumps({"log": "failover", "conversation_uuid": event.conversation_uuid,
-                                 "uuid": event.leg_uuid, "status": event.status}))  # fmt: skip
+            logs.info(
+                "failover",
+                conversation_uuid=event.conversation_uuid,
+                uuid=event.leg_uuid,
+                status=event.status,
+            )
             return Reply(200, reply)
         return Reply(200, {})
 
@@ -260,6 +272,7 @@ class Handlers:
         With settings that cannot be read nothing can be verified or stored: the built-in
         message is spoken (it connects nothing, so a forger gains nothing).
         """
+        deadline = time.monotonic() + self.answer_budget_s  # Vonage waits on it like the answer URL
         now = self.clock()
         try:
             settings: Settings | None = self.load_settings()
@@ -267,29 +280,37 @@ class Handlers:
             if rejected:
                 return _unauthorized("fallback", rejected)
         except (ConfigError, SecretUnavailable) as exc:
-            log.error("fallback: settings or secret unavailable: %s", exc)
+            logs.error("misconfigured", route="fallback", error=str(exc))
             settings = None
         reply = Reply(200, decision.fallback_answer(settings))
         try:
             use = parse_fallback(request_params(query, body, content_type), now)
         except WebhookError as exc:
-            log.warning("fallback: unreadable request (%s)", exc)
+            logs.warning("fallback_unreadable", error=str(exc))
             return reply
         request = use.request
-        log.warning(json.dumps({"log": "fallback_used", "conversation_uuid": request.conversation_uuid,
-                                **use.fallback}))  # fmt: skip
+        logs.warning("fallback_used", conversation_uuid=request.conversation_uuid, **use.fallback)
         if settings is None or use.use_key is None:
             return reply
         call = CallIdentity(request.conversation_uuid, request.caller, use.fallback["received_at"])  # type: ignore[arg-type]
         try:
             store = self.store_for(settings)
-            store.save_fallback(call, use.use_key, use.fallback, _expiry(now, settings))
-            if use.carried is not None:
-                store.save_event(use.carried, use.fallback["received_at"], _expiry(now, settings))
+            store.save_fallback(call, use.use_key, use.fallback, _expiry(now, settings), deadline)
+            if use.carried is not None and time_left(deadline) > WORST_CALL_S:
+                store.save_event(
+                    use.carried, use.fallback["received_at"], _expiry(now, settings), None, deadline
+                )
+            elif use.carried is not None:
+                logs.warning("fallback_event_not_stored", conversation_uuid=request.conversation_uuid,
+                             why="no time left")  # fmt: skip
         except StoreUnavailable as exc:
-            log.error("fallback use not fully recorded: %s", exc)
+            logs.error("fallback_not_recorded", conversation_uuid=request.conversation_uuid, error=str(exc))
         if use.carried_problem:
-            log.error("fallback: the event it carried cannot be stored: %s", use.carried_problem)
+            logs.error(
+                "fallback_event_invalid",
+                conversation_uuid=request.conversation_uuid,
+                error=use.carried_problem,
+            )
         return reply
 
     # --- reads -----------------------------------------------------------------------------------
@@ -301,7 +322,7 @@ class Handlers:
         try:
             found = self.store_for(self.load_settings()).get_call(conversation_uuid)
         except Exception as exc:  # _error_reply re-raises what it does not know
-            return _error_reply(exc, "call not read")
+            return _error_reply(exc, "calls/{conversation_uuid}")
         if found is None:
             return Reply(404, {"error": f"no call with conversation_uuid {conversation_uuid!r}"})
         return Reply(
@@ -314,10 +335,12 @@ class Handlers:
             listing = parse_listing(query)
             page = self.store_for(self.load_settings()).list_calls(listing)
         except Exception as exc:  # _error_reply re-raises what it does not know
-            return _error_reply(exc, "calls not listed")
+            return _error_reply(exc, "calls")
         return Reply(200, {"calls": [summary.listing_view(item) for item in page.calls], "next": page.next})
 
     def health(self) -> Reply:
+        """The settings, the signature secret and the table (its check is cached briefly by the
+        store, so pollers cannot starve the webhooks of DynamoDB)."""
         try:
             settings = self.load_settings()
             self._signature_problem(settings, None, None, None)  # the secret can be read
@@ -329,8 +352,8 @@ class Handlers:
         return Reply(200, {"status": "ok"})
 
 
-def _log_answer(conversation_uuid: str | None, answer: dict[str, Any]) -> None:
-    """One JSON line per answer, for log search and metrics."""
-    line = {"log": "answer_decision", "conversation_uuid": conversation_uuid}
-    line.update({k: v for k, v in answer.items() if k != "ncco"})
-    log.info(json.dumps(line, ensure_ascii=False))
+def _log_answer(conversation_uuid: str | None, answer: dict[str, Any], stored: bool) -> None:
+    """One JSON line per answer, for log search and metrics; `stored` false marks an answer the
+    call record lacks (Lambda cannot write after it has replied, so none is written later)."""
+    fields = {k: v for k, v in answer.items() if k != "ncco"}
+    logs.info("answer_decision", conversation_uuid=conversation_uuid, stored=stored, **fields)

@@ -12,7 +12,6 @@ UpdateItem (both inside TransactWriteItems), Query, DescribeTable.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,17 +19,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import logs
 from chalicelib.decision import RateLimit
 from chalicelib.listing import ListingQuery
 from chalicelib.storage import keys
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable, from_boto
 from chalicelib.storage.keys import TTL_ATTRIBUTE, SummaryAttribute
-from chalicelib.storage.timing import WORST_CALL_S, WRITE_BUDGET_S, time_left
+from chalicelib.storage.timing import EVENT_BUDGET_S, WORST_CALL_S, time_left
 from chalicelib.storage.transactions import Write, transact
 from chalicelib.summary import event_facts
 from chalicelib.webhooks import Event
 
-log = logging.getLogger("callgate")
 _NEW_KEY = f"attribute_not_exists({keys.PARTITION_KEY})"
 
 
@@ -57,6 +56,12 @@ class CallIdentity:
     conversation_uuid: str
     user: str | None
     started_at: str  # utc_iso()
+
+
+@dataclass(frozen=True)
+class SavedAnswer:
+    answer: dict[str, Any]  # what to answer: the earlier one on a retry, a limit's refusal
+    stored: bool  # False only when a limit's refusal could not be stored in time
 
 
 @dataclass(frozen=True)
@@ -170,8 +175,8 @@ class CallStore:
         expires_at: int,
         limits: Sequence[RateLimit] = (),
         deadline: float | None = None,
-    ) -> dict[str, Any]:
-        """Store the answer once, counted against `limits`, in one round trip; the answer now stored.
+    ) -> SavedAnswer:
+        """Store the answer once, counted against `limits`, in one round trip; what to answer.
 
         A retried answer request (same leg) finds its answer already there:
         nothing is counted again and the first answer comes back. A limit that
@@ -188,24 +193,24 @@ class CallStore:
         ]
         cancelled = transact(self._client, writes, deadline)
         if cancelled is None:
-            return answer
+            return SavedAnswer(answer, stored=True)
         if cancelled.condition_failed("answer"):
             earlier = cancelled.old_item("answer")
             if not earlier or not ({"answer", "record"} & set(earlier)):
                 raise cancelled.unavailable()  # no old item returned: cannot tell
-            return _stored_json(earlier, "answer")
+            return SavedAnswer(_stored_json(earlier, "answer"), stored=True)
         reached = next((limit for limit in limits if cancelled.condition_failed(limit)), None)
         if reached is None:
             raise cancelled.unavailable()
         if time_left(deadline) < WORST_CALL_S:
-            log.warning("no time left to store the refusal of %s", call.conversation_uuid)
-            return reached.refusal
+            logs.warning("answer_not_stored", conversation_uuid=call.conversation_uuid, why="no time left")
+            return SavedAnswer(reached.refusal, stored=False)
         refusal = reached.refusal
         try:
             return self.save_answer(call, leg_key, refusal, expires_at, deadline=deadline)
         except StoreUnavailable as exc:  # the caller still hears why: the limit, not the storage
-            log.warning("could not store the refusal of %s: %s", call.conversation_uuid, exc)
-            return refusal
+            logs.warning("answer_not_stored", conversation_uuid=call.conversation_uuid, why=str(exc))
+            return SavedAnswer(refusal, stored=False)
 
     def replace_answer(
         self, call: CallIdentity, leg_key: str, answer: dict[str, Any], expires_at: int
@@ -220,7 +225,12 @@ class CallStore:
             raise from_boto(exc) from exc
 
     def save_event(
-        self, event: Event, received_at: str, expires_at: int, reply: list[dict[str, Any]] | None = None
+        self,
+        event: Event,
+        received_at: str,
+        expires_at: int,
+        reply: list[dict[str, Any]] | None = None,
+        deadline: float | None = None,
     ) -> bool:
         """Store an event once, and its facts on the summary; False when it was already stored.
 
@@ -248,19 +258,26 @@ class CallStore:
                 conversation_uuid, expires_at, {SummaryAttribute.FACTS + event.digest: facts}
             )
             pairs.append((item, summary))
-        return self._put_once(pairs, expires_at)
+        return self._put_once(pairs, expires_at, deadline)
 
     def save_fallback(
-        self, call: CallIdentity, use_key: str, fallback: dict[str, Any], expires_at: int
+        self,
+        call: CallIdentity,
+        use_key: str,
+        fallback: dict[str, Any],
+        expires_at: int,
+        deadline: float | None = None,
     ) -> bool:
         """Note one use of the fallback answer URL; False if this very use was already noted."""
         key = keys.fallback_key(call.conversation_uuid, use_key)
         item, summary = self._with_summary(
             call, "fallback", key, SummaryAttribute.FALLBACK + use_key, fallback, expires_at
         )
-        return self._put_once([(item, summary)], expires_at)
+        return self._put_once([(item, summary)], expires_at, deadline)
 
-    def _put_once(self, pairs: list[tuple[dict[str, Any], dict[str, Any]]], expires_at: int) -> bool:
+    def _put_once(
+        self, pairs: list[tuple[dict[str, Any], dict[str, Any]]], expires_at: int, deadline: float | None
+    ) -> bool:
         """Put new items and update their summaries in one transaction; False if an item
         existed (a redelivery: then nothing at all was written).
 
@@ -278,7 +295,8 @@ class CallStore:
                 Write("summary", summary),
             )
         ]
-        deadline = time.monotonic() + WRITE_BUDGET_S
+        if deadline is None:
+            deadline = time.monotonic() + EVENT_BUDGET_S
         while True:
             cancelled = transact(self._client, writes, deadline)
             if cancelled is None:
@@ -290,7 +308,7 @@ class CallStore:
                     f"DynamoDB refused the item: {cancelled.reasons_text()}"
                 ) from cancelled.error
             if cancelled.invalid("summary"):
-                log.warning("summary full: storing the item without its facts (%s)", cancelled.reasons_text())
+                logs.warning("summary_full", reasons=cancelled.reasons_text())
                 writes = [write for write in writes if write.role != "summary"]
                 continue
             raise cancelled.unavailable()
@@ -360,13 +378,34 @@ class CallStore:
         return Page(calls, keys.page_token(listing.index, listing.partition, page.get("LastEvaluatedKey")))
 
     def check(self) -> None:
-        """Raise StoreUnavailable unless the table exists and is ACTIVE."""
+        """Raise StoreUnavailable unless the table exists and is ACTIVE.
+
+        DescribeTable is slow on a large table and health checks come often: the result is
+        kept for CHECK_OK_S (a failure for CHECK_FAILED_S), per client and table.
+        """
+        key = (id(self._client), self._table)
+        cached = _TABLE_CHECKS.get(key)
+        if cached is None or time.monotonic() >= cached[0]:
+            problem = self._describe()
+            _TABLE_CHECKS[key] = (time.monotonic() + (CHECK_FAILED_S if problem else CHECK_OK_S), problem)
+            cached = _TABLE_CHECKS[key]
+        if cached[1] is not None:
+            raise cached[1]
+
+    def _describe(self) -> StoreUnavailable | None:
         try:
             table = self._client.describe_table(TableName=self._table)["Table"]
         except (ClientError, BotoCoreError) as exc:
-            raise from_boto(exc) from exc
+            return from_boto(exc)
         if table.get("TableStatus") != "ACTIVE":
-            raise StoreUnavailable(f"table {self._table} is {table.get('TableStatus')}")
+            return StoreUnavailable(f"table {self._table} is {table.get('TableStatus')}")
+        return None
+
+
+CHECK_OK_S = 10.0
+CHECK_FAILED_S = 2.0
+# (id of the client, table) -> (monotonic time the result is good until, the failure or None)
+_TABLE_CHECKS: dict[tuple[int, str], tuple[float, StoreUnavailable | None]] = {}
 
 
 def _decode_summary(item: dict[str, Any]) -> dict[str, Any]:

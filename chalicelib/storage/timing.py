@@ -15,8 +15,9 @@ import time
 CONNECT_TIMEOUT_S = 0.2
 READ_TIMEOUT_S = 0.4
 WORST_CALL_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
-ANSWER_BUDGET_S = 0.85  # of Vonage's ~1 s for the answer URL, what storage may use
-WRITE_BUDGET_S = 3.0  # events and fallbacks: Vonage waits longer for these than for the answer URL
+ANSWER_BUDGET_S = 0.85  # of Vonage's ~1 s for the answer URL (and the fallback URL), what storage may use
+# An event: a synchronous connect's failover waits on it, and a slow 503 only delays Vonage's retry.
+EVENT_BUDGET_S = 1.5
 CONFLICT_BACKOFF_S = (0.01, 0.04)  # jittered pause before retrying a TransactionConflict
 
 
