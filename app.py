@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 from chalice import Chalice, IAMAuthorizer, Response
 
@@ -58,7 +59,11 @@ def _authorization() -> str | None:
 @app.route("/answer", methods=["GET", "POST"], content_types=["*/*"])
 def answer() -> Response:
     request = app.current_request
-    base_url = public_base_url(None, request.headers, request.context.get("stage"))
+    stage = request.context.get("stage")
+    # Host is trusted behind API Gateway (it routed the request by it) and under `chalice local`;
+    # anywhere else in Lambda the eventUrl needs PUBLIC_BASE_URL (the handlers log its absence).
+    trusted = stage is not None or "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
+    base_url = public_base_url(None, request.headers, stage) if trusted else None
     return _response(handlers.answer(*_webhook_parts(), base_url=base_url, authorization=_authorization()))
 
 

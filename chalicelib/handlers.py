@@ -151,6 +151,8 @@ class Handlers:
             if rejected:
                 return _unauthorized("answer", rejected)
             base = settings.public_base_url or base_url
+            if base is None:  # the connect cannot ask for failover: no synchronous eventUrl
+                logs.warning("no_event_url", why="set PUBLIC_BASE_URL")
             made = decision.decide(
                 request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
             )

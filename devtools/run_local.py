@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
@@ -25,11 +26,41 @@ STAGE = "local"
 DATA_DIR = ddb.ROOT / ".dynamodb" / "data"
 
 
-def local_stage_env() -> dict[str, str]:
-    config = json.loads((ddb.ROOT / ".chalice" / "config.json").read_text())
+RUN_DIR = ddb.ROOT / ".run" / STAGE
+# Besides callgate's settings, what the environment may set for the local stage.
+PASSED_THROUGH = (*settings.NAMES, "AWS_ENDPOINT_URL_DYNAMODB")
+
+
+def _config() -> dict:
+    return json.loads((ddb.ROOT / ".chalice" / "config.json").read_text())
+
+
+def local_stage_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The local stage's variables, each overridden by the environment when set there
+    (`VONAGE_SIGNATURE_SECRET=… make run`)."""
+    config = _config()
     env = dict(config.get("environment_variables", {}))
     env.update(config["stages"][STAGE].get("environment_variables", {}))
+    environ = os.environ if environ is None else environ
+    env.update({name: environ[name] for name in PASSED_THROUGH if name in environ})
     return env
+
+
+def project_with(stage_env: dict[str, str]) -> Path:
+    """A project in .run/local whose local stage holds `stage_env`: `chalice local` lets a
+    stage's config override the environment, so the overrides must be written into one."""
+    config = _config()
+    config["environment_variables"] = {}
+    config["stages"] = {STAGE: {**config["stages"][STAGE], "environment_variables": stage_env}}
+    (RUN_DIR / ".chalice").mkdir(parents=True, exist_ok=True)
+    path = RUN_DIR / ".chalice" / "config.json"
+    path.write_text(json.dumps(config, indent=2))
+    path.chmod(0o600)  # it may hold the signature secret
+    for name in ("app.py", "chalicelib", "requirements.txt"):
+        link = RUN_DIR / name
+        if not link.is_symlink():
+            link.symlink_to(ddb.ROOT / name)
+    return RUN_DIR
 
 
 def start_dynamodb_local(url: str) -> subprocess.Popen[bytes]:
@@ -50,10 +81,14 @@ def main() -> int:
     args = parser.parse_args()
 
     stage_env = local_stage_env()
+    overridden = sorted(name for name in PASSED_THROUGH if name in os.environ)
     try:
-        settings.load(stage_env)  # every number and code, before anything starts
+        loaded = settings.load(stage_env)  # every number and code, before anything starts
     except settings.ConfigError as exc:
-        print(f"callgate: the '{STAGE}' stage in .chalice/config.json is wrong: {exc}", file=sys.stderr)
+        where = f" with {', '.join(overridden)} from the environment" if overridden else ""
+        print(
+            f"callgate: the '{STAGE}' stage in .chalice/config.json{where} is wrong: {exc}", file=sys.stderr
+        )
         return 2
     ddb_url = stage_env["AWS_ENDPOINT_URL_DYNAMODB"]
     table = stage_env["CALLS_TABLE"]
@@ -93,15 +128,22 @@ def main() -> int:
                 "--port",
                 str(args.port),
             ],
-            cwd=ddb.ROOT,
+            cwd=project_with(stage_env),
             env=env,
             start_new_session=True,
         )
         base = f"http://{args.host}:{args.port}"
+        signed = bool(loaded.signature_secrets or loaded.signature_secret_param)
         print(
             f"callgate: serving stage '{STAGE}' at {base} (answer URL {base}/answer, "
             f"event URL {base}/event). Ctrl-C stops it; run it again after changing the code.\n"
-            f"  try: curl '{base}/answer?from_user=jane&to=14155550100&conversation_uuid=CON-1&uuid=u1'",
+            + (f"  from the environment: {', '.join(overridden)}\n" if overridden else "")
+            + (
+                "  webhooks must be signed (VONAGE_SIGNATURE_SECRET); `make simulate` signs with it too"
+                if signed
+                else "  unsigned webhooks accepted (VONAGE_SIGNATURE_SECRET=… make run checks signatures)\n"
+                f"  try: curl '{base}/answer?from_user=jane&to=14155550101&conversation_uuid=CON-1&uuid=u1'"
+            ),
             flush=True,
         )
         return chalice_proc.wait()

@@ -8,6 +8,8 @@ working, or failing at a named step, without a Vonage account.
 Settings: BASE, TO, OUTCOME (answered|busy|unanswered|failed), SEED, or --base, --to, --outcome,
 --seed (flags win). SEED drives the order, the redelivery and the durations; the call's ids
 are new on every run, so a seed can be replayed against the same table.
+With VONAGE_SIGNATURE_SECRET set, every request is signed as Vonage signs it (a JWT in
+Authorization), for a service that checks signatures.
 Exit codes: 0 done (a refused call included), 1 a step went wrong, 2 bad usage.
 """
 
@@ -19,6 +21,7 @@ import json
 import os
 import random
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 from urllib import error, parse, request
 
-from chalicelib import summary
+from chalicelib import signature, summary
 
 DEFAULT_BASE = "http://127.0.0.1:8000"
 DEFAULT_TO = "14155550101"  # a US number, which the local stage allows
@@ -147,12 +150,20 @@ def _http(step: str, url: str, payload: dict[str, Any] | None = None) -> Reply:
     if payload is not None:
         data = json.dumps(payload).encode("utf-8")
         headers["Content-Type"] = "application/json"
+    secret = os.environ.get("VONAGE_SIGNATURE_SECRET", "").strip()
+    if secret:  # sign as Vonage does: a JWT over the query (GET) or the body (POST)
+        query = dict(parse.parse_qsl(parse.urlsplit(url).query, keep_blank_values=True))
+        token = signature.sign(secret, time.time(), None if data else query, data)
+        headers["Authorization"] = f"Bearer {token}"
     req = request.Request(url, data=data, headers=headers, method=method)
     try:
         with _opener(url).open(req, timeout=TIMEOUT_S) as response:
             reply = Reply(method, url, response.status, response.headers.get_content_type(), response.read())
     except error.HTTPError as exc:
-        raise StepError(step, f"{method} {url} answered {exc.code}: {_excerpt(exc.read())}") from None
+        hint = ""
+        if exc.code == 401:
+            hint = " (the service checks signatures: set VONAGE_SIGNATURE_SECRET to its secret here too)"
+        raise StepError(step, f"{method} {url} answered {exc.code}: {_excerpt(exc.read())}{hint}") from None
     except error.URLError as exc:
         if isinstance(exc.reason, ConnectionRefusedError):
             raise StepError(

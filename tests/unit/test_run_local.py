@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from devtools import run_local
-from tests.support import BASE_ENV
+from tests.support import BASE_ENV, SECRET
 
 
 def test_bad_local_settings_stop_make_run_before_anything_starts(monkeypatch, capsys) -> None:
@@ -32,3 +34,17 @@ def test_the_committed_local_stage_passes(monkeypatch) -> None:
     monkeypatch.setattr("sys.argv", ["run_local"])
     with pytest.raises(Stop):
         run_local.main()
+
+
+def test_settings_from_the_environment_reach_the_local_stage(tmp_path, monkeypatch) -> None:
+    """`chalice local` lets a stage's config win over the environment: make run writes them into one."""
+    env = run_local.local_stage_env({"VONAGE_SIGNATURE_SECRET": SECRET, "VONAGE_NUMBER": "447700900000",
+                                     "HOME": "/root"})  # fmt: skip
+    assert (env["VONAGE_SIGNATURE_SECRET"], env["VONAGE_NUMBER"]) == (SECRET, "447700900000")
+    assert "HOME" not in env  # only callgate's settings
+    monkeypatch.setattr(run_local, "RUN_DIR", tmp_path / "run")
+    project = run_local.project_with(env)
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    assert config["stages"]["local"]["environment_variables"]["VONAGE_SIGNATURE_SECRET"] == SECRET
+    assert set(config["stages"]) == {"local"} and config["environment_variables"] == {}
+    assert (project / "app.py").resolve() == (run_local.ddb.ROOT / "app.py").resolve()
