@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -383,14 +384,14 @@ class CallStore:
         DescribeTable is slow on a large table and health checks come often: the result is
         kept for CHECK_OK_S (a failure for CHECK_FAILED_S), per client and table.
         """
-        key = (id(self._client), self._table)
-        cached = _TABLE_CHECKS.get(key)
+        checks = _TABLE_CHECKS.setdefault(self._client, {})
+        cached = checks.get(self._table)
         if cached is None or time.monotonic() >= cached[0]:
             problem = self._describe()
-            _TABLE_CHECKS[key] = (time.monotonic() + (CHECK_FAILED_S if problem else CHECK_OK_S), problem)
-            cached = _TABLE_CHECKS[key]
+            cached = (time.monotonic() + (CHECK_FAILED_S if problem else CHECK_OK_S), problem)
+            checks[self._table] = cached
         if cached[1] is not None:
-            raise cached[1]
+            raise StoreUnavailable(str(cached[1]))
 
     def _describe(self) -> StoreUnavailable | None:
         try:
@@ -404,8 +405,10 @@ class CallStore:
 
 CHECK_OK_S = 10.0
 CHECK_FAILED_S = 2.0
-# (id of the client, table) -> (monotonic time the result is good until, the failure or None)
-_TABLE_CHECKS: dict[tuple[int, str], tuple[float, StoreUnavailable | None]] = {}
+# client -> table -> (monotonic time the result is good until, the failure or None)
+_TABLE_CHECKS: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, StoreUnavailable | None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _decode_summary(item: dict[str, Any]) -> dict[str, Any]:

@@ -198,3 +198,24 @@ def test_a_transfer_copy_that_exists_alone_is_not_a_redelivery(stubbed) -> None:
     transfer = {"conversation_uuid_from": "CON-a", "conversation_uuid_to": "CON-b", "uuid": "pstn"}
     reply = handlers.event(None, json.dumps(transfer).encode(), "application/json")
     assert reply.status == 503
+
+
+def test_health_checks_the_table_once_in_a_while(stubbed) -> None:
+    """Pollers must not turn /health into a DescribeTable per request."""
+    stubber, handlers = stubbed
+    table = {"Table": {"TableName": "calls", "TableStatus": "ACTIVE"}}
+    stubber.add_response("describe_table", table, {"TableName": "t"})  # the stage's CALLS_TABLE
+    assert [handlers.health().status for _ in range(20)] == [200] * 20
+    stubber.assert_no_pending_responses()  # one DescribeTable for 20 checks
+
+
+def test_every_answer_line_says_whether_the_answer_is_stored(stubbed, caplog) -> None:
+    stubber, handlers = stubbed
+    stubber.add_response("transact_write_items", {})
+    with caplog.at_level(logging.INFO, logger="callgate"):
+        handlers.answer(CALL, None, None)
+        handlers.answer({**CALL, "conversation_uuid": None}, None, None)  # nothing to file it under
+    assert [(line["reason"], line["stored"]) for line in answer_log_lines(caplog)] == [
+        ("allowed", True),
+        ("invalid_request", False),
+    ]
