@@ -44,19 +44,30 @@ def payload_candidates(query: Mapping[str, str] | None, body: bytes | None) -> l
 
     GET: the query parameters as a compact JSON object in received order. POST:
     the raw body, its compact re-serialisation, and the query merged with the body
-    (Vonage's Node.js snippet hashes `Object.assign(query, body)`).
+    (Vonage's Node.js snippet hashes `Object.assign(query, body)`). Whatever cannot be
+    written as UTF-8 JSON (a lone surrogate, nesting too deep) has no candidate: it was
+    not what Vonage signed, and it must not crash the check.
     """
     if not body or not body.strip():
-        return [_compact(dict(query or {}))]
+        candidate = _compact_or_none(dict(query or {}))
+        return [candidate] if candidate is not None else []
     candidates = [body]
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
         return candidates
-    candidates.append(_compact(parsed))
-    if query and isinstance(parsed, dict):
-        candidates.append(_compact({**query, **parsed}))
+    for value in (parsed, {**query, **parsed} if query and isinstance(parsed, dict) else None):
+        candidate = _compact_or_none(value) if value is not None else None
+        if candidate is not None:
+            candidates.append(candidate)
     return candidates
+
+
+def _compact_or_none(value: Any) -> bytes | None:
+    try:
+        return _compact(value)
+    except (UnicodeEncodeError, RecursionError, ValueError):
+        return None
 
 
 def _payload_matches(expected: Any, candidates: Sequence[bytes]) -> bool:
@@ -143,7 +154,8 @@ def sign(
     **claims: Any,
 ) -> str:
     """A token as Vonage makes one (for `make simulate` and the tests): iat, iss, payload_hash."""
-    payload = hashlib.sha256(payload_candidates(query, body)[0]).hexdigest()
+    signed = payload_candidates(query, body)
+    payload = hashlib.sha256(signed[0] if signed else b"").hexdigest()
     return jwt.encode(
         {"iat": int(issued_at), "iss": ISSUER, "payload_hash": payload, **claims}, secret, algorithm=ALGORITHM
     )

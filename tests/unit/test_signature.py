@@ -123,3 +123,18 @@ def test_an_unusable_ssm_secret(value: str | None, error: str | None, raised: ty
     with pytest.raises(raised) as caught:
         store.secrets("/callgate/test/secret")
     assert "short" not in str(caught.value) and SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [
+        ({"to": "\ud800"}, None),  # a lone surrogate: no UTF-8 JSON for it
+        (None, b'{"to": "\\ud800"}'),
+        (None, b"[" * 5000 + b"]" * 5000),  # deeper than json can write back
+        ({"failover": "1"}, b'{"a": ' * 3000 + b"1" + b"}" * 3000),
+    ],
+)
+def test_payloads_that_cannot_be_rewritten_are_refused_not_crashed(query, body) -> None:
+    token = jwt.encode({"iat": int(NOW), "payload_hash": "0" * 64}, SECRET, algorithm="HS256")
+    with pytest.raises(SignatureError, match="payload"):
+        check(token, query=query, body=body)
