@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 
 class StoreUnavailable(Exception):
@@ -21,6 +21,17 @@ class StoreRejected(StoreUnavailable):
     """DynamoDB refused this item for good (ValidationException): a retry cannot help."""
 
 
+class MalformedReply(BotoCoreError):
+    """A reply that is not a well-formed DynamoDB reply (storage/client.py checks each one).
+
+    A BotoCoreError, so every `except (ClientError, BotoCoreError)` that turns
+    botocore's failures into StoreUnavailable catches it too: garbage, a proxy's
+    page or a corrupted body must never pass for a success.
+    """
+
+    fmt = "not a DynamoDB reply to {operation}: {problem}"
+
+
 def from_boto(exc: Exception) -> StoreUnavailable:
     """The storage error a botocore exception stands for."""
     if isinstance(exc, ClientError):
@@ -30,5 +41,7 @@ def from_boto(exc: Exception) -> StoreUnavailable:
             return StoreRejected(message)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
         return StoreUnavailable(message, maybe_applied=status >= 500)
+    if isinstance(exc, MalformedReply):  # the request reached something: it may have been applied
+        return StoreUnavailable(f"DynamoDB reply unusable: {exc}", maybe_applied=True)
     never_sent = isinstance(exc, (EndpointConnectionError, ConnectTimeoutError))
     return StoreUnavailable(f"DynamoDB unreachable: {exc}", maybe_applied=not never_sent)
