@@ -157,7 +157,7 @@ class Handlers:
                 request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
             )
             answer, stored = made.answer, False
-            if request.leg_key:  # else there is nothing to file it under
+            if request.leg_key is not None:  # else there is nothing to file it under
                 call = CallIdentity(request.conversation_uuid, request.caller, answer["received_at"])  # type: ignore[arg-type]
                 saved = self.store_for(settings).save_answer(
                     call, request.leg_key, answer, _expiry(now, settings), made.limits, deadline

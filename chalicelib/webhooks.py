@@ -20,9 +20,14 @@ from urllib.parse import parse_qsl
 from chalicelib.phone_numbers import InvalidNumber, normalise
 
 MAX_BODY_BYTES = 256 * 1024  # a DynamoDB item is at most 400 KiB; Vonage's are < 4 KiB
-# Vonage ids are ~40 ASCII characters; 250 keeps even 4-byte characters inside
-# DynamoDB's 1024-byte sort key once prefixed ("ANSWER#" + id).
+# Vonage ids are ~40 ASCII characters. A key adds at most 30 bytes to the id it embeds
+# (`FALLBACK#<leg>#<digest>`), so ids of at most 500 UTF-8 bytes keep every sort key inside
+# DynamoDB's 1,024 bytes; 250 characters alone do not (a character may take 4 bytes).
 MAX_ID_CHARS = 250
+MAX_ID_BYTES = 500
+# Vonage's payloads nest a few levels. Far deeper JSON still parses, but then cannot be written
+# back (json.dumps recurses), so it is refused when read, before anything serialises it.
+MAX_JSON_DEPTH = 64
 MAX_STORED_BYTES = 300_000  # the payload as stored, leaving room in a 400 KiB item
 _PHONE_LIKE = re.compile(r"\+?0[0-9]{3,15}")  # national formats normalise() refuses
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
@@ -71,7 +76,7 @@ def request_params(
     """The webhook's fields: query string, then a JSON (or form) body over it."""
     params: dict[str, Any] = dict(query or {})
     if not body or not body.strip():
-        return params
+        return _encodable(params)
     if len(body) > MAX_BODY_BYTES:
         raise WebhookError(f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
     try:
@@ -80,7 +85,7 @@ def request_params(
         raise WebhookError("body is not UTF-8") from exc
     if (content_type or "").lower().startswith("application/x-www-form-urlencoded"):
         params.update(parse_qsl(text, keep_blank_values=True))
-        return params
+        return _encodable(params)
     try:
         parsed = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError as exc:
@@ -89,12 +94,34 @@ def request_params(
         raise WebhookError(f"body is not valid JSON: {exc}") from exc
     if not isinstance(parsed, dict):
         raise WebhookError("body must be a JSON object")
+    if _deeper_than(parsed, MAX_JSON_DEPTH):
+        raise WebhookError(f"body is not valid JSON: nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     params.update(parsed)
-    try:  # "\ud800" is valid JSON but no UTF-8 text: it could be stored, never read back
+    return _encodable(params)
+
+
+def _encodable(params: dict[str, Any]) -> dict[str, Any]:
+    """`params`, if they are UTF-8 text throughout: "\\ud800" is valid JSON (and a lone surrogate
+    can reach a query string) but no UTF-8 text: it could be stored, never read back."""
+    try:
         json.dumps(params, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise WebhookError("body has an unpaired UTF-16 surrogate (\\ud800-\\udfff)") from exc
+        raise WebhookError("request has an unpaired UTF-16 surrogate (\\ud800-\\udfff)") from exc
     return params
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON containers nest more than `limit` deep; iterative, so any depth is safe."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _reject_constant(name: str) -> None:
@@ -138,10 +165,14 @@ class AnswerRequest:
 
     @property
     def leg_key(self) -> str | None:
-        """What makes a retried answer request the same call (None: not storable)."""
+        """What makes a retried answer request the same call: its uuid, or "" when it has none
+        (uuid=NONE: the conversation alone, which the key already holds). None: not storable.
+
+        Never the conversation_uuid itself: a leg whose uuid equals it would share the key.
+        """
         if self.id_problem:
             return None
-        return self.uuid or self.conversation_uuid
+        return self.uuid or ""
 
 
 def _is_phone_caller(from_: str) -> bool:
@@ -166,33 +197,63 @@ def read_answer(
     try:
         return parse_answer(request_params(query, body, content_type))
     except WebhookError as exc:
-        return parse_answer(dict(query or {}), body_problem=str(exc))
+        try:  # the query alone, to file the refusal under its ids
+            fields = request_params(query, None, None)
+        except WebhookError:
+            fields = {}  # the query itself is no text: nothing in it can be filed
+        return parse_answer(fields, body_problem=str(exc))
 
 
 def parse_answer(params: dict[str, Any], body_problem: str | None = None) -> AnswerRequest:
     """Never raises: a bad answer request is refused by the decision, not with a 4xx."""
-    from_user = _text(params.get("from_user"))
-    from_ = _text(params.get("from"))
-    caller = from_user or from_
-    uuid = _text(params.get("uuid"))
-    uuid = None if not uuid or uuid.upper() == "NONE" else uuid
-    conversation = _text(params.get("conversation_uuid")) or None
-    problem = None
-    if conversation is None:
-        problem = "no conversation_uuid"
-    for name, value in (("conversation_uuid", conversation), ("uuid", uuid), ("caller", caller)):
-        if value is not None and len(value) > MAX_ID_CHARS:
-            problem = f"{name} is longer than {MAX_ID_CHARS} characters"
+    from_user, from_ = params.get("from_user"), params.get("from")
+    if isinstance(from_, int) and not isinstance(from_, bool):
+        from_ = str(from_)  # a phone caller's number, read as its digits like `to`
+    caller_field, caller = ("from_user", from_user) if from_user not in (None, "") else ("from", from_)
+    uuid = params.get("uuid")
+    if uuid == "" or (isinstance(uuid, str) and uuid.upper() == "NONE"):
+        uuid = None
+    conversation = params.get("conversation_uuid")
+    conversation = None if conversation == "" else conversation
+    problem = "no conversation_uuid" if conversation is None else None
+    shown: dict[str, Any] = {}
+    for name, value in (("conversation_uuid", conversation), ("uuid", uuid), (caller_field, caller)):
+        wrong = None if value is None else _id_problem(name, value)
+        problem = problem or wrong
+        shown[name] = _shown(value) if wrong else value  # never filed: kept small for the logs
     return AnswerRequest(
         to=_text(params.get("to")),
-        caller=caller,
-        caller_is_number=not from_user and from_ is not None and _is_phone_caller(from_),
-        uuid=uuid,
-        conversation_uuid=conversation,
+        caller=shown[caller_field],
+        caller_is_number=from_user in (None, "") and isinstance(from_, str) and _is_phone_caller(from_),
+        uuid=shown["uuid"],
+        conversation_uuid=shown["conversation_uuid"],
         id_problem=problem,
         params=params,
         body_problem=body_problem,
     )
+
+
+def _shown(value: Any, limit: int = 100) -> str | None:
+    """A client value as records and logs keep it: text, clipped, any lone surrogate escaped."""
+    text = clip(_text(value), limit)
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _id_problem(name: str, value: Any) -> str | None:
+    """Why `value` cannot be an id, if it cannot. One rule for every webhook: ids are strings
+    (Vonage's always are; 12345 and "12345" must not become one call) short enough that every
+    key embedding one fits DynamoDB's limits (keys.py: sort keys 1,024 bytes, partition 2,048)."""
+    if not isinstance(value, str):
+        return f"{name} must be a string"
+    if len(value) > MAX_ID_CHARS:
+        return f"{name} is longer than {MAX_ID_CHARS} characters"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"{name} is not UTF-8 text"
+    if size > MAX_ID_BYTES:
+        return f"{name} is longer than {MAX_ID_BYTES} bytes as UTF-8"
+    return None
 
 
 @dataclass(frozen=True)
@@ -246,8 +307,9 @@ def _identifier(payload: dict[str, Any], *names: str) -> str | None:
         value = payload.get(name)
         if value is None or value == "":
             continue
-        if not isinstance(value, str) or len(value) > MAX_ID_CHARS:
-            raise WebhookError(f"{name} must be a string of at most {MAX_ID_CHARS} characters")
+        problem = _id_problem(name, value)
+        if problem:
+            raise WebhookError(problem)
         return value
     return None
 
@@ -308,19 +370,19 @@ def parse_fallback(params: dict[str, Any], received_at: datetime) -> FallbackUse
     """Never raises: the fallback URL always answers, and keeps what it can."""
     request = parse_answer(params)
     original = params.get("original_request")
-    fallback = {
-        "reason": clip(params.get("reason"), 200),
+    fallback = {  # small whatever is sent: it is stored twice (its item, the summary) and logged
+        "reason": _shown(params.get("reason"), 200),
         "original_request": (
-            {k: clip(v, 200) for k, v in original.items() if k in ("url", "type")}
+            {k: _shown(v, 200) for k, v in original.items() if k in ("url", "type")}
             if isinstance(original, dict)
-            else clip(original, 200)
+            else _shown(original, 200)
         ),
         "uuid": request.uuid,
         "caller": clip(request.caller, 200),
         "to": clip(request.to, 200),
         "received_at": utc_iso(received_at),
     }
-    fileable = request.conversation_uuid and request.leg_key
+    fileable = request.conversation_uuid is not None and request.leg_key is not None
     carried, carried_problem = None, None
     event_params = {k: v for k, v in params.items() if k not in ("reason", "original_request")}
     if fileable and isinstance(event_params.get("status"), str):

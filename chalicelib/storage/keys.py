@@ -6,7 +6,7 @@ listing queries and the tests all build keys here (docs/data-model.md draws it).
 One item collection per call, so one Query returns a whole call with its events
 in time order:
 
-    CALL#<conversation_uuid>  ANSWER#<leg>                         the answer to one request
+    CALL#<conversation_uuid>  ANSWER#<uuid, or nothing>            the answer to one request
                               EVENT#<timestamp|untimed>#<label>#<digest>   one event, as sent
                               FALLBACK#<leg>#<digest>              one use of the fallback URL
                               SUMMARY                              facts for the listings
@@ -60,6 +60,7 @@ def call_partition(conversation_uuid: str) -> str:
 
 
 def answer_key(conversation_uuid: str, leg_key: str) -> Key:
+    """`leg_key`: the leg's uuid, or "" for a request without one (ANSWER# alone)."""
     return _key(call_partition(conversation_uuid), _ANSWER + leg_key)
 
 

@@ -97,7 +97,7 @@ def test_answer_older_sdk_format(client, ddb_client, table_name, conversation_uu
     )
     assert response.json_body == CONNECT_NCCO
     (item,) = stored(ddb_client, table_name, conversation_uuid)
-    assert item["sk"] == keys.answer_key(conversation_uuid, conversation_uuid)["sk"]  # uuid=NONE
+    assert item["sk"] == keys.answer_key(conversation_uuid, "")["sk"]  # uuid=NONE: no leg in the key
     assert json.loads(item["answer"])["caller"] == "demo"
 
 
@@ -166,17 +166,19 @@ def test_answer_without_conversation_uuid_is_refused_and_not_stored(client, ddb_
 
 
 def test_answer_with_oversized_ids_is_refused_as_invalid(client, ddb_client, table_name) -> None:
-    phones = "\U0001f4de" * 246  # "CON-" + 246 four-byte characters: 250 characters, 988 bytes
+    """Ids are bounded in UTF-8 bytes (500), so every key that embeds one fits DynamoDB's limits."""
+    phones = "\U0001f4de" * 124  # "CON-" + 124 four-byte characters: 500 bytes
     ok = client.http.get(
         f"/answer?to=14155550101&from_user=j&uuid=NONE&conversation_uuid=CON-{quote(phones)}"
     )
     assert ok.json_body == CONNECT_NCCO
     assert len(stored(ddb_client, table_name, f"CON-{phones}")) == 1
+    longer = phones + "\U0001f4de"  # 504 bytes, still only 129 characters
     response = client.http.get(
-        f"/answer?to=14155550101&from_user=j&uuid=NONE&conversation_uuid=CON-{quote(phones)}xx"
+        f"/answer?to=14155550101&from_user=j&uuid=NONE&conversation_uuid=CON-{quote(longer)}"
     )
     assert (response.status_code, response.json_body) == (200, refusal_ncco("invalid_request"))
-    assert stored(ddb_client, table_name, f"CON-{phones}xx") == []
+    assert stored(ddb_client, table_name, f"CON-{longer}") == []
 
 
 def test_answer_with_unpaired_surrogate_is_refused_and_call_stays_readable(client, conversation_uuid) -> None:
@@ -213,6 +215,21 @@ def test_answer_retry_returns_the_first_decision(
     assert first[1]["endpoint"] == [{"type": "phone", "number": "442079460000"}]
     assert retry == first
     assert len(stored(ddb_client, table_name, conversation_uuid)) == 1
+
+
+def test_a_leg_whose_uuid_is_the_conversation_uuid_is_not_the_uuid_none_request(
+    client, ddb_client, table_name, conversation_uuid
+) -> None:
+    """uuid=NONE and a later leg with uuid == conversation_uuid must not share a key."""
+    base = f"/answer?from_user=jane&conversation_uuid={conversation_uuid}"
+    first = client.http.get(f"{base}&to=14155550101&uuid=NONE")
+    second = client.http.get(f"{base}&to=18765550100&uuid={conversation_uuid}")  # Jamaica: refused
+    assert first.json_body == CONNECT_NCCO
+    assert second.json_body == refusal_ncco("country_not_allowed")  # its own decision, not the first's
+    answers = sorted(
+        json.loads(item["answer"])["reason"] for item in stored(ddb_client, table_name, conversation_uuid)
+    )
+    assert answers == ["allowed", "country_not_allowed"]
 
 
 def test_answer_two_uuid_none_calls_are_two_calls(client, ddb_client, table_name) -> None:

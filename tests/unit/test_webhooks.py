@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.webhooks import WebhookError, parse_answer, parse_event, public_base_url, request_params
+from chalicelib.webhooks import (
+    MAX_JSON_DEPTH,
+    WebhookError,
+    parse_answer,
+    parse_event,
+    parse_fallback,
+    public_base_url,
+    read_answer,
+    request_params,
+)
 
 RECEIVED = datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -31,6 +40,32 @@ def test_query_then_json_body_over_it() -> None:
 def test_json_that_could_be_stored_but_never_served(body: bytes, message: str) -> None:
     with pytest.raises(WebhookError, match=message):
         request_params(None, body, "application/json")
+
+
+def _nested(depth: int) -> bytes:
+    """An answer request whose `custom_data` nests `depth` levels (the body itself is one more)."""
+    return b'{"conversation_uuid": "CON-1", "uuid": "u", "custom_data": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH, 900, 968, 969, 990, 1100])
+def test_json_nested_deeper_than_the_limit_is_refused_when_read(depth: int) -> None:
+    # Depths near the interpreter's recursion limit parse, then failed in every later json.dumps.
+    with pytest.raises(WebhookError, match="nested too deeply"):
+        request_params(None, _nested(depth), "application/json")
+    request = read_answer({"conversation_uuid": "CON-1", "uuid": "u"}, _nested(depth), "application/json")
+    assert request.body_problem is not None and "nested too deeply" in request.body_problem
+    assert request.leg_key == "u"  # the refusal is still filed under the query's ids
+
+
+def test_json_nested_to_the_limit_is_read() -> None:
+    assert request_params(None, _nested(MAX_JSON_DEPTH - 1), "application/json")["uuid"] == "u"
+
+
+def test_a_query_that_is_no_text_files_nothing() -> None:
+    with pytest.raises(WebhookError, match="unpaired UTF-16 surrogate"):
+        request_params({"conversation_uuid": "\ud800"}, None, None)
+    request = read_answer({"conversation_uuid": "\ud800", "uuid": "u"}, b"{", "application/json")
+    assert request.body_problem is not None and request.leg_key is None
 
 
 def test_form_body() -> None:
@@ -75,7 +110,8 @@ def test_answer_older_format_user_name_in_from_and_uuid_none() -> None:
         {"from": "demo", "to": "14155550100", "conversation_uuid": "CON-4e97", "uuid": "NONE"}
     )
     assert (request.caller, request.caller_is_number, request.uuid) == ("demo", False, None)
-    assert request.leg_key == "CON-4e97"  # two calls that both send uuid=NONE stay two calls
+    # the conversation alone identifies it (it is the partition): two uuid=NONE calls stay two calls
+    assert request.leg_key == ""
 
 
 def test_answer_pstn_caller_is_a_number() -> None:
@@ -98,6 +134,69 @@ def test_answer_ids_that_cannot_be_filed(params: dict, problem: str) -> None:
     request = parse_answer(params)
     assert request.id_problem is not None and request.id_problem.startswith(problem)
     assert request.leg_key is None
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        (
+            {"uuid": "u", "conversation_uuid": "\U0001f4de" * 126},
+            "conversation_uuid is longer than 500 bytes",
+        ),
+        ({"uuid": "\U0001f4de" * 250, "conversation_uuid": "CON-1"}, "uuid is longer than 500 bytes"),
+        ({"conversation_uuid": "CON-1", "from_user": "é" * 251}, "from_user is longer than 250"),
+        ({"conversation_uuid": "CON-1", "from": "\U0001f4de" * 200}, "from is longer than 500 bytes"),
+        ({"conversation_uuid": "CON-1", "from_user": 42}, "from_user must be a string"),
+        ({"conversation_uuid": "CON-1", "from": ["jane"]}, "from must be a string"),
+        ({"conversation_uuid": "CON-1", "uuid": True}, "uuid must be a string"),
+        ({"conversation_uuid": "CON-1", "uuid": "\ud800"}, "uuid is not UTF-8 text"),
+    ],
+)
+def test_answer_ids_must_be_strings_that_fit_a_key(params: dict, problem: str) -> None:
+    request = parse_answer(params)
+    assert request.id_problem is not None and request.id_problem.startswith(problem)
+    assert request.leg_key is None
+
+
+def test_ids_at_the_limits_are_accepted() -> None:
+    request = parse_answer(
+        {"conversation_uuid": "\U0001f4de" * 125, "uuid": "é" * 250, "from_user": "x" * 250}
+    )
+    assert request.id_problem is None and request.leg_key == "é" * 250
+
+
+@pytest.mark.parametrize("value", [12345, 12345.0, True, ["CON-1"], {"id": "CON-1"}])
+def test_one_rule_for_a_conversation_uuid_that_is_not_a_string(value: object) -> None:
+    # Vonage's ids are strings; 12345 read as "12345" would share a call with the string "12345".
+    request = parse_answer({"conversation_uuid": value, "uuid": "u", "from_user": "jane"})
+    assert (request.id_problem, request.leg_key) == ("conversation_uuid must be a string", None)
+    with pytest.raises(WebhookError, match=r"^conversation_uuid must be a string$"):
+        parse_event({"conversation_uuid": value, "uuid": "u", "status": "started"}, RECEIVED)
+    use = parse_fallback({"conversation_uuid": value, "uuid": "u", "status": "failed"}, RECEIVED)
+    assert (use.use_key, use.carried) == (None, None)
+
+
+def test_ids_that_cannot_be_filed_are_kept_small_for_the_logs() -> None:
+    request = parse_answer({"conversation_uuid": "C" * 100_000, "uuid": list(range(50_000))})
+    assert request.conversation_uuid == "C" * 100 + "…"
+    assert request.uuid is not None and request.uuid.startswith("list:[0, 1, 2") and len(request.uuid) == 101
+
+
+def test_answer_phone_caller_as_a_json_number_is_its_digits() -> None:
+    request = parse_answer({"from": 447700900000, "to": "14155550100", "uuid": "u", "conversation_uuid": "c"})
+    assert (request.caller, request.caller_is_number, request.id_problem) == ("447700900000", True, None)
+
+
+def test_fallback_record_stays_small_whatever_is_sent() -> None:
+    use = parse_fallback(
+        {"conversation_uuid": "CON-1", "uuid": "u", "reason": ["x" * 1000] * 100,
+         "original_request": {"url": {"deep": ["x" * 1000]}, "type": "answer", "other": "dropped"}},
+        RECEIVED,
+    )  # fmt: skip
+    assert use.fallback["reason"].startswith('list:["xxx') and len(use.fallback["reason"]) == 201
+    assert use.fallback["original_request"]["type"] == "answer"
+    assert len(use.fallback["original_request"]["url"]) == 201
+    assert set(use.fallback["original_request"]) == {"url", "type"}
 
 
 def test_answer_json_number_to_becomes_digits() -> None:
@@ -209,7 +308,13 @@ def test_digest_ignores_key_order_but_not_values() -> None:
         ({}, "none of conversation_uuid, uuid, call_uuid"),
         ({"uuid": "leg-1", "status": "started"}, "no conversation_uuid"),
         ({"conversation_uuid": 42}, "conversation_uuid must be a string"),
-        ({"conversation_uuid": "C" * 251}, "at most 250 characters"),
+        ({"conversation_uuid": "C" * 251}, "conversation_uuid is longer than 250 characters"),
+        ({"conversation_uuid": "\U0001f4de" * 126}, "conversation_uuid is longer than 500 bytes"),
+        (
+            {"conversation_uuid": "CON-1", "call_uuid": "\U0001f4de" * 250},
+            "call_uuid is longer than 500 bytes",
+        ),
+        ({"conversation_uuid_from": "CON-1", "conversation_uuid_to": "é" * 251}, "_to is longer than 250"),
         ({"conversation_uuid": "CON-1", "uuid": ["x"]}, "uuid must be a string"),
     ],
 )
