@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from devtools.dynamodb_local import LOCAL_AWS_ENV, free_port, stop
+from tests.support import SECRET
 
 
 def http(method: str, url: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
@@ -32,7 +33,18 @@ def http(method: str, url: str, body: Any = None) -> tuple[int, dict[str, str], 
 
 @pytest.fixture(scope="session")
 def server(make_project, tmp_path_factory) -> Iterator[str]:
-    project = make_project(copy_code=True)
+    """`chalice local` on the committed local stage (unsigned requests accepted)."""
+    yield from _serve(make_project(copy_code=True), tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def signed_server(make_project, tmp_path_factory) -> Iterator[str]:
+    """`chalice local` that checks Vonage's signature, as `VONAGE_SIGNATURE_SECRET=… make run` does."""
+    project = make_project(copy_code=True, VONAGE_SIGNATURE_SECRET=SECRET, ALLOW_UNSIGNED_WEBHOOKS=None)
+    yield from _serve(project, tmp_path_factory)
+
+
+def _serve(project: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     chalice = shutil.which("chalice", path=os.path.dirname(sys.executable))
     assert chalice, "chalice CLI not installed next to this Python"
     env = {**os.environ, **LOCAL_AWS_ENV}

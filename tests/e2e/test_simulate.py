@@ -9,6 +9,7 @@ import pytest
 
 from devtools import simulate
 from devtools.dynamodb_local import free_port
+from tests.support import SECRET
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -55,3 +56,14 @@ def test_a_server_that_is_not_there_fails_naming_the_step(capsys) -> None:
 
 def test_bad_usage_is_exit_2(capsys) -> None:
     assert run(capsys, "--outcome", "sideways")[0] == 2
+
+
+def test_a_signed_service_answers_only_signed_requests(signed_server: str, capsys, monkeypatch) -> None:
+    """`make simulate` unsigned against a service that checks signatures: 401 at the first step;
+    signed with the service's secret: the whole call, failover included, as before."""
+    code, _, err = run(capsys, "--base", signed_server)
+    assert code == 1 and "answered 401" in err and "VONAGE_SIGNATURE_SECRET" in err
+    monkeypatch.setenv("VONAGE_SIGNATURE_SECRET", SECRET)
+    code, out, err = run(capsys, "--base", signed_server, "--outcome", "busy")
+    assert (code, err) == (0, "")
+    assert re.search(r"^summary +busy · 2 legs · ", out, flags=re.M) and "failover NCCO answered" in out
