@@ -170,3 +170,19 @@ def test_bad_signature_settings(override: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
         load(env)
     assert "too-short" not in str(caught.value) and SECRET not in str(caught.value)
+
+
+def test_the_process_environment_is_parsed_once_and_reread_when_it_changes(monkeypatch) -> None:
+    """Once per container in Lambda; the test client changes the environment per request."""
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    first = load()
+    assert load() is first  # not parsed again
+    monkeypatch.setenv("MAX_CALLS_PER_MINUTE", "7")
+    changed = load()
+    assert changed.max_calls_per_minute == 7 and changed is not first
+    monkeypatch.setenv("VONAGE_NUMBER", "+44 20 7946 0000")
+    assert load().vonage_number == "442079460000"
+    monkeypatch.setenv("TALK_LANGUAGE", "\u00e9")  # non-ASCII: decoded as os.environ decodes it
+    with pytest.raises(ConfigError, match="TALK_LANGUAGE='\u00e9'"):
+        load()
