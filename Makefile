@@ -27,7 +27,7 @@ simulate: python-prereqs $(PY_STAMP)
 	$(BIN)/python -m devtools.simulate
 
 bench: setup
-	$(BIN)/python bench/bench.py
+	$(BIN)/python -m bench.bench
 
 setup: prereqs $(PY_STAMP) $(DDB_STAMP)
 

@@ -1,26 +1,78 @@
-"""`make bench`: figures and ratios for the answer path. Prints; asserts nothing.
+"""`make bench`: what callgate costs, as figures and ratios in one table and bench/results.json.
 
-- import: `import app` against `import chalice, boto3` (fresh interpreters, median).
-  The bar: at most 1.15x.
-- build: the answer decision with its NCCO (number parsing, rules, builder) per call,
-  against serialising a constant NCCO (the floor any answer URL pays).
+Asserts nothing: it is rerun after a change (a storage redesign, say) and the two
+results.json files are compared. So it measures only through public interfaces: fresh
+interpreters importing `app`, the Chalice app object invoked as Lambda invokes it, the
+handlers over a real CallStore on DynamoDB Local. It starts its own in-memory DynamoDB
+Local on a free port, stops it even on error, and never reaches AWS (dummy credentials).
+
+- import: median `import app` over median `import chalice, boto3`, fresh interpreters.
+- CPU per request (bench/lambda_invoke.py): answer and event URLs through `app.app(event,
+  context)` with API Gateway proxy events, the local stage's settings in os.environ and an
+  instant fake DynamoDB; each against a floor route on a separate Chalice app. Per repeat the
+  median of REQUESTS requests (after WARMUP); the figure is the lowest median of REPEATS.
+- round trips: DynamoDB calls per request counted by the fake (an answer refused by a rate
+  limit too).
+- storage (bench/storage_costs.py): on DynamoDB Local, through the handlers: capacity of the
+  next event once a call has 10 and 1,000 events, its largest item, GET /calls/{id} of the
+  1,000-event call, and the first page of GET /calls for a user with 25 calls of 200 events.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
-import timeit
+import time
 from pathlib import Path
 
+from bench import lambda_invoke, storage_costs
+from devtools import dynamodb_local
+
 ROOT = Path(__file__).resolve().parent.parent
-IMPORT_BAR = 1.15
+RESULTS = ROOT / "bench" / "results.json"
 RUNS = 15
+STARTED = time.monotonic()
+
+# key -> (format, what); the table's rows in this order
+ROWS: dict[str, tuple[str, str]] = {
+    "import_app_ms": ("{:.1f}", "median `import app`, fresh interpreter (ms)"),
+    "import_chalice_boto3_ms": ("{:.1f}", "median `import chalice, boto3`, fresh interpreter (ms)"),
+    "import_vs_chalice_boto3": ("{:.2f}", "import app / import chalice+boto3"),
+    "answer_cpu_us": ("{:.1f}", "GET /answer via app.app(event, ctx), CPU µs (min of medians)"),
+    "answer_floor_cpu_us": ("{:.1f}", "floor route: phonenumbers check + constant NCCO, CPU µs"),
+    "answer_vs_floor": ("{:.2f}", "answer CPU / floor CPU"),
+    "event_cpu_us": ("{:.1f}", "POST /event via app.app(event, ctx), CPU µs (min of medians)"),
+    "event_floor_cpu_us": ("{:.1f}", "floor route: json.loads + one put_item, CPU µs"),
+    "event_vs_floor": ("{:.2f}", "event CPU / floor CPU"),
+    "answer_round_trips": ("{:.2f}", "DynamoDB calls per answer (connect)"),
+    "answer_round_trips_over_limit": ("{:.2f}", "DynamoDB calls per answer refused by a rate limit"),
+    "event_round_trips": ("{:.2f}", "DynamoDB calls per event"),
+    "wcu_per_event_at_10": ("{:.1f}", "WCU (table + indexes) of the next event, call has 10"),
+    "wcu_per_event_at_1000": ("{:.1f}", "WCU (table + indexes) of the next event, call has 1,000"),
+    "summary_bytes_at_10": ("{:,.0f}", "largest item of a 10-event call (DynamoDB item bytes)"),
+    "summary_bytes_at_200": ("{:,.0f}", "largest item of a 200-event call (one of the listed 25)"),
+    "summary_bytes_at_1000": ("{:,.0f}", "largest item of a 1,000-event call (DynamoDB item bytes)"),
+    "get_call_ms_at_1000": ("{:.1f}", "GET /calls/{id}, 1,000 events: median wall ms (handlers)"),
+    "get_call_bytes_at_1000": ("{:,.0f}", "its JSON response (bytes)"),
+    "get_call_events_at_1000": ("{:,.0f}", "events in that response"),
+    "listing_calls_on_first_page": ("{:.0f}", "GET /calls?user=…&limit=25 (25 calls of 200 events)"),
+    "listing_rcu_first_page": ("{:.1f}", "RCU of that page's Query"),
+    "listing_bytes_first_page": ("{:,.0f}", "its JSON response (bytes)"),
+    "listing_ms_first_page": ("{:.1f}", "its wall ms (handlers)"),
+    "bench_seconds": ("{:.0f}", "wall time of this bench (s)"),
+}
+
+
+def say(line: str) -> None:
+    """A progress line, so a slow step shows where it is."""
+    print(f"[{time.monotonic() - STARTED:5.0f} s] {line}", flush=True)
 
 
 def import_ms(statement: str) -> float:
+    """Median ms of `statement` in RUNS fresh interpreters."""
     code = f"import time; t = time.perf_counter(); {statement}; print((time.perf_counter() - t) * 1000)"
     times = [
         float(
@@ -33,53 +85,55 @@ def import_ms(statement: str) -> float:
     return statistics.median(times)
 
 
+def use_local_aws(endpoint: str) -> None:
+    """Dummy credentials, the local stage's settings and DynamoDB Local: nothing reaches AWS."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(dynamodb_local.LOCAL_AWS_ENV)
+    os.environ.update(lambda_invoke.stage_environment(endpoint))
+
+
+def print_table(results: dict[str, float]) -> None:
+    rows = [(key, fmt.format(results[key]), what) for key, (fmt, what) in ROWS.items() if key in results]
+    rows += [(key, str(value), "") for key, value in results.items() if key not in ROWS]
+    width = max(len(key) for key, _, _ in rows)
+    value_width = max(len(value) for _, value, _ in rows)
+    print(f"\n{'key':<{width}}  {'value':>{value_width}}  what")
+    print(f"{'-' * width}  {'-' * value_width}  {'-' * 60}")
+    for key, value, what in rows:
+        print(f"{key:<{width}}  {value:>{value_width}}  {what}")
+
+
 def main() -> None:
-    base = import_ms("import chalice, boto3")
-    app = import_ms("import app")
-    print(f"import chalice+boto3  {base:7.1f} ms  (median of {RUNS} fresh interpreters)")
-    print(f"import app            {app:7.1f} ms")
-    verdict = "ok" if app / base <= IMPORT_BAR else "OVER THE BAR"
-    print(f"ratio app/base        {app / base:7.2f}    (bar <= {IMPORT_BAR}: {verdict})")
-
-    sys.path.insert(0, str(ROOT))
-    from datetime import UTC, datetime
-
-    from chalicelib import decision, ncco, settings
-    from chalicelib.webhooks import parse_answer
-
-    cfg = settings.load(
-        {"CALLS_TABLE": "t", "VONAGE_NUMBER": "14155550100", "ALLOWED_COUNTRIES": "US,CA,GB",
-         "ALLOW_UNSIGNED_WEBHOOKS": "true"}
-    )  # fmt: skip
-    request = parse_answer(
-        {"to": "+1 415 555 0101", "from_user": "jane", "uuid": "u", "conversation_uuid": "c"}
+    os.environ.update(dynamodb_local.LOCAL_AWS_ENV)
+    results: dict[str, float] = {}
+    # before DynamoDB Local starts: its JVM would compete for the CPU
+    say(f"timing imports ({RUNS} fresh interpreters each)")
+    results["import_chalice_boto3_ms"] = round(import_ms("import chalice, boto3"), 1)
+    results["import_app_ms"] = round(import_ms("import app"), 1)
+    results["import_vs_chalice_boto3"] = round(
+        results["import_app_ms"] / results["import_chalice_boto3_ms"], 2
     )
-    now = datetime.now(UTC)
-    constant = [
-        {"action": "talk", "text": "Please wait"},
-        {"action": "connect", "endpoint": [{"type": "phone", "number": "14155550101"}]},
-    ]
-    n = 5000
-    floor = timeit.timeit(lambda: json.dumps(constant), number=n) / n * 1e6
-    decide = (
-        timeit.timeit(lambda: json.dumps(decision.decide(request, cfg, now).answer["ncco"]), number=n)
-        / n
-        * 1e6
-    )
-    builder = (
-        timeit.timeit(
-            lambda: ncco.ncco(
-                ncco.talk("Please wait"),
-                ncco.connect(ncco.phone("14155550101"), from_="14155550100", timeout=20),
-            ),
-            number=n,
+    say("starting DynamoDB Local (in memory, free port)")
+    proc, url = dynamodb_local.start_on_free_port(log=subprocess.DEVNULL)
+    try:
+        use_local_aws(url)
+        say(
+            f"DynamoDB Local at {url}; CPU per request: {lambda_invoke.WARMUP} warm-up, then "
+            f"{lambda_invoke.REPEATS} repeats of {lambda_invoke.REQUESTS} per route"
         )
-        / n
-        * 1e6
-    )
-    print(f"constant NCCO json    {floor:7.1f} us  (floor)")
-    print(f"builder talk+connect  {builder:7.1f} us  ({builder / floor:.1f}x floor)")
-    print(f"decide + NCCO + json  {decide:7.1f} us  ({decide / floor:.1f}x floor; with phonenumbers)")
+        with lambda_invoke.quiet_app_logs() as warnings:
+            results.update(lambda_invoke.measure(say))
+            say("storage on DynamoDB Local: building calls of 10, 1,000 and 25 calls of 200 events")
+            results.update(storage_costs.measure(url, say))
+    finally:
+        dynamodb_local.stop(proc)
+    results["bench_seconds"] = round(time.monotonic() - STARTED, 1)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print_table(results)
+    if warnings:
+        print(f"\nwarnings the app logged (by event): {dict(warnings)}")
+    print(f"\nwritten: {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,330 @@
+"""The webhooks as Lambda runs them: `app.app(event, context)` with API Gateway REST proxy events.
+
+What a request costs in CPU, measured through the public entry point (the Chalice app
+object), so a redesign of the storage is measured the same way. DynamoDB is an instant
+fake that counts calls: the figures are callgate's own CPU and its round trips, not the
+network. Floors are the least any such route could do, on a separate Chalice app, so the
+ratios say how much callgate adds over that.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import statistics
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import phonenumbers
+from botocore.exceptions import ClientError
+from chalice import Chalice, Response
+
+import app as app_module
+from bench.vonage import CALLEE, USER, call_events
+from chalicelib.storage.call_store import CallStore
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "local"  # the settings the bench runs with (.chalice/config.json)
+API_STAGE = "api"  # API Gateway's stage, as deployed
+HOST = "abc123defg.execute-api.us-east-1.amazonaws.com"
+TABLE = "callgate-bench"
+WARMUP = 200
+REQUESTS = 2000
+REPEATS = 5
+ROUND_TRIP_SAMPLE = 100
+CONSTANT_NCCO = json.dumps(
+    [
+        {"action": "talk", "text": "Please wait while we connect you."},
+        {"action": "connect", "from": "14155550100", "endpoint": [{"type": "phone", "number": CALLEE}]},
+    ]
+)
+JSON_HEADERS = {"Content-Type": "application/json"}
+Invoke = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def stage_environment(endpoint: str) -> dict[str, str]:
+    """The local stage's variables as Lambda would hold them, DynamoDB pointed at `endpoint`."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {
+        **config.get("environment_variables", {}),
+        **config["stages"][STAGE].get("environment_variables", {}),
+        "ALLOW_UNSIGNED_WEBHOOKS": "true",
+        "CALLS_TABLE": TABLE,
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,  # never AWS, never the `make run` port
+    }
+
+
+class FakeDynamoDB:
+    """An instant DynamoDB client that counts calls; `refuse_counters` cancels any transaction
+    holding a conditional update (a rate-limit counter) as a counter at its limit would."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.refuse_counters = False
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
+        self.calls["transact_write_items"] += 1
+        counter = next(
+            (n for n, item in enumerate(TransactItems) if "ConditionExpression" in item.get("Update", {})),
+            None,
+        )
+        if self.refuse_counters and counter is not None:
+            reasons = [{"Code": "None"} for _ in TransactItems]
+            reasons[counter] = {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                    "CancellationReasons": reasons,
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "TransactWriteItems",
+            )
+        return {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def put_item(self, **_: Any) -> dict[str, Any]:
+        self.calls["put_item"] += 1
+        return {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def query(self, **_: Any) -> dict[str, Any]:
+        self.calls["query"] += 1
+        return {"Items": [], "Count": 0, "ScannedCount": 0}
+
+    def describe_table(self, TableName: str, **_: Any) -> dict[str, Any]:
+        self.calls["describe_table"] += 1
+        return {"Table": {"TableName": TableName, "TableStatus": "ACTIVE"}}
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime passes as `context` (the attributes Chalice and handlers may read)."""
+
+    aws_request_id: str
+    function_name: str = "callgate-dev"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:callgate-dev"
+    memory_limit_in_mb: int = 512
+    log_group_name: str = "/aws/lambda/callgate-dev"
+    log_stream_name: str = "2025/01/01/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def proxy_event(method: str, path: str, query: dict[str, str] | None, body: str | None) -> dict[str, Any]:
+    """An API Gateway REST API (v1) proxy integration event, as Lambda hands it to the function."""
+    headers = {"Host": HOST, "X-Forwarded-Proto": "https", "X-Forwarded-Port": "443",
+               "X-Forwarded-For": "216.147.0.10", "User-Agent": "Vonage/1.0", "Accept": "*/*"}  # fmt: skip
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "a1b2c3",
+            "resourcePath": path,
+            "httpMethod": method,
+            "extendedRequestId": request_id[:16],
+            "requestTime": "01/Jan/2025:12:00:00 +0000",
+            "path": f"/{API_STAGE}{path}" + (f"?{urlencode(query)}" if query else ""),
+            "accountId": "123456789012",
+            "protocol": "HTTP/1.1",
+            "stage": API_STAGE,
+            "domainPrefix": HOST.split(".")[0],
+            "requestTimeEpoch": 1735732800000,
+            "requestId": request_id,
+            "identity": {"sourceIp": "216.147.0.10", "userAgent": "Vonage/1.0"},
+            "domainName": HOST,
+            "apiId": HOST.split(".")[0],
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def answer_requests(count: int) -> list[tuple[dict[str, Any], LambdaContext]]:
+    """GET /answer as the Client SDK's serverCall makes Vonage ask it: a new call each time."""
+    requests = []
+    for _ in range(count):
+        conversation = f"CON-{uuid.uuid4()}"
+        query = {"from_user": USER, "to": CALLEE, "conversation_uuid": conversation,
+                 "uuid": str(uuid.uuid4()), "region_url": "https://api-us-3.vonage.com"}  # fmt: skip
+        event = proxy_event("GET", "/answer", query, None)
+        requests.append((event, LambdaContext(event["requestContext"]["requestId"])))
+    return requests
+
+
+def event_requests(count: int) -> list[tuple[dict[str, Any], LambdaContext]]:
+    """POST /event with distinct payloads: 20-event IVR calls (statuses, inputs, notifies…)."""
+    requests: list[tuple[dict[str, Any], LambdaContext]] = []
+    start = datetime.now(UTC)
+    while len(requests) < count:
+        for payload in call_events(f"CON-{uuid.uuid4()}", 20, start):
+            event = proxy_event("POST", "/event", None, json.dumps(payload))
+            requests.append((event, LambdaContext(event["requestContext"]["requestId"])))
+    return requests[:count]
+
+
+def floor_app(client: FakeDynamoDB) -> Chalice:
+    """The least an answer URL and an event URL can do, on a Chalice app of their own.
+
+    Answer: read `to`, validate it with phonenumbers, return a constant NCCO. Event: parse the
+    JSON body, one put_item on the same instant fake.
+    """
+    floor = Chalice(app_name="floor")
+
+    @floor.route("/answer", methods=["GET", "POST"], content_types=["*/*"])
+    def answer() -> Response:
+        to = (floor.current_request.query_params or {}).get("to") or ""
+        valid = phonenumbers.is_valid_number(phonenumbers.parse("+" + to, None))
+        return Response(body=CONSTANT_NCCO if valid else "[]", status_code=200, headers=JSON_HEADERS)
+
+    @floor.route("/event", methods=["GET", "POST"], content_types=["application/json"])
+    def event() -> Response:
+        raw = floor.current_request.raw_body
+        payload = json.loads(raw)
+        client.put_item(
+            TableName=TABLE,
+            Item={"pk": {"S": str(payload.get("conversation_uuid"))},
+                  "sk": {"S": str(payload.get("timestamp"))}, "payload": {"S": raw.decode()}},
+        )  # fmt: skip
+        return Response(body="{}", status_code=200, headers=JSON_HEADERS)
+
+    return floor
+
+
+@contextmanager
+def quiet_app_logs() -> Iterator[Counter[str]]:
+    """Chalice sends the app's INFO lines to stdout, as Lambda does: they are still formatted and
+    written (the cost is real) but to a null stream. Yields a count of WARNING+ lines by event."""
+    log = logging.getLogger("callgate")
+    sink = open(os.devnull, "w")  # closed below
+    warnings: Counter[str] = Counter()
+
+    class Tally(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                warnings[json.loads(record.getMessage()).get("log", "?")] += 1
+            except ValueError:
+                warnings["?"] += 1
+
+    tally = Tally(logging.WARNING)
+    previous = [(h, h.setStream(sink)) for h in log.handlers if isinstance(h, logging.StreamHandler)]
+    if not previous:  # not configured by Chalice: still format and write every line
+        handler = logging.StreamHandler(sink)
+        log.addHandler(handler)
+        log.propagate = False
+    log.addHandler(tally)
+    try:
+        yield warnings
+    finally:
+        log.removeHandler(tally)
+        for h, stream in previous:
+            h.setStream(stream)
+        sink.close()
+
+
+def _cpu_us(invoke: Invoke, requests: list[tuple[dict[str, Any], LambdaContext]]) -> list[float]:
+    """Per-request process CPU time in µs."""
+    clock = time.process_time_ns
+    times = []
+    for event, context in requests:
+        started = clock()
+        invoke(event, context)
+        times.append((clock() - started) / 1000)
+    return times
+
+
+def _check(name: str, reply: dict[str, Any], connects: bool | None = None) -> None:
+    """The bench must measure the path it names: stop if a request took another one."""
+    body = json.loads(reply.get("body") or "null")
+    actions = {action.get("action") for action in body} if isinstance(body, list) else set()
+    if reply.get("statusCode") != 200 or (connects is not None and ("connect" in actions) != connects):
+        raise RuntimeError(f"bench {name}: unexpected reply {reply.get('statusCode')} {str(body)[:300]}")
+
+
+def measure(progress: Callable[[str], None]) -> dict[str, float]:
+    """CPU per request (answer, event, their floors) side by side, and DynamoDB round trips."""
+    fake = FakeDynamoDB()
+    app_module.handlers.store_for = lambda settings: CallStore(fake, settings.calls_table)
+    real: Invoke = app_module.app
+    floor: Invoke = floor_app(fake)
+    kinds: dict[str, tuple[Invoke, Callable[[int], list[tuple[dict[str, Any], LambdaContext]]]]] = {
+        "answer": (real, answer_requests),
+        "answer_floor": (floor, answer_requests),
+        "event": (real, event_requests),
+        "event_floor": (floor, event_requests),
+    }
+    # one of each through the real app first: the answer connects, the event is stored
+    (event, context), = answer_requests(1)  # fmt: skip
+    _check("answer", real(event, context), connects=True)
+    (event, context), = event_requests(1)  # fmt: skip
+    _check("event", real(event, context))
+    (event, context), = answer_requests(1)  # fmt: skip
+    _check("answer floor", floor(event, context), connects=True)
+    for invoke, make in kinds.values():
+        _cpu_us(invoke, make(WARMUP))
+    medians: dict[str, list[float]] = {name: [] for name in kinds}
+    for repeat in range(REPEATS):
+        order = list(kinds)[repeat % len(kinds) :] + list(kinds)[: repeat % len(kinds)]
+        for name in order:
+            invoke, make = kinds[name]
+            requests = make(REQUESTS)
+            gc.collect()
+            medians[name].append(statistics.median(_cpu_us(invoke, requests)))
+        progress(
+            f"cpu repeat {repeat + 1}/{REPEATS}: "
+            + ", ".join(f"{name} {medians[name][-1]:.0f} us" for name in kinds)
+        )
+    best = {name: min(values) for name, values in medians.items()}
+    results = {f"{name}_cpu_us": round(value, 1) for name, value in best.items()}
+    results["answer_vs_floor"] = round(best["answer"] / best["answer_floor"], 2)
+    results["event_vs_floor"] = round(best["event"] / best["event_floor"], 2)
+    results.update(_round_trips(real, fake))
+    return results
+
+
+def _per_request(
+    invoke: Invoke, fake: FakeDynamoDB, requests: list[tuple[dict[str, Any], LambdaContext]],
+    connects: bool | None = None,
+) -> float:  # fmt: skip
+    before = fake.total()
+    for event, context in requests:
+        _check("round trips", invoke(event, context), connects)
+    return (fake.total() - before) / len(requests)
+
+
+def _round_trips(real: Invoke, fake: FakeDynamoDB) -> dict[str, float]:
+    """DynamoDB calls per request on the common path, and per answer refused by a rate limit."""
+    results = {
+        "answer_round_trips": _per_request(real, fake, answer_requests(ROUND_TRIP_SAMPLE), connects=True),
+        "event_round_trips": _per_request(real, fake, event_requests(ROUND_TRIP_SAMPLE)),
+    }
+    fake.refuse_counters = True
+    try:
+        results["answer_round_trips_over_limit"] = _per_request(
+            real, fake, answer_requests(ROUND_TRIP_SAMPLE), connects=False
+        )
+    finally:
+        fake.refuse_counters = False
+    return results
