@@ -37,6 +37,7 @@ from chalicelib.webhooks import (
 )
 
 FAILOVER_MARK = "failover"  # on the answer connect's eventUrl: /event?failover=1
+OWN_QUERY_KEYS = frozenset({FAILOVER_MARK})  # what callgate adds to its own URLs, outside Vonage's payload
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class Handlers:
                 settings.signature_max_age_seconds,
                 query,
                 body,
+                own_keys=OWN_QUERY_KEYS,
             )
         except signature.SignatureError as exc:
             return str(exc)
@@ -157,6 +159,9 @@ class Handlers:
                 request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
             )
             answer, stored = made.answer, False
+            if request.leg_key is not None and time_left(deadline) < WORST_CALL_S:
+                # a slow secret read or settings load used the budget: a write could outlast it
+                raise StoreUnavailable("no time left in the answer budget to store the answer")
             if request.leg_key is not None:  # else there is nothing to file it under
                 call = CallIdentity(request.conversation_uuid, request.caller, answer["received_at"])  # type: ignore[arg-type]
                 saved = self.store_for(settings).save_answer(
@@ -347,10 +352,19 @@ class Handlers:
             settings = self.load_settings()
             self._signature_problem(settings, None, None, None)  # the secret can be read
             self.store_for(settings).check()
-        except (ConfigError, SecretMisconfigured) as exc:
+        except ConfigError as exc:  # names the setting, never a value
             return Reply(503, {"status": "misconfigured", "error": str(exc)})
-        except (StoreUnavailable, SecretUnavailable) as exc:
-            return Reply(503, {"status": "unavailable", "error": str(exc)})
+        except SecretMisconfigured as exc:
+            logs.error("health", status="misconfigured", error=str(exc))
+            return Reply(
+                503, {"status": "misconfigured", "error": "the signature secret parameter is unusable"}
+            )
+        except SecretUnavailable as exc:  # AWS's messages may name the account and role: logged only
+            logs.error("health", status="unavailable", error=str(exc))
+            return Reply(503, {"status": "unavailable", "error": "the signature secret cannot be read"})
+        except StoreUnavailable as exc:
+            logs.error("health", status="unavailable", error=str(exc))
+            return Reply(503, {"status": "unavailable", "error": "the calls table is unavailable"})
         return Reply(200, {"status": "ok"})
 
 

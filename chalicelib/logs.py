@@ -33,4 +33,5 @@ def error(event: str, **fields: Any) -> None:
 def exception(event: str, exc: BaseException, **fields: Any) -> None:
     """An error with its traceback, as one field of the one line."""
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    log.error(_line(event, {**fields, "error": repr(exc), "traceback": trace}))
+    # type and message, not repr(): a repr can hold a whole value (a UnicodeError's object)
+    log.error(_line(event, {**fields, "error": f"{type(exc).__name__}: {exc}", "traceback": trace}))

@@ -9,6 +9,7 @@ secret is in its environment never loads them.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from chalicelib import signature
@@ -17,6 +18,7 @@ from chalicelib import signature
 # Parameter Store still leaves time for a spoken refusal on the answer URL.
 CONNECT_TIMEOUT_S = 0.2
 READ_TIMEOUT_S = 0.5
+FAILURE_KEPT_S = 5.0
 
 
 class SecretUnavailable(Exception):
@@ -33,6 +35,7 @@ class ParameterStore:
     def __init__(self, client: Any = None) -> None:
         self._client = client
         self._cache: dict[str, tuple[str, ...]] = {}
+        self._failures: dict[str, tuple[float, SecretUnavailable]] = {}
         self._lock = threading.Lock()
 
     def _ssm(self) -> Any:
@@ -49,13 +52,25 @@ class ParameterStore:
         return self._client
 
     def secrets(self, name: str) -> tuple[str, ...]:
-        """The secrets in parameter `name`: current first, then the previous one if present."""
+        """The secrets in parameter `name`: current first, then the previous one if present.
+
+        A failed read is remembered for FAILURE_KEPT_S, so a flood of requests (forged ones
+        included) cannot turn into a flood of GetParameter calls and throttle the real ones.
+        """
         found = self._cache.get(name)
         if found is not None:
             return found
         with self._lock:
-            if name not in self._cache:
+            if name in self._cache:
+                return self._cache[name]
+            failed = self._failures.get(name)
+            if failed is not None and time.monotonic() < failed[0]:
+                raise failed[1]
+            try:
                 self._cache[name] = self._read(name)
+            except SecretUnavailable as exc:
+                self._failures[name] = (time.monotonic() + FAILURE_KEPT_S, exc)
+                raise
             return self._cache[name]
 
     def _read(self, name: str) -> tuple[str, ...]:

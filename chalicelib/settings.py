@@ -66,6 +66,7 @@ NAMES = (
     "VONAGE_SIGNATURE_SECRET_PARAM",
     "SIGNATURE_MAX_AGE_SECONDS",
     "ALLOW_UNSIGNED_WEBHOOKS",
+    "AWS_LAMBDA_FUNCTION_NAME",  # set by Lambda itself: a deployed function, never a local stage
 )
 
 
@@ -196,7 +197,11 @@ def _secret(values: dict[str, str | None], name: str) -> str | None:
     value = (values[name] or "").strip()
     if not value:
         return None
-    if len(value.encode("utf-8")) < signature.MIN_SECRET_BYTES:
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ConfigError(f"{name} is not UTF-8 text") from None  # the error would show the value
+    if size < signature.MIN_SECRET_BYTES:
         raise ConfigError(
             f"{name} must be at least {signature.MIN_SECRET_BYTES} bytes (RFC 7518 §3.2, HS256 keys)"
         )
@@ -212,9 +217,14 @@ def _signature(values: dict[str, str | None]) -> dict[str, Any]:
         raise ConfigError("VONAGE_SIGNATURE_SECRET_PARAM is not an SSM Parameter Store name")
     if current and param:
         raise ConfigError("set VONAGE_SIGNATURE_SECRET or VONAGE_SIGNATURE_SECRET_PARAM, not both")
-    if previous and not (current or param):
-        raise ConfigError("VONAGE_SIGNATURE_SECRET_PREVIOUS is set without a current secret")
+    if previous and not current:
+        raise ConfigError(
+            "VONAGE_SIGNATURE_SECRET_PREVIOUS goes with VONAGE_SIGNATURE_SECRET; with "
+            "VONAGE_SIGNATURE_SECRET_PARAM, put the previous secret on the parameter's second line"
+        )
     allow_unsigned = _flag(values, "ALLOW_UNSIGNED_WEBHOOKS")
+    if allow_unsigned and values["AWS_LAMBDA_FUNCTION_NAME"]:
+        raise ConfigError("ALLOW_UNSIGNED_WEBHOOKS is for a local stage: this is a deployed function")
     if not (current or param or allow_unsigned):
         raise ConfigError(
             "no webhook signature secret: set VONAGE_SIGNATURE_SECRET_PARAM (deployed stages) or "

@@ -39,25 +39,35 @@ def _compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def payload_candidates(query: Mapping[str, str] | None, body: bytes | None) -> list[bytes]:
-    """What Vonage may have hashed for this request.
+def payload_candidates(
+    query: Mapping[str, str] | None, body: bytes | None, own_keys: frozenset[str] = frozenset()
+) -> list[bytes]:
+    """What Vonage may have hashed for this request, covering everything the handler will read.
 
-    GET: the query parameters as a compact JSON object in received order. POST:
-    the raw body, its compact re-serialisation, and the query merged with the body
-    (Vonage's Node.js snippet hashes `Object.assign(query, body)`). Whatever cannot be
-    written as UTF-8 JSON (a lone surrogate, nesting too deep) has no candidate: it was
-    not what Vonage signed, and it must not crash the check.
+    The handlers read the query and the body merged, so a payload that leaves out part of
+    them must not pass: a token signed for one body would carry any query keys added to it.
+    - No body: the query parameters as a compact JSON object in received order (with and
+      without `own_keys`, the marks callgate puts on its own URLs, such as ?failover=1).
+    - A body and no query of the sender's own: the raw body, its compact re-serialisation,
+      or the query merged with it (Vonage's Node.js snippet hashes `Object.assign(query, body)`).
+    - A body and query keys of the sender's own: only the merge covers both.
+    Whatever cannot be written as UTF-8 JSON (a lone surrogate, nesting too deep) has no
+    candidate: it was not what Vonage signed, and it must not crash the check.
     """
+    query = dict(query or {})
+    theirs = {key: value for key, value in query.items() if key not in own_keys}
     if not body or not body.strip():
-        candidate = _compact_or_none(dict(query or {}))
-        return [candidate] if candidate is not None else []
-    candidates = [body]
+        variants = [query, theirs] if theirs != query else [query]
+        return [c for c in (_compact_or_none(v) for v in variants) if c is not None]
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
-        return candidates
-    for value in (parsed, {**query, **parsed} if query and isinstance(parsed, dict) else None):
-        candidate = _compact_or_none(value) if value is not None else None
+        return [] if theirs else [body]
+    merged = _compact_or_none({**query, **parsed}) if isinstance(parsed, dict) else None
+    if theirs:
+        return [merged] if merged is not None else []
+    candidates = [body]
+    for candidate in (_compact_or_none(parsed), merged):
         if candidate is not None:
             candidates.append(candidate)
     return candidates
@@ -86,11 +96,12 @@ def verify(
     max_age_s: int,
     query: Mapping[str, str] | None = None,
     body: bytes | None = None,
+    own_keys: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The token's claims if the request is signed by one of `secrets`; SignatureError otherwise.
 
     `secrets`: the current signature secret first, then the previous one during a
-    rotation. `now`: epoch seconds.
+    rotation. `now`: epoch seconds. `own_keys`: query keys callgate adds to its own URLs.
     """
     if not authorization:
         raise SignatureError("missing Authorization header")
@@ -102,7 +113,7 @@ def verify(
         raise SignatureError("token too long")
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:  # ValueError: UnicodeError, a lone surrogate
         raise SignatureError("malformed token") from exc
     if header.get("alg") != ALGORITHM:
         raise SignatureError(f"token algorithm must be {ALGORITHM}")
@@ -119,7 +130,7 @@ def verify(
             break
         except jwt.InvalidSignatureError:
             continue
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise SignatureError("malformed token") from exc
     if claims is None:
         raise SignatureError("signature does not match")
@@ -140,7 +151,7 @@ def verify(
     if "iss" in claims and claims["iss"] != ISSUER:
         raise SignatureError("token issuer is not Vonage")
     if "payload_hash" in claims and not _payload_matches(
-        claims["payload_hash"], payload_candidates(query, body)
+        claims["payload_hash"], payload_candidates(query, body, own_keys)
     ):
         raise SignatureError("payload does not match payload_hash")
     return claims

@@ -54,8 +54,10 @@ def project_with(stage_env: dict[str, str]) -> Path:
     config["stages"] = {STAGE: {**config["stages"][STAGE], "environment_variables": stage_env}}
     (RUN_DIR / ".chalice").mkdir(parents=True, exist_ok=True)
     path = RUN_DIR / ".chalice" / "config.json"
-    path.write_text(json.dumps(config, indent=2))
-    path.chmod(0o600)  # it may hold the signature secret
+    path.unlink(missing_ok=True)
+    # it may hold the signature secret: readable by its owner only, from its creation on
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(json.dumps(config, indent=2))
     for name in ("app.py", "chalicelib", "requirements.txt"):
         link = RUN_DIR / name
         if not link.is_symlink():

@@ -173,3 +173,21 @@ def test_unsigned_requests_pass_only_where_the_stage_allows_them(make_project, c
     assert refused.status_code == 200 and refused.json_body[0]["action"] == "talk"  # misconfigured: refuses
     assert event.status_code == 503
     assert (health.status_code, health.json_body["status"]) == (503, "misconfigured")
+
+
+def test_a_token_signed_for_one_body_places_no_call_through_query_keys(
+    signed_project, ddb_client, fresh_table: str, conversation_uuid: str
+) -> None:
+    """A genuine token (for an event body with no caller or number) replayed with a caller and a
+    destination in the query: 401 on every route, nothing stored, nothing counted."""
+    record = {"conversation_uuid": conversation_uuid, "recording_url": "https://x/r", "recording_uuid": "r-1"}
+    body = json.dumps({**record, "timestamp": "2026-11-20T12:00:00.000Z"}).encode()
+    token = bearer(body=body)
+    added = "from_user=mallory&to=442079460123&uuid=leg-forged"
+    with chalice_client(signed_project) as client:
+        for path in (f"/answer?{added}", f"/fallback?{added}", "/event?failover=1&status=busy&uuid=pstn"):
+            response = client.http.post(path, headers={**JSON, "Authorization": token}, body=body)
+            assert response.status_code == 401, (path, response.body)
+        genuine = client.http.post("/event", headers={**JSON, "Authorization": token}, body=body)
+    assert genuine.status_code == 200  # the token is good for what it signed
+    assert count(ddb_client, fresh_table) == 2  # that event and its call's summary, nothing else

@@ -159,7 +159,11 @@ def test_signature_settings() -> None:
         ({"ALLOW_UNSIGNED_WEBHOOKS": None}, "no webhook signature secret"),
         ({"ALLOW_UNSIGNED_WEBHOOKS": "yes"}, "ALLOW_UNSIGNED_WEBHOOKS='yes' must be true or false"),
         ({"VONAGE_SIGNATURE_SECRET": "too-short"}, "VONAGE_SIGNATURE_SECRET must be at least 32 bytes"),
-        ({"VONAGE_SIGNATURE_SECRET_PREVIOUS": SECRET}, "PREVIOUS is set without a current secret"),
+        ({"VONAGE_SIGNATURE_SECRET_PREVIOUS": SECRET}, "PREVIOUS goes with VONAGE_SIGNATURE_SECRET"),
+        # with the parameter, the previous secret is its second line: else SSM would never be read
+        ({"VONAGE_SIGNATURE_SECRET_PARAM": "/a", "VONAGE_SIGNATURE_SECRET_PREVIOUS": SECRET}, "second line"),
+        ({"AWS_LAMBDA_FUNCTION_NAME": "callgate-prod"}, "ALLOW_UNSIGNED_WEBHOOKS is for a local stage"),
+        ({"VONAGE_SIGNATURE_SECRET": "s\udcff" * 20}, "VONAGE_SIGNATURE_SECRET is not UTF-8 text"),
         ({"VONAGE_SIGNATURE_SECRET": SECRET, "VONAGE_SIGNATURE_SECRET_PARAM": "/a"}, "not both"),
         ({"VONAGE_SIGNATURE_SECRET_PARAM": "no spaces allowed"}, "not an SSM Parameter Store name"),
         ({"VONAGE_SIGNATURE_SECRET": SECRET, "SIGNATURE_MAX_AGE_SECONDS": "5"}, "outside 10..3600"),

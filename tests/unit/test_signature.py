@@ -19,7 +19,7 @@ QUERY = {"to": "14155550101", "from_user": "jane", "conversation_uuid": "CON-1",
 
 
 def check(token: str, secrets: tuple[str, ...] = (SECRET,), query=QUERY, body=None, now=NOW) -> dict:
-    return verify("Bearer " + token, secrets, now, 300, query, body)
+    return verify("Bearer " + token, secrets, now, 300, query, body, own_keys=frozenset({"failover"}))
 
 
 def test_iat_edges() -> None:
@@ -138,3 +138,26 @@ def test_payloads_that_cannot_be_rewritten_are_refused_not_crashed(query, body) 
     token = jwt.encode({"iat": int(NOW), "payload_hash": "0" * 64}, SECRET, algorithm="HS256")
     with pytest.raises(SignatureError, match="payload"):
         check(token, query=query, body=body)
+
+
+def test_a_token_for_a_body_does_not_cover_query_keys_added_to_it() -> None:
+    """The handlers read query and body merged: a token signed for a body alone must not carry
+    a caller, a destination or a status someone put in the query (one token, any call)."""
+    body = b'{"conversation_uuid": "CON-1", "recording_url": "https://x/r", "recording_uuid": "r"}'
+    token = sign(SECRET, NOW, None, body)
+    assert check(token, query=None, body=body)
+    assert check(token, query={"failover": "1"}, body=body)  # our own mark on our eventUrl
+    for added in ({"from_user": "mallory", "to": "442079460123", "uuid": "leg-x"}, {"status": "busy"}):
+        with pytest.raises(SignatureError, match="payload"):
+            check(token, query=added, body=body)
+        with pytest.raises(SignatureError, match="payload"):
+            check(token, query={**added, "failover": "1"}, body=body)
+    merged = sign(
+        SECRET, NOW, None, json.dumps({"status": "busy", **json.loads(body)}, separators=(",", ":")).encode()
+    )
+    assert check(merged, query={"status": "busy"}, body=body)  # Vonage's Node.js form: query merged in
+
+
+def test_a_lone_surrogate_in_the_header_is_a_401_reason_not_a_crash() -> None:
+    with pytest.raises(SignatureError, match="malformed"):
+        verify("Bearer \ud800.e30.e30", (SECRET,), NOW, 300, QUERY)
