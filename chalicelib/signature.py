@@ -162,10 +162,14 @@ def sign(
     issued_at: float,
     query: Mapping[str, str] | None = None,
     body: bytes | None = None,
+    own_keys: frozenset[str] = frozenset(),
     **claims: Any,
 ) -> str:
-    """A token as Vonage makes one (for `make simulate` and the tests): iat, iss, payload_hash."""
-    signed = payload_candidates(query, body)
+    """A token as Vonage makes one (for `make simulate` and the tests): iat, iss, payload_hash.
+
+    A request whose query and body no payload can cover gets a hash of nothing: unverifiable.
+    """
+    signed = payload_candidates(query, body, own_keys)
     payload = hashlib.sha256(signed[0] if signed else b"").hexdigest()
     return jwt.encode(
         {"iat": int(issued_at), "iss": ISSUER, "payload_hash": payload, **claims}, secret, algorithm=ALGORITHM

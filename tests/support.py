@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib.decision import rate_limits
-from chalicelib.handlers import Handlers
+from chalicelib.handlers import OWN_QUERY_KEYS, Handlers
 from chalicelib.settings import Settings, load
 from chalicelib.signature import sign
 from chalicelib.storage import keys
@@ -62,7 +62,7 @@ def bearer(
 ) -> str:
     """An Authorization value as Vonage signs one (now, unless `issued_at`)."""
     when = datetime.now(UTC).timestamp() if issued_at is None else issued_at
-    return "Bearer " + sign(secret, when, query, body, **claims)
+    return "Bearer " + sign(secret, when, query, body, OWN_QUERY_KEYS, **claims)
 
 
 def answer_log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
