@@ -159,9 +159,6 @@ class Handlers:
                 request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
             )
             answer, stored = made.answer, False
-            if request.leg_key is not None and time_left(deadline) < WORST_CALL_S:
-                # a slow secret read or settings load used the budget: a write could outlast it
-                raise StoreUnavailable("no time left in the answer budget to store the answer")
             if request.leg_key is not None:  # else there is nothing to file it under
                 call = CallIdentity(request.conversation_uuid, request.caller, answer["received_at"])  # type: ignore[arg-type]
                 saved = self.store_for(settings).save_answer(
@@ -303,13 +300,10 @@ class Handlers:
         try:
             store = self.store_for(settings)
             store.save_fallback(call, use.use_key, use.fallback, _expiry(now, settings), deadline)
-            if use.carried is not None and time_left(deadline) > WORST_CALL_S:
+            if use.carried is not None:  # only if a write still fits the budget (transact checks)
                 store.save_event(
                     use.carried, use.fallback["received_at"], _expiry(now, settings), None, deadline
                 )
-            elif use.carried is not None:
-                logs.warning("fallback_event_not_stored", conversation_uuid=request.conversation_uuid,
-                             why="no time left")  # fmt: skip
         except StoreUnavailable as exc:
             logs.error("fallback_not_recorded", conversation_uuid=request.conversation_uuid, error=str(exc))
         if use.carried_problem:

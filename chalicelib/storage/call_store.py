@@ -26,7 +26,7 @@ from chalicelib.listing import ListingQuery
 from chalicelib.storage import keys
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable, from_boto
 from chalicelib.storage.keys import TTL_ATTRIBUTE, SummaryAttribute
-from chalicelib.storage.timing import EVENT_BUDGET_S, WORST_CALL_S, time_left
+from chalicelib.storage.timing import EVENT_BUDGET_S
 from chalicelib.storage.transactions import Write, transact
 from chalicelib.summary import event_facts
 from chalicelib.webhooks import Event
@@ -203,9 +203,6 @@ class CallStore:
         reached = next((limit for limit in limits if cancelled.condition_failed(limit)), None)
         if reached is None:
             raise cancelled.unavailable()
-        if time_left(deadline) < WORST_CALL_S:
-            logs.warning("answer_not_stored", conversation_uuid=call.conversation_uuid, why="no time left")
-            return SavedAnswer(reached.refusal, stored=False)
         refusal = reached.refusal
         try:
             return self.save_answer(call, leg_key, refusal, expires_at, deadline=deadline)

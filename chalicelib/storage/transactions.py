@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.storage.errors import StoreUnavailable, from_boto
-from chalicelib.storage.timing import pause_for_retry
+from chalicelib.storage.timing import WORST_CALL_S, pause_for_retry, time_left
 
 # CancellationReasons codes callgate acts on (DynamoDB API reference, TransactWriteItems)
 CONDITION_FAILED = "ConditionalCheckFailed"  # the write's condition was false: nothing written
@@ -59,7 +59,11 @@ class Cancelled:
 def transact(client: Any, writes: Sequence[Write], deadline: float | None) -> Cancelled | None:
     """Apply `writes` all or nothing; None once applied, Cancelled when a condition or an
     item stopped them. A cancellation due to conflicts alone is retried after a short random
-    pause while a worst-case retry fits before `deadline`. StoreUnavailable for the rest."""
+    pause while a worst-case retry fits before `deadline`. StoreUnavailable for the rest, and
+    before anything is sent when a worst-case call no longer fits: the caller's reply must not
+    wait for a write that could outlast its budget."""
+    if time_left(deadline) < WORST_CALL_S:
+        raise StoreUnavailable("no time left in the budget for a DynamoDB call")
     while True:
         try:
             client.transact_write_items(TransactItems=[write.operation for write in writes])
