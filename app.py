@@ -84,7 +84,7 @@ def list_calls() -> Response:
 
 @app.route("/calls/{conversation_uuid}", methods=["GET"], authorizer=iam)
 def get_call(conversation_uuid: str) -> Response:
-    return _response(handlers.get_call(conversation_uuid))
+    return _response(handlers.get_call(conversation_uuid, _query()))
 
 
 @app.route("/health", methods=["GET"])

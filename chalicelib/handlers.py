@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import decision, logs, signature, summary
-from chalicelib.listing import BadQuery, parse_listing
+from chalicelib.listing import BadQuery, parse_listing, parse_record
 from chalicelib.secrets import SecretMisconfigured, SecretUnavailable
 from chalicelib.settings import ConfigError, Settings, load
 from chalicelib.storage.call_store import CallIdentity, CallStore
@@ -316,19 +316,24 @@ class Handlers:
 
     # --- reads -----------------------------------------------------------------------------------
 
-    def get_call(self, conversation_uuid: str) -> Reply:
-        """GET /calls/{id}: the call record."""
+    def get_call(self, conversation_uuid: str, query: Mapping[str, str] | None = None) -> Reply:
+        """GET /calls/{id}: the call record, with one page of its events (`next` for the rest)."""
         if not conversation_uuid or len(conversation_uuid) > MAX_ID_CHARS:
             return Reply(400, {"error": f"conversation_uuid must be 1-{MAX_ID_CHARS} characters"})
         try:
-            found = self.store_for(self.load_settings()).get_call(conversation_uuid)
+            page = parse_record(conversation_uuid, query)
+            found = self.store_for(self.load_settings()).get_call(conversation_uuid, page.limit, page.start)
         except Exception as exc:  # _error_reply re-raises what it does not know
             return _error_reply(exc, "calls/{conversation_uuid}")
         if found is None:
             return Reply(404, {"error": f"no call with conversation_uuid {conversation_uuid!r}"})
         return Reply(
-            200, summary.record_view(conversation_uuid, found.answers, found.events, found.fallbacks)
-        )
+            200,
+            summary.record_view(
+                conversation_uuid, found.summary, found.answers, found.fallbacks, found.legs, found.events,
+                found.next,
+            ),
+        )  # fmt: skip
 
     def list_calls(self, query: Mapping[str, str] | None) -> Reply:
         """GET /calls?user=…|date=…: newest first, `next` for the following page."""

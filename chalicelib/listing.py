@@ -1,4 +1,4 @@
-"""GET /calls?user=…|date=…: what a listing request may ask for. Pure logic.
+"""GET /calls?user=…|date=… and GET /calls/{id}?limit=…&next=…: what a read may ask for. Pure logic.
 
 The index, its partition and the paging token's shape belong to the key layout
 (storage/keys.py); this module checks the request and asks it for them.
@@ -16,6 +16,8 @@ from chalicelib.storage import keys
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
+DEFAULT_EVENTS = 100  # events on one page of a call record
+MAX_EVENTS = 500
 
 
 class BadQuery(ValueError):
@@ -41,12 +43,32 @@ def _day(value: str) -> str:
     return value
 
 
-def _limit(value: str | None) -> int:
+def _limit(value: str | None, default: int = DEFAULT_LIMIT, most: int = MAX_LIMIT) -> int:
     if value is None:
-        return DEFAULT_LIMIT
-    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= MAX_LIMIT:
-        raise BadQuery(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+        return default
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= most:
+        raise BadQuery(f"limit must be a whole number from 1 to {most}")
     return int(value)
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    limit: int  # events on the page
+    start: dict[str, Any] | None  # DynamoDB ExclusiveStartKey, from the `next` token
+
+
+def parse_record(conversation_uuid: str, params: Mapping[str, str] | None) -> RecordQuery:
+    """?limit=N (events per page, 1-500, default 100) and next (from the previous page)."""
+    params = params or {}
+    unknown = set(params) - {"limit", "next"}
+    if unknown:
+        raise BadQuery(f"unknown parameters: {', '.join(sorted(unknown))}")
+    limit = _limit(params.get("limit"), DEFAULT_EVENTS, MAX_EVENTS)
+    try:
+        start = keys.event_page_start(params.get("next"), conversation_uuid)
+    except keys.InvalidPageToken as exc:
+        raise BadQuery(str(exc)) from exc
+    return RecordQuery(limit, start)
 
 
 def parse_listing(params: Mapping[str, str] | None) -> ListingQuery:

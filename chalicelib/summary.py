@@ -1,33 +1,58 @@
-"""The call summary: what happened to a call, from the events Vonage sent, and its views. Pure logic.
+"""The call summary: what happened to a call, from the status events Vonage sent. Pure logic.
 
-Vonage delivers events at least once and in any order. So every event is
-reduced to its *facts* (its own time, leg, status and billing fields, keyed by
-its content digest), and the summary is a pure function of the set of facts:
-any permutation, with any duplicates, gives the identical summary. The store
-keeps the facts on the call's SUMMARY item (one attribute per event) for the
-history listings; a single call is summarised from its stored events. Both
-go through `summarize`. The views are the two shapes the API returns: the
-call record (GET /calls/{id}) and a listing entry (GET /calls).
+Vonage delivers events at least once and in any order, so the summary is a pure
+function of the *set* of a call's status events: any order, with any duplicates,
+gives the identical summary. Only a leg's status events change it (inputs,
+recordings, transcriptions and notifications do not), and Vonage reports each of
+a leg's eleven statuses once, so what the store keeps stays the same size
+however many events a call has:
+
+- the SUMMARY item holds one short StatusFact per status event in a string set
+  (time, status, direction and a tag of the leg: about 25 bytes), and the sums of
+  the prices and durations Vonage reported;
+- each leg's LEG item holds its LegFacts: the leg fields of each status event.
+
+A set union and a sum are the only merges DynamoDB makes without reading the item
+first, so every event is one unconditional update, and the same events in any
+order leave the same set and the same sums. The views are the two shapes the API
+returns: the call record (GET /calls/{id}) and a listing entry (GET /calls).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+# A leg's states and the one-letter code a StatusFact stores for each. Vonage's other
+# `status` values are results, not states of the leg (human, machine, transcribed).
+LEG_STATES: dict[str, str] = {
+    "started": "s",
+    "ringing": "r",
+    "answered": "a",
+    "disconnected": "d",
+    "completed": "c",
+    "busy": "b",
+    "cancelled": "x",
+    "unanswered": "u",
+    "rejected": "j",
+    "failed": "f",
+    "timeout": "t",
+}
+_STATE_OF_CODE = {code: status for status, code in LEG_STATES.items()}
 # Statuses that end a leg: a late `ringing` must not reopen it.
 TERMINAL = frozenset({"completed", "busy", "cancelled", "unanswered", "rejected", "failed", "timeout"})
 # Tie-break for equal timestamps: `started` and `ringing` are often created in
 # the same millisecond and arrive either way round.
-_PROGRESS = {"started": 0, "ringing": 1, "answered": 2, "disconnected": 3}
-# Results of machine detection and transcription: not states of the leg.
-NOT_LEG_STATE = frozenset({"human", "machine", "transcribed"})
+PROGRESS = {"started": 0, "ringing": 1, "answered": 2, "disconnected": 3}
+_DIRECTION_CODES = {"inbound": "i", "outbound": "o"}
+_DIRECTION_OF_CODE = {code: direction for direction, code in _DIRECTION_CODES.items()}
 FACT_CHARS = 64  # longer than any real value of a leg field
-# Every event's facts are stored on the SUMMARY item, so their two always-present keys are short.
-TIME = "t"  # the event's own timestamp (utc_iso), or when it was received
-DIGEST = "d"  # the event's content digest: a redelivery has the same one
 # Per-leg fields taken from status events (the latest non-empty value by status rank).
 LEG_FIELDS = (
     "direction",
@@ -43,169 +68,239 @@ LEG_FIELDS = (
     "sip_code",
     "disconnected_by",
 )
-
-
-def event_facts(payload: Mapping[str, Any], timestamp: str, digest: str, kind: str) -> dict[str, Any]:
-    """What the summary needs from one event (small: kept once per event on the SUMMARY item)."""
-    facts: dict[str, Any] = {TIME: timestamp, DIGEST: digest, "kind": kind}
-    status, leg = payload.get("status"), payload.get("uuid")
-    if isinstance(status, str) and status not in NOT_LEG_STATE and isinstance(leg, str):
-        facts["leg"] = leg
-        facts["status"] = status[:FACT_CHARS]
-        for field in LEG_FIELDS:
-            value = payload.get(field)
-            if isinstance(value, str) and value:
-                facts[field] = value[:FACT_CHARS]  # keeps the SUMMARY item small (400 KB per item)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                facts[field] = value
-    return facts
-
-
-def _rank(facts: Mapping[str, Any]) -> tuple[int, str, int, str]:
-    """Later wins within a tier: live states < `completed` < the failure statuses.
-
-    A terminal status is never replaced by a live one that arrives late, and a
-    failure (`busy`, `failed`…) is not hidden by the `completed` that Vonage
-    sends with it: that one only marks the end (its billing fields still count).
-    The digest breaks exact ties, so any arrival order gives the same answer.
-    """
-    status = facts["status"]
-    tier = 0 if status not in TERMINAL else 1 if status == "completed" else 2
-    return (tier, facts[TIME], _PROGRESS.get(status, len(_PROGRESS)), facts[DIGEST])
-
-
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_MS = 10**13 - 1  # 13 digits: until the year 2286
 _AMOUNT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,12})?")  # a price as Vonage writes it: "0.01200000"
 _SECONDS = re.compile(r"[0-9]{1,9}")
+_PRICE_PLACES = Decimal("0.00000001")  # Vonage's prices have 8 decimal places
 
 
-def _call_status(ranked: list[Mapping[str, Any]], legs: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The call's status: what its callee legs (outbound) say, else any leg's.
-
-    A leg still live means the call is in progress; otherwise the leg that ended
-    last decides. So a busy callee followed by a fallback number that answered
-    and completed reads `completed`, and a busy callee alone reads `busy`.
-    """
-    decisive = {f["leg"]: f for f in ranked}  # each leg's highest-ranked fact
-    callees = [leg for leg in decisive if legs[leg].get("direction") == "outbound"]
-    candidates = callees or list(decisive)
-    if not candidates:
-        return None
-
-    def standing(leg: str) -> tuple[bool, str, tuple[int, str, int, str]]:
-        f = decisive[leg]
-        return (f["status"] not in TERMINAL, f[TIME], _rank(f))
-
-    return decisive[max(candidates, key=standing)]["status"]
+def leg_tag(leg: str) -> str:
+    """A short stand-in for a leg's uuid on the SUMMARY item: only tells a call's legs apart."""
+    return hashlib.blake2b(leg.encode("utf-8"), digest_size=4).hexdigest()
 
 
-def _sum(values: Iterable[Any], pattern: re.Pattern[str], parse: type) -> Any:
-    """Add the values that look like what Vonage sends; skip anything else (never raise).
+def event_ms(timestamp: str) -> int:
+    """A utc_iso() timestamp as epoch milliseconds (Vonage's precision), clipped to 13 digits."""
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:  # utc_iso() writes a year before 1000 with fewer digits: clipped to 0 too
+        return 0
+    return min(max((moment - _EPOCH) // timedelta(milliseconds=1), 0), _MAX_MS)
 
-    Prices are decimal strings added with Decimal: at most 24 digits each, so the sum of
-    a call's legs is exact. Durations are whole seconds.
-    """
-    total, seen = parse(0), False
-    for value in values:
+
+def ms_iso(ms: int) -> str:
+    """Epoch milliseconds as utc_iso() writes a time."""
+    return (_EPOCH + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class StatusFact:
+    """One status event as the SUMMARY item keeps it: enough for the call's status and times."""
+
+    ms: int
+    status: str  # a key of LEG_STATES
+    direction: str | None  # "inbound", "outbound" or None when the event had neither
+    leg: str  # leg_tag() of the leg's uuid
+
+    def encode(self) -> str:
+        """`<ms, 13 digits> <status code><direction code> <leg tag>`: sorts by time."""
+        direction = _DIRECTION_CODES.get(self.direction or "", "-")
+        return f"{self.ms:013d} {LEG_STATES[self.status]}{direction} {self.leg}"
+
+    @classmethod
+    def decode(cls, text: str) -> StatusFact | None:
+        """None for anything this code did not write."""
+        parts = text.split(" ")
+        if len(parts) != 3 or len(parts[0]) != 13 or not parts[0].isdigit() or len(parts[1]) != 2:
+            return None
+        status = _STATE_OF_CODE.get(parts[1][0])
+        if status is None:
+            return None
+        return cls(int(parts[0]), status, _DIRECTION_OF_CODE.get(parts[1][1]), parts[2])
+
+    def rank(self) -> tuple[int, int, int, str]:
+        """Later wins within a tier: live states < `completed` < the failure statuses.
+
+        A terminal status is never replaced by a live one that arrives late, and a
+        failure (`busy`, `failed`…) is not hidden by the `completed` that Vonage
+        sends with it: that one only marks the end. The encoded fact breaks exact
+        ties, so any arrival order gives the same answer.
+        """
+        tier = 0 if self.status not in TERMINAL else 1 if self.status == "completed" else 2
+        return (tier, self.ms, PROGRESS.get(self.status, len(PROGRESS)), self.encode())
+
+
+def leg_state(payload: Mapping[str, Any]) -> str | None:
+    """The leg state an event reports, if it reports one."""
+    status = payload.get("status")
+    return status if isinstance(status, str) and status in LEG_STATES else None
+
+
+def status_fact(payload: Mapping[str, Any], ms: int, leg: str) -> StatusFact:
+    """The SUMMARY's fact for a status event (leg_state(payload) is not None)."""
+    direction = payload.get("direction")
+    return StatusFact(
+        ms, payload["status"], direction if direction in _DIRECTION_CODES else None, leg_tag(leg)
+    )
+
+
+def leg_fact(
+    payload: Mapping[str, Any], ms: int, reply: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The LEG item's fact for a status event: its time, status, leg fields and any failover."""
+    fact: dict[str, Any] = {"ms": ms, "status": payload["status"]}
+    for field in LEG_FIELDS:
+        value = payload.get(field)
+        if isinstance(value, str) and value:
+            fact[field] = value[:FACT_CHARS]  # keeps the LEG item small
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            fact[field] = value
+    if reply is not None:
+        fact["ncco"] = reply
+    return fact
+
+
+def billed(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The event's price and duration as DynamoDB numbers, when they look like what Vonage sends
+    (anything else is skipped, never an error). Sums of them are exact: DynamoDB numbers hold
+    38 digits and a price at most 24."""
+
+    def number(value: Any, pattern: re.Pattern[str]) -> str | None:
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-        if pattern.fullmatch(text):
-            total += parse(text)
-            seen = True
-    if not seen:
+        return text if pattern.fullmatch(text) else None
+
+    return number(payload.get("price"), _AMOUNT), number(payload.get("duration"), _SECONDS)
+
+
+def price_text(total: str | None) -> str | None:
+    """A summed price with Vonage's 8 decimal places (more if a price had more)."""
+    if total is None:
         return None
-    return str(total) if parse is Decimal else total
+    amount = Decimal(total)
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -8:
+        amount = amount.quantize(_PRICE_PLACES)
+    return format(amount, "f")
 
 
-def summarize(facts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The order-proof summary of a call from the facts of its events."""
-    unique = {f[DIGEST]: f for f in facts}  # a duplicate delivery has the same digest
-    ordered = sorted(unique.values(), key=lambda f: (f[TIME], f[DIGEST]))
-    statuses = sorted((f for f in ordered if "status" in f), key=_rank)
-    legs: dict[str, dict[str, Any]] = {}
-    first_seen: dict[str, tuple[str, str]] = {}
-    for f in statuses:
-        leg = legs.setdefault(f["leg"], {"uuid": f["leg"], "status": None, **dict.fromkeys(LEG_FIELDS)})
-        leg["status"] = f["status"]
-        for field in LEG_FIELDS:
-            if field in f:
-                leg[field] = f[field]
-        first_seen[f["leg"]] = min(first_seen.get(f["leg"], (f[TIME], f["leg"])), (f[TIME], f["leg"]))
-    leg_list = sorted(legs.values(), key=lambda leg: first_seen[leg["uuid"]])
+def summarize(
+    facts: Iterable[StatusFact], total_price: str | None, total_duration: str | None
+) -> dict[str, Any]:
+    """The order-proof summary of a call: its status, sums, first and last status times, legs.
+
+    The call's status is what its callee legs (outbound) say, else any leg's. A leg
+    still live means the call is in progress; otherwise the leg that ended last
+    decides. So a busy callee followed by a fallback number that answered and
+    completed reads `completed`, and a busy callee alone reads `busy`.
+    """
+    decisive: dict[str, StatusFact] = {}  # each leg's highest-ranked fact
+    direction: dict[str, tuple[tuple[int, int, int, str], str]] = {}  # the latest known direction
+    first = last = None
+    for fact in facts:
+        rank = fact.rank()
+        if fact.leg not in decisive or rank > decisive[fact.leg].rank():
+            decisive[fact.leg] = fact
+        if fact.direction is not None and (fact.leg not in direction or rank > direction[fact.leg][0]):
+            direction[fact.leg] = (rank, fact.direction)
+        first = fact.ms if first is None else min(first, fact.ms)
+        last = fact.ms if last is None else max(last, fact.ms)
+    callees = [leg for leg in decisive if direction.get(leg, (None, None))[1] == "outbound"]
+    candidates = callees or list(decisive)
+
+    def standing(leg: str) -> tuple[bool, int, tuple[int, int, int, str]]:
+        fact = decisive[leg]
+        return (fact.status not in TERMINAL, fact.ms, fact.rank())
+
     return {
-        "status": _call_status(statuses, legs),
-        "total_price": _sum((leg["price"] for leg in leg_list if leg["price"] is not None), _AMOUNT, Decimal),
-        "total_duration": _sum(
-            (leg["duration"] for leg in leg_list if leg["duration"] is not None), _SECONDS, int
-        ),
-        "first_event_time": ordered[0][TIME] if ordered else None,
-        "last_event_time": ordered[-1][TIME] if ordered else None,
-        "legs": leg_list,
+        "status": decisive[max(candidates, key=standing)].status if candidates else None,
+        "total_price": price_text(total_price),
+        "total_duration": None if total_duration is None else int(total_duration),
+        "first_event_time": None if first is None else ms_iso(first),
+        "last_event_time": None if last is None else ms_iso(last),
+        "legs": len(decisive),
     }
 
 
-def _event_order(event: Mapping[str, Any]) -> tuple[str, int, str]:
-    status = event["payload"].get("status")
-    progress = _PROGRESS.get(status, len(_PROGRESS)) if isinstance(status, str) else len(_PROGRESS)
-    return (event["timestamp"], progress, event["digest"])
+def leg_view(leg: str, facts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """One leg of the call record: its status and fields, each from its highest-ranked fact."""
+    tag = leg_tag(leg)
+
+    def rank(fact: Mapping[str, Any]) -> tuple[int, int, int, str]:
+        direction = fact.get("direction")
+        return StatusFact(
+            fact["ms"], fact["status"], direction if direction in _DIRECTION_CODES else None, tag
+        ).rank()
+
+    view: dict[str, Any] = {"uuid": leg, "status": None, **dict.fromkeys(LEG_FIELDS)}
+    for fact in sorted(facts, key=rank):
+        view["status"] = fact["status"]
+        for field in LEG_FIELDS:
+            if field in fact:
+                view[field] = fact[field]
+    return view
 
 
 def record_view(
     conversation_uuid: str,
+    call: Mapping[str, Any] | None,
     answers: list[dict[str, Any]],
+    fallbacks: list[dict[str, Any]],
+    legs: list[dict[str, Any]],
     events: list[dict[str, Any]],
-    fallbacks: list[dict[str, Any]] | None = None,
+    next_page: str | None,
 ) -> dict[str, Any]:
-    """GET /calls/{id}, the call record: the summary, every answer, and every event as Vonage sent it.
+    """GET /calls/{id}, the call record: the summary, every answer, leg and fallback use, and
+    one page of the events as Vonage sent them.
 
-    `events` are stored events: {"timestamp", "digest", "kind", "payload", "reply"?}.
+    `call`: the decoded SUMMARY item (None if the call has none); `legs`: {"uuid", "facts",
+    "transfers"} per LEG item; `events`: stored events in key order.
     """
-    events = sorted(events, key=_event_order)
-    summary = summarize(event_facts(e["payload"], e["timestamp"], e["digest"], e["kind"]) for e in events)
+    call = call or {}
+    moves = [{"uuid": leg["uuid"], **moved} for leg in legs for moved in leg["transfers"]]
+    legs = [leg for leg in legs if leg["facts"]]  # a leg known only from a transfer has no state here
+    summary = summarize(call.get("facts", ()), call.get("total_price"), call.get("total_duration"))
     answers = sorted(answers, key=lambda a: a["received_at"])
+    first_seen = {leg["uuid"]: min((f["ms"] for f in leg["facts"]), default=_MAX_MS) for leg in legs}
+    ordered = sorted(legs, key=lambda leg: (first_seen[leg["uuid"]], leg["uuid"]))
     return {
         "conversation_uuid": conversation_uuid,
-        "status": summary["status"],
-        "total_price": summary["total_price"],
-        "total_duration": summary["total_duration"],
+        **{key: summary[key] for key in ("status", "total_price", "total_duration")},
         "first_event_time": summary["first_event_time"],
         "last_event_time": summary["last_event_time"],
+        "event_count": call.get("event_count", 0),
         "answer": answers[0] if answers else None,
         "answers": answers,  # one per answered leg
-        "fallbacks": sorted(fallbacks or [], key=lambda f: f["received_at"]),
-        "transfers": [
-            {
-                key: e["payload"].get(key)
-                for key in ("uuid", "conversation_uuid_from", "conversation_uuid_to", "timestamp")
-            }
-            for e in events
-            if e["kind"] == "transfer"
-        ],
+        "fallbacks": sorted(fallbacks, key=lambda f: f["received_at"]),
+        "transfers": sorted(moves, key=lambda t: (str(t.get("timestamp")), t["uuid"])),
         "failovers": [
-            {"uuid": e["payload"].get("uuid"), "status": e["payload"].get("status"), "ncco": e["reply"]}
-            for e in events
-            if e.get("reply")
+            {"uuid": leg["uuid"], "status": fact["status"], "ncco": fact["ncco"]}
+            for leg in ordered
+            for fact in sorted(leg["facts"], key=lambda f: (f["ms"], json.dumps(f, sort_keys=True)))
+            if "ncco" in fact
         ],
-        "legs": summary["legs"],
+        "legs": [leg_view(leg["uuid"], leg["facts"]) for leg in ordered],
         "events": [e["payload"] for e in events],
+        "next": next_page,
     }
 
 
-def listing_view(item: Mapping[str, Any]) -> dict[str, Any]:
+def listing_view(call: Mapping[str, Any]) -> dict[str, Any]:
     """One call in GET /calls?user=… or ?date=…, from its SUMMARY item (decoded by the store)."""
-    summary = summarize(item["facts"])
-    answers = sorted(item["answers"], key=lambda a: a["received_at"])
-    first = answers[0] if answers else {}
+    summary = summarize(call["facts"], call.get("total_price"), call.get("total_duration"))
+    first = call.get("first_answer") or {}
     return {
-        "conversation_uuid": item["conversation_uuid"],
-        "user": item.get("user"),
-        "started_at": item.get("started_at"),
+        "conversation_uuid": call["conversation_uuid"],
+        "user": call.get("user"),
+        "started_at": call.get("started_at"),
         "decision": first.get("decision"),
         "reason": first.get("reason"),
         "destination": first.get("destination"),
         "caller_id": first.get("caller_id"),
-        "fallback_used": bool(item.get("fallbacks")),
+        "fallback_used": bool(call.get("fallback_used")),
         **{
             key: summary[key]
             for key in ("status", "total_price", "total_duration", "first_event_time", "last_event_time")
         },
-        "legs": len(summary["legs"]),
+        "legs": summary["legs"],
     }

@@ -8,7 +8,11 @@ botocore Stubber in the unit tier), with fixed settings and a clock the test set
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,6 +78,32 @@ def answer_log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     ]
 
 
+LIMIT_REASONS = frozenset({"user_rate_limited", "global_rate_limited"})  # refusals that are not stored
+
+
+@contextmanager
+def answer_lines_of_this_thread() -> Iterator[list[dict[str, Any]]]:
+    """The `answer_decision` lines logged by this thread meanwhile (tests place calls concurrently)."""
+    lines: list[dict[str, Any]] = []
+    me = threading.get_ident()
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if record.thread == me and message.startswith('{"log": "answer_decision"'):
+                lines.append(json.loads(message))
+
+    log = logging.getLogger("callgate")
+    handler, level = Collect(), log.level
+    log.addHandler(handler)
+    log.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        yield lines
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
 class Counting:
     """A boto3 client that counts the calls made through it (round trips)."""
 
@@ -128,14 +158,23 @@ class Harness:
         return reply.body
 
     def answer_reason(self, query: dict[str, str]) -> str:
-        """Answer `query`; the stored answer's reason ("allowed" when it connects), after
-        checking that what Vonage heard is what was stored."""
-        ncco = self.handlers.answer(query, None, None).body
+        """Answer `query`; the answer's reason ("allowed" when it connects), after checking that
+        what Vonage heard is what was stored, or, for a rate limit's refusal (never stored), logged."""
+        with answer_lines_of_this_thread() as lines:
+            ncco = self.handlers.answer(query, None, None).body
+        (line,) = lines
         found = self.store.get_call(query["conversation_uuid"])
-        assert found is not None, "every answer is stored"
+        if line["reason"] in LIMIT_REASONS and line["decision"] == "refuse":
+            assert not line["stored"] and (found is None or not found.answers), (
+                "a limit's refusal is not stored"
+            )
+            assert not any(action["action"] == "connect" for action in ncco)
+            return line["reason"]
+        assert found is not None and line["stored"], "every other answer is stored"
         (stored,) = found.answers
         assert stored["ncco"] == ncco
         assert (stored["decision"] == "connect") == any(action["action"] == "connect" for action in ncco)
+        assert stored["reason"] == line["reason"]
         return stored["reason"]
 
     def place(self, user: str = "jane", to: str = "14155550101", leg: str | None = None) -> str:

@@ -3,9 +3,10 @@
 Items keep Vonage's payloads as compact JSON strings: exact (no float to
 Decimal, nulls and key order kept) and one attribute to read back. Every write
 is conditional on its key being new, so a retried webhook writes nothing twice,
-and each is one transaction that also updates the call's SUMMARY item (one
-attribute per event, answer or fallback use: summary.py explains why that stays
-order-proof). Keys come from storage/keys.py. The IAM actions used: PutItem,
+and each is one transaction that also updates the call's SUMMARY item and, for
+a status event, its leg's LEG item: sets and sums only, so whatever the order of
+the events the result is the same (summary.py), and no item grows with the
+number of events. Keys come from storage/keys.py. The IAM actions used: PutItem,
 UpdateItem (both inside TransactWriteItems), Query, DescribeTable.
 """
 
@@ -20,18 +21,20 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import logs
+from chalicelib import summary
 from chalicelib.decision import RateLimit
 from chalicelib.listing import ListingQuery
 from chalicelib.storage import keys
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable, from_boto
-from chalicelib.storage.keys import TTL_ATTRIBUTE, SummaryAttribute
+from chalicelib.storage.keys import TTL_ATTRIBUTE, LegAttribute, SummaryAttribute
 from chalicelib.storage.timing import EVENT_BUDGET_S
 from chalicelib.storage.transactions import Write, transact
-from chalicelib.summary import event_facts
 from chalicelib.webhooks import Event
 
 _NEW_KEY = f"attribute_not_exists({keys.PARTITION_KEY})"
+_ONE = {"N": "1"}
+_TRUE = {"BOOL": True}
+MAX_EVENTS_PAGE = 500
 
 
 def _json(value: Any) -> str:
@@ -50,6 +53,10 @@ def _strings(**attributes: str | None) -> dict[str, dict[str, str]]:
     return {name: {"S": value} for name, value in attributes.items() if value is not None}
 
 
+def _typed_key(key: keys.Key) -> dict[str, dict[str, str]]:
+    return {keys.PARTITION_KEY: {"S": key[keys.PARTITION_KEY]}, keys.SORT_KEY: {"S": key[keys.SORT_KEY]}}
+
+
 @dataclass(frozen=True)
 class CallIdentity:
     """Who placed a call and when: what the history indexes list it by."""
@@ -62,20 +69,62 @@ class CallIdentity:
 @dataclass(frozen=True)
 class SavedAnswer:
     answer: dict[str, Any]  # what to answer: the earlier one on a retry, a limit's refusal
-    stored: bool  # False only when a limit's refusal could not be stored in time
+    stored: bool  # False for a limit's refusal: it is logged, not stored (see save_answer)
 
 
 @dataclass(frozen=True)
 class StoredCall:
+    """One page of a call record, as the store read it."""
+
+    summary: dict[str, Any] | None  # the decoded SUMMARY item (_decode_summary)
     answers: list[dict[str, Any]]
-    events: list[dict[str, Any]]  # {"timestamp", "digest", "kind", "payload", "reply"}, in key order
     fallbacks: list[dict[str, Any]]
+    legs: list[dict[str, Any]]  # {"uuid", "facts", "transfers"} per LEG item
+    events: list[dict[str, Any]]  # {"timestamp", "digest", "kind", "payload", "reply"}, in key order
+    next: str | None  # the opaque token for the following page of events
 
 
 @dataclass(frozen=True)
 class Page:
     calls: list[dict[str, Any]]  # decoded SUMMARY items, newest first
     next: str | None  # the opaque token for the following page
+
+
+class _Update:
+    """One UpdateItem inside a transaction, built clause by clause."""
+
+    def __init__(self, table: str, key: keys.Key, expires_at: int) -> None:
+        self.table, self.key = table, key
+        self.sets = ["#exp = :exp"]  # an item lives as long as the last write to it
+        self.adds: list[str] = []
+        self.names = {"#exp": TTL_ATTRIBUTE}
+        self.values: dict[str, Any] = {":exp": {"N": str(expires_at)}}
+
+    def set(self, name: str, value: dict[str, Any], once: bool = False) -> None:
+        n = len(self.names)
+        self.names[f"#{n}"], self.values[f":{n}"] = name, value
+        self.sets.append(f"#{n} = if_not_exists(#{n}, :{n})" if once else f"#{n} = :{n}")
+
+    def add(self, name: str, value: dict[str, Any]) -> None:
+        """A number added, or elements put in a set: the same result in any order."""
+        n = len(self.names)
+        self.names[f"#{n}"], self.values[f":{n}"] = name, value
+        self.adds.append(f"#{n} :{n}")
+
+    def operation(self, condition: str | None = None) -> dict[str, Any]:
+        expression = "SET " + ", ".join(self.sets)
+        if self.adds:
+            expression += " ADD " + ", ".join(self.adds)
+        update = {
+            "TableName": self.table,
+            "Key": _typed_key(self.key),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": self.names,
+            "ExpressionAttributeValues": self.values,
+        }
+        if condition:
+            update["ConditionExpression"] = condition
+        return {"Update": update}
 
 
 class CallStore:
@@ -85,39 +134,15 @@ class CallStore:
 
     # --- write operations ------------------------------------------------------------------------
 
-    def _summary_update(
-        self,
-        conversation_uuid: str,
-        expires_at: int,
-        attributes: dict[str, str],
-        call: CallIdentity | None = None,
-    ) -> dict[str, Any]:
-        """Update of the SUMMARY item: `attributes` set on every write, `call`'s facts only once."""
-        set_once = {"conversation_uuid": conversation_uuid}
+    def _summary(self, conversation_uuid: str, expires_at: int, call: CallIdentity | None = None) -> _Update:
+        """An update of the SUMMARY item; `call`'s identity and index keys are set once."""
+        update = _Update(self._table, keys.summary_key(conversation_uuid), expires_at)
         if call is not None:
-            set_once.update(
-                user=call.user,  # type: ignore[arg-type]
-                started_at=call.started_at,
-                **keys.index_keys(conversation_uuid, call.user, call.started_at),
-            )
-        clauses, names, values = [], {"#exp": TTL_ATTRIBUTE}, {":exp": {"N": str(expires_at)}}
-        for i, (name, value) in enumerate(attributes.items()):
-            clauses.append(f"#a{i} = :a{i}")
-            names[f"#a{i}"], values[f":a{i}"] = name, {"S": value}
-        for i, (name, value) in enumerate((k, v) for k, v in set_once.items() if v):
-            clauses.append(f"#f{i} = if_not_exists(#f{i}, :f{i})")
-            names[f"#f{i}"], values[f":f{i}"] = name, {"S": value}
-        # the summary lives as long as the last item written for the call
-        clauses.append("#exp = :exp")
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": _strings(**keys.summary_key(conversation_uuid)),
-                "UpdateExpression": "SET " + ", ".join(clauses),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
+            if call.user:
+                update.set(SummaryAttribute.USER, {"S": call.user}, once=True)
+            for name, value in keys.index_keys(conversation_uuid, call.user, call.started_at).items():
+                update.set(name, {"S": value}, once=True)
+        return update
 
     def _put_new(self, item: dict[str, Any], expires_at: int) -> dict[str, Any]:
         """A put that only creates: a retry finds the item (and gets it back) instead."""
@@ -130,27 +155,19 @@ class CallStore:
             }
         }
 
-    def _with_summary(
-        self,
-        call: CallIdentity,
-        kind: str,
-        key: keys.Key,
-        attribute: str,
-        value: dict[str, Any],
-        expires_at: int,
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """An answer or fallback-use item (its JSON under an attribute named after its kind), and
-        the summary update that carries the same JSON under `attribute`."""
-        encoded = _json(value)
-        item = _strings(**key, kind=kind, received_at=value["received_at"], **{kind: encoded})
-        summary = self._summary_update(call.conversation_uuid, expires_at, {attribute: encoded}, call)
-        return item, summary
-
     def _answer_writes(
         self, call: CallIdentity, leg_key: str, answer: dict[str, Any], expires_at: int
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        key = keys.answer_key(call.conversation_uuid, leg_key)
-        return self._with_summary(call, "answer", key, SummaryAttribute.ANSWER + leg_key, answer, expires_at)
+    ) -> tuple[dict[str, Any], _Update]:
+        """The ANSWER item, and the SUMMARY update that lists the call by its first answer."""
+        item = _strings(
+            **keys.answer_key(call.conversation_uuid, leg_key),
+            kind="answer",
+            received_at=answer["received_at"],
+            answer=_json(answer),
+        )
+        update = self._summary(call.conversation_uuid, expires_at, call)
+        update.set(SummaryAttribute.FIRST_ANSWER, _first_answer(leg_key, answer), once=True)
+        return item, update
 
     def _increment(self, limit: RateLimit) -> dict[str, Any]:
         return {
@@ -161,7 +178,7 @@ class CallStore:
                 "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
                 "ExpressionAttributeNames": {"#n": "n", "#expires": TTL_ATTRIBUTE},
                 "ExpressionAttributeValues": {
-                    ":one": {"N": "1"},
+                    ":one": _ONE,
                     ":limit": {"N": str(limit.limit)},
                     ":expires": {"N": str(limit.expires_at)},
                 },
@@ -182,14 +199,16 @@ class CallStore:
         A retried answer request (same leg) finds its answer already there:
         nothing is counted again and the first answer comes back. A limit that
         is reached cancels the whole write, so a refused call is never counted
-        and concurrent calls never pass a limit; that limit's refusal is then
-        stored instead (if a worst-case call still fits before `deadline`) and
-        returned. Conflicts are retried while `deadline` leaves room.
+        and concurrent calls never pass a limit. That limit's refusal is returned
+        and not stored: a second write would be a second round trip on every
+        refused call, and a flood of them (what the limits are for) would double
+        the writes. It is logged like every answer. Conflicts are retried while
+        `deadline` leaves room.
         """
-        item, summary = self._answer_writes(call, leg_key, answer, expires_at)
+        item, summary_update = self._answer_writes(call, leg_key, answer, expires_at)
         writes = [
             Write("answer", self._put_new(item, expires_at)),
-            Write("summary", summary),
+            Write("summary", summary_update.operation()),
             *(Write(limit, self._increment(limit)) for limit in limits),
         ]
         cancelled = transact(self._client, writes, deadline)
@@ -202,24 +221,36 @@ class CallStore:
             return SavedAnswer(_stored_json(earlier, "answer"), stored=True)
         reached = next((limit for limit in limits if cancelled.condition_failed(limit)), None)
         if reached is None:
+            if cancelled.invalid("answer") or cancelled.invalid("summary"):
+                raise StoreRejected(f"DynamoDB refused the answer: {cancelled.reasons_text()}")
             raise cancelled.unavailable()
-        refusal = reached.refusal
-        try:
-            return self.save_answer(call, leg_key, refusal, expires_at, deadline=deadline)
-        except StoreUnavailable as exc:  # the caller still hears why: the limit, not the storage
-            logs.warning("answer_not_stored", conversation_uuid=call.conversation_uuid, why=str(exc))
-            return SavedAnswer(refusal, stored=False)
+        return SavedAnswer(reached.refusal, stored=False)
 
     def replace_answer(
         self, call: CallIdentity, leg_key: str, answer: dict[str, Any], expires_at: int
     ) -> None:
         """Overwrite an answer: when a counted write timed out but may have been applied,
-        the stored answer must say what the caller actually heard (the refusal)."""
-        item, summary = self._answer_writes(call, leg_key, answer, expires_at)
+        the stored answer must say what the caller actually heard (the refusal).
+
+        The listing's first answer is replaced only if it is this leg's.
+        """
+        item, _ = self._answer_writes(call, leg_key, answer, expires_at)
+        update = self._summary(call.conversation_uuid, expires_at, call)
+        update.set(SummaryAttribute.FIRST_ANSWER, _first_answer(leg_key, answer))
+        update.names["#first"], update.names["#uuid"] = SummaryAttribute.FIRST_ANSWER, "uuid"
+        update.values[":leg"] = {"S": leg_key}
         put = {"Put": {"TableName": self._table, "Item": {**item, TTL_ATTRIBUTE: {"N": str(expires_at)}}}}
+        mine = "attribute_not_exists(#first) OR #first.#uuid = :leg"
         try:
-            self._client.transact_write_items(TransactItems=[put, summary])
-        except (ClientError, BotoCoreError) as exc:
+            self._client.transact_write_items(TransactItems=[put, update.operation(mine)])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise from_boto(exc) from exc
+            try:  # another leg's answer is listed first: only this leg's item changes
+                self._client.put_item(**put["Put"])
+            except (ClientError, BotoCoreError) as again:
+                raise from_boto(again) from again
+        except BotoCoreError as exc:
             raise from_boto(exc) from exc
 
     def save_event(
@@ -230,15 +261,22 @@ class CallStore:
         reply: list[dict[str, Any]] | None = None,
         deadline: float | None = None,
     ) -> bool:
-        """Store an event once, and its facts on the summary; False when it was already stored.
+        """Store an event once, and what it changes in the summary; False when it was already
+        stored.
 
-        One round trip: the event's conditional put and the summary update are one
-        transaction, so a redelivery changes nothing at all. A transfer is filed
-        under both conversations (the legs moved from one to the other).
+        One round trip: the event's conditional put and the updates are one
+        transaction, so a redelivery changes nothing at all. A status event adds
+        its StatusFact, price and duration to the SUMMARY and its leg fields to the
+        LEG item; any other event only counts. A transfer is filed under both
+        conversations (the legs moved from one to the other) and noted on its leg.
         """
-        facts = _json(event_facts(event.payload, event.timestamp, event.digest, event.kind))
-        pairs = []
-        for conversation_uuid in filter(None, (event.conversation_uuid, event.also_conversation)):
+        state = summary.leg_state(event.payload) if event.leg_uuid else None
+        ms = summary.event_ms(event.timestamp) if state or event.kind == "transfer" else 0
+        payload = _json(event.payload)
+        writes: list[Write] = []
+        for n, conversation_uuid in enumerate(
+            filter(None, (event.conversation_uuid, event.also_conversation))
+        ):
             item = _strings(
                 **keys.event_key(conversation_uuid, event.timestamp if event.timed else None, event.label,
                                  event.digest),
@@ -249,14 +287,36 @@ class CallStore:
                 timestamp=event.timestamp,
                 digest=event.digest,
                 received_at=received_at,
-                payload=_json(event.payload),
+                payload=payload,
                 reply=None if reply is None else _json(reply),
             )  # fmt: skip
-            summary = self._summary_update(
-                conversation_uuid, expires_at, {SummaryAttribute.FACTS + event.digest: facts}
-            )
-            pairs.append((item, summary))
-        return self._put_once(pairs, expires_at, deadline)
+            # "item" is the first put: a redelivery finds it. A transfer's copy under the other
+            # conversation ("copy") existing alone is no redelivery, so it is not read as one.
+            writes.append(Write("item" if n == 0 else "copy", self._put_new(item, expires_at)))
+            call = self._summary(conversation_uuid, expires_at)
+            call.add(SummaryAttribute.EVENT_COUNT, _ONE)
+            leg: _Update | None = None
+            if state is not None:
+                fact = summary.status_fact(event.payload, ms, event.leg_uuid)  # type: ignore[arg-type]
+                call.add(SummaryAttribute.STATUSES, {"SS": [fact.encode()]})
+                price, duration = summary.billed(event.payload)
+                if price is not None:
+                    call.add(SummaryAttribute.TOTAL_PRICE, {"N": price})
+                if duration is not None:
+                    call.add(SummaryAttribute.TOTAL_DURATION, {"N": duration})
+                leg = _Update(self._table, keys.leg_key(conversation_uuid, event.leg_uuid), expires_at)  # type: ignore[arg-type]
+                leg.add(LegAttribute.FACTS, {"SS": [_json(summary.leg_fact(event.payload, ms, reply))]})
+            elif event.kind == "transfer" and event.leg_uuid:
+                moved = {k: event.payload.get(k) for k in ("conversation_uuid_from", "conversation_uuid_to")}
+                leg = _Update(self._table, keys.leg_key(conversation_uuid, event.leg_uuid), expires_at)
+                leg.add(
+                    LegAttribute.TRANSFERS,
+                    {"SS": [_json({**moved, "timestamp": event.payload.get("timestamp")})]},
+                )
+            writes.append(Write("summary", call.operation()))
+            if leg is not None:
+                writes.append(Write("leg", leg.operation()))
+        return self._put_once(writes, deadline)
 
     def save_fallback(
         self,
@@ -267,88 +327,112 @@ class CallStore:
         deadline: float | None = None,
     ) -> bool:
         """Note one use of the fallback answer URL; False if this very use was already noted."""
-        key = keys.fallback_key(call.conversation_uuid, use_key)
-        item, summary = self._with_summary(
-            call, "fallback", key, SummaryAttribute.FALLBACK + use_key, fallback, expires_at
+        item = _strings(
+            **keys.fallback_key(call.conversation_uuid, use_key),
+            kind="fallback",
+            received_at=fallback["received_at"],
+            fallback=_json(fallback),
         )
-        return self._put_once([(item, summary)], expires_at, deadline)
+        update = self._summary(call.conversation_uuid, expires_at, call)
+        update.set(SummaryAttribute.FALLBACK_USED, _TRUE)
+        writes = [Write("item", self._put_new(item, expires_at)), Write("summary", update.operation())]
+        return self._put_once(writes, deadline)
 
-    def _put_once(
-        self, pairs: list[tuple[dict[str, Any], dict[str, Any]]], expires_at: int, deadline: float | None
-    ) -> bool:
-        """Put new items and update their summaries in one transaction; False if an item
-        existed (a redelivery: then nothing at all was written).
-
-        A summary that has grown past DynamoDB's 400 KB item limit (thousands of
-        events) stops taking facts in: the item is stored without it, and the call's
-        own record, built from its items, stays exact.
-        """
-        # "item" is the first put: a redelivery finds it. A transfer's copy under the other
-        # conversation ("copy") existing alone is no redelivery, so it is not read as one.
-        writes = [
-            write
-            for n, (item, summary) in enumerate(pairs)
-            for write in (
-                Write("item" if n == 0 else "copy", self._put_new(item, expires_at)),
-                Write("summary", summary),
-            )
-        ]
+    def _put_once(self, writes: list[Write], deadline: float | None) -> bool:
+        """Apply a transaction whose first write ("item") puts a new item; False if that item
+        existed (a redelivery: then nothing at all was written)."""
         if deadline is None:
             deadline = time.monotonic() + EVENT_BUDGET_S
-        while True:
-            cancelled = transact(self._client, writes, deadline)
-            if cancelled is None:
-                return True
-            if cancelled.condition_failed("item"):
-                return False
-            if cancelled.invalid("item") or cancelled.invalid("copy"):
-                raise StoreRejected(
-                    f"DynamoDB refused the item: {cancelled.reasons_text()}"
-                ) from cancelled.error
-            if cancelled.invalid("summary"):
-                logs.warning("summary_full", reasons=cancelled.reasons_text())
-                writes = [write for write in writes if write.role != "summary"]
-                continue
-            raise cancelled.unavailable()
+        cancelled = transact(self._client, writes, deadline)
+        if cancelled is None:
+            return True
+        if cancelled.condition_failed("item"):
+            return False
+        if any(cancelled.invalid(write.role) for write in writes):
+            raise StoreRejected(
+                f"DynamoDB refused the write: {cancelled.reasons_text()}"
+            ) from cancelled.error
+        raise cancelled.unavailable()
 
     # --- reads -----------------------------------------------------------------------------------
 
-    def get_call(self, conversation_uuid: str) -> StoredCall | None:
-        """The call's answers, events (in key order) and fallback uses; None if unknown."""
-        found = StoredCall([], [], [])
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
-            "ExpressionAttributeValues": {":pk": {"S": keys.call_partition(conversation_uuid)}},
-        }
+    def _query(self, query: dict[str, Any], pages: bool = True) -> tuple[list[dict[str, Any]], Any]:
+        """Items of a Query (every page unless `pages` is False) and the last LastEvaluatedKey."""
+        found: list[dict[str, Any]] = []
         try:
             while True:
                 page = self._client.query(**query)
-                for item in page.get("Items", []):
-                    kind = keys.item_type(item[keys.SORT_KEY]["S"])
-                    if kind == "answer":
-                        found.answers.append(_stored_json(item, "answer"))
-                    elif kind == "fallback":
-                        found.fallbacks.append(_stored_json(item, "fallback"))
-                    elif kind == "event":
-                        found.events.append(
-                            {
-                                "timestamp": item["timestamp"]["S"],
-                                "digest": item["digest"]["S"],
-                                "kind": item["event_kind"]["S"],
-                                "payload": json.loads(item["payload"]["S"]),
-                                "reply": json.loads(item["reply"]["S"]) if "reply" in item else None,
-                            }
-                        )
-                if "LastEvaluatedKey" not in page:
-                    break
-                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+                found.extend(page.get("Items", []))
+                last = page.get("LastEvaluatedKey")
+                if not pages or last is None:
+                    return found, last
+                query = {**query, "ExclusiveStartKey": last}
         except (ClientError, BotoCoreError) as exc:
             raise from_boto(exc) from exc
-        if not (found.answers or found.events or found.fallbacks):
+
+    def _call_range(self, conversation_uuid: str, condition: str, **values: str) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "KeyConditionExpression": f"#pk = :pk AND {condition}",
+            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.call_partition(conversation_uuid)},
+                **{f":{name}": {"S": value} for name, value in values.items()},
+            },
+        }
+
+    def get_call(
+        self, conversation_uuid: str, limit: int = 100, start: dict[str, Any] | None = None
+    ) -> StoredCall | None:
+        """The call's summary, answers, fallback uses and legs, and one page of its events
+        (at most `limit`, after `start`); None if the call is unknown.
+
+        Three Queries, each over one key range: the answers (before the events), the
+        fallback uses, legs and summary (after them), and the page of events.
+        """
+        answers, _ = self._query(
+            self._call_range(conversation_uuid, "#sk < :events", events=keys.EVENTS_START)
+        )
+        rest, _ = self._query(self._call_range(conversation_uuid, "#sk > :after", after=keys.EVENTS_END))
+        page = self._call_range(conversation_uuid, "begins_with(#sk, :events)", events=keys.EVENTS_START)
+        page["Limit"] = limit
+        if start is not None:
+            page["ExclusiveStartKey"] = start
+        events, last = self._query(page, pages=False)
+        call = StoredCall(None, [], [], [], [], keys.event_page_token(conversation_uuid, last))
+        for item in answers:
+            if keys.item_type(item[keys.SORT_KEY]["S"]) == "answer":
+                call.answers.append(_stored_json(item, "answer"))
+        found_summary = None
+        for item in rest:
+            kind = keys.item_type(item[keys.SORT_KEY]["S"])
+            if kind == "fallback":
+                call.fallbacks.append(_stored_json(item, "fallback"))
+            elif kind == "leg":
+                call.legs.append(
+                    {
+                        "uuid": keys.leg_of(item[keys.SORT_KEY]["S"]),
+                        "facts": [json.loads(f) for f in item.get(LegAttribute.FACTS, {}).get("SS", [])],
+                        "transfers": [
+                            json.loads(t) for t in item.get(LegAttribute.TRANSFERS, {}).get("SS", [])
+                        ],
+                    }
+                )
+            elif kind == "summary":
+                found_summary = _decode_summary(item)
+        for item in events:
+            call.events.append(
+                {
+                    "timestamp": item["timestamp"]["S"],
+                    "digest": item["digest"]["S"],
+                    "kind": item["event_kind"]["S"],
+                    "payload": json.loads(item["payload"]["S"]),
+                    "reply": json.loads(item["reply"]["S"]) if "reply" in item else None,
+                }
+            )
+        if found_summary is None and not (call.answers or call.fallbacks or call.legs or call.events):
             return None
-        return found
+        return StoredCall(found_summary, call.answers, call.fallbacks, call.legs, call.events, call.next)
 
     def list_calls(self, listing: ListingQuery) -> Page:
         """One page of a history index, newest first."""
@@ -368,12 +452,9 @@ class CallStore:
             query["ExpressionAttributeValues"][":prefix"] = {"S": listing.sort_prefix}
         if listing.start:
             query["ExclusiveStartKey"] = listing.start
-        try:
-            page = self._client.query(**query)
-        except (ClientError, BotoCoreError) as exc:
-            raise from_boto(exc) from exc
-        calls = [_decode_summary(item) for item in page.get("Items", [])]
-        return Page(calls, keys.page_token(listing.index, listing.partition, page.get("LastEvaluatedKey")))
+        items, last = self._query(query, pages=False)
+        calls = [_decode_summary(item) for item in items]
+        return Page(calls, keys.page_token(listing.index, listing.partition, last))
 
     def check(self) -> None:
         """Raise StoreUnavailable unless the table exists and is ACTIVE.
@@ -408,15 +489,30 @@ _TABLE_CHECKS: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, StoreUnavai
 )
 
 
-def _decode_summary(item: dict[str, Any]) -> dict[str, Any]:
-    def values(prefix: str) -> list[dict[str, Any]]:
-        return [json.loads(value["S"]) for name, value in item.items() if name.startswith(prefix)]
+def _first_answer(leg_key: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """What a listing shows of an answer (a map, so a condition can name its uuid)."""
+    shown = {
+        "uuid": leg_key,
+        **{k: answer.get(k) for k in ("decision", "reason", "destination", "caller_id")},
+    }
+    return {"M": {k: {"S": v} if isinstance(v, str) else {"NULL": True} for k, v in shown.items()}}
 
+
+def _decode_summary(item: dict[str, Any]) -> dict[str, Any]:
+    """A SUMMARY item (or its copy in an index) as summary.listing_view and record_view read it."""
+    first = item.get(SummaryAttribute.FIRST_ANSWER, {}).get("M", {})
+    by_date_sk = keys.INDEXES[keys.BY_DATE][1]
+    facts = (
+        summary.StatusFact.decode(text) for text in item.get(SummaryAttribute.STATUSES, {}).get("SS", [])
+    )
     return {
-        "conversation_uuid": item["conversation_uuid"]["S"],
-        "user": item.get("user", {}).get("S"),
-        "started_at": item.get("started_at", {}).get("S"),
-        "facts": values(SummaryAttribute.FACTS),
-        "answers": values(SummaryAttribute.ANSWER),
-        "fallbacks": values(SummaryAttribute.FALLBACK),
+        "conversation_uuid": keys.conversation_of(item[keys.PARTITION_KEY]["S"]),
+        "user": item.get(SummaryAttribute.USER, {}).get("S"),
+        "started_at": keys.started_at_of(item[by_date_sk]["S"]) if by_date_sk in item else None,
+        "first_answer": {name: value.get("S") for name, value in first.items()},
+        "fallback_used": item.get(SummaryAttribute.FALLBACK_USED, {}).get("BOOL", False),
+        "facts": [fact for fact in facts if fact is not None],
+        "total_price": item.get(SummaryAttribute.TOTAL_PRICE, {}).get("N"),
+        "total_duration": item.get(SummaryAttribute.TOTAL_DURATION, {}).get("N"),
+        "event_count": int(item.get(SummaryAttribute.EVENT_COUNT, {}).get("N", "0")),
     }

@@ -3,18 +3,19 @@
 Nothing else spells a `CALL#` or a `RATE#`: the store, the table definition, the
 listing queries and the tests all build keys here (docs/data-model.md draws it).
 
-One item collection per call, so one Query returns a whole call with its events
-in time order:
+One item collection per call, its events in time order between the answers and
+the rest, so each part of a call is one key range:
 
     CALL#<conversation_uuid>  ANSWER#<uuid, or nothing>            the answer to one request
-                              EVENT#<timestamp|untimed>#<label>#<digest>   one event, as sent
+                              EVENT#<timestamp|untimed>#<order><label>#<digest>   one event
                               FALLBACK#<leg>#<digest>              one use of the fallback URL
-                              SUMMARY                              facts for the listings
+                              LEG#<uuid>                           a leg's status facts
+                              SUMMARY                              the call's summary
     RATE#USER#<user>          HOUR#<YYYY-MM-DDTHH>, DAY#<YYYY-MM-DD>   rate-limit counters
     RATE#GLOBAL               MINUTE#<YYYY-MM-DDTHH:MM>
 
 The SUMMARY item carries the keys of the two history indexes (by user, by date)
-and one attribute per event, answer and fallback use (SummaryAttribute).
+and the attributes a listing shows (SummaryAttribute), which are all the indexes copy.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _CALL = "CALL#"
 _ANSWER = "ANSWER#"
 _EVENT = "EVENT#"
 _FALLBACK = "FALLBACK#"
+_LEG = "LEG#"
 SUMMARY_SK = "SUMMARY"
 _UNTIMED = "untimed"  # an event without a timestamp of its own: keyed by content alone
 
@@ -64,13 +66,40 @@ def answer_key(conversation_uuid: str, leg_key: str) -> Key:
     return _key(call_partition(conversation_uuid), _ANSWER + leg_key)
 
 
+# Within one millisecond a leg's statuses sort in the order they happen (started, ringing…);
+# the order digit comes first so that pages of events follow it.
+_ORDER = {"started": "0", "ringing": "1", "answered": "2", "disconnected": "3"}
+_OTHER_ORDER = "4"
+EVENTS_START = _EVENT  # every event's sort key starts so
+EVENTS_END = _EVENT[:-1] + chr(ord(_EVENT[-1]) + 1)  # "EVENT$": above every event's sort key
+
+
 def event_key(conversation_uuid: str, timestamp: str | None, label: str, digest: str) -> Key:
     """Events sort by their own time; `timestamp` None (untimed) keys by content alone."""
-    return _key(call_partition(conversation_uuid), f"{_EVENT}{timestamp or _UNTIMED}#{label}#{digest}")
+    order = _ORDER.get(label, _OTHER_ORDER)
+    return _key(call_partition(conversation_uuid), f"{_EVENT}{timestamp or _UNTIMED}#{order}{label}#{digest}")
 
 
 def fallback_key(conversation_uuid: str, use_key: str) -> Key:
     return _key(call_partition(conversation_uuid), _FALLBACK + use_key)
+
+
+def leg_key(conversation_uuid: str, leg_uuid: str) -> Key:
+    return _key(call_partition(conversation_uuid), _LEG + leg_uuid)
+
+
+def leg_of(sort_key: str) -> str:
+    """The leg uuid in a LEG item's sort key."""
+    return sort_key.removeprefix(_LEG)
+
+
+def conversation_of(partition_key: str) -> str:
+    return partition_key.removeprefix(_CALL)
+
+
+def started_at_of(index_sort_key: str) -> str:
+    """The started_at in a history index's sort key (<started_at>#<conversation_uuid>)."""
+    return index_sort_key.split("#", 1)[0]
 
 
 def summary_key(conversation_uuid: str) -> Key:
@@ -78,21 +107,44 @@ def summary_key(conversation_uuid: str) -> Key:
 
 
 def item_type(sort_key: str) -> str | None:
-    """What an item of a call's collection is: "answer", "event", "fallback", "summary"."""
+    """What an item of a call's collection is: "answer", "event", "fallback", "leg", "summary"."""
     if sort_key == SUMMARY_SK:
         return "summary"
-    for prefix, name in ((_ANSWER, "answer"), (_EVENT, "event"), (_FALLBACK, "fallback")):
+    for prefix, name in ((_ANSWER, "answer"), (_EVENT, "event"), (_FALLBACK, "fallback"), (_LEG, "leg")):
         if sort_key.startswith(prefix):
             return name
     return None
 
 
 class SummaryAttribute:
-    """Prefixes of the SUMMARY item's attributes: one attribute per thing the call saw."""
+    """The SUMMARY item's attributes besides its keys. Each is the same size for a call of
+    ten events and of ten thousand (summary.py explains why)."""
 
-    FACTS = "F#"  # F#<event digest>: one event's facts (summary.event_facts)
-    ANSWER = "A#"  # A#<leg>: one answer
-    FALLBACK = "X#"  # X#<leg>#<digest>: one use of the fallback answer URL
+    USER = "user"  # who placed the call (set once)
+    FIRST_ANSWER = "first_answer"  # map: uuid, decision, reason, destination, caller_id
+    FALLBACK_USED = "fallback_used"  # true once the fallback answer URL was used
+    STATUSES = "statuses"  # string set: one summary.StatusFact per status event
+    TOTAL_PRICE = "total_price"  # number: the sum of the prices on status events
+    TOTAL_DURATION = "total_duration"  # number: the sum of their durations
+    EVENT_COUNT = "event_count"  # number: events stored for the call (not listed)
+
+
+# What the history indexes copy besides the keys: exactly what a listing shows.
+LISTED_ATTRIBUTES = (
+    SummaryAttribute.USER,
+    SummaryAttribute.FIRST_ANSWER,
+    SummaryAttribute.FALLBACK_USED,
+    SummaryAttribute.STATUSES,
+    SummaryAttribute.TOTAL_PRICE,
+    SummaryAttribute.TOTAL_DURATION,
+)
+
+
+class LegAttribute:
+    """The LEG item's attributes: string sets of JSON, one element per event."""
+
+    FACTS = "facts"  # summary.leg_fact of each status event of the leg
+    TRANSFERS = "transfers"  # conversation_uuid_from, conversation_uuid_to, timestamp
 
 
 def index_keys(conversation_uuid: str, user: str | None, started_at: str) -> dict[str, str]:
@@ -138,10 +190,19 @@ def page_token(index: str, partition: str, last_key: dict[str, Any] | None) -> s
     """The opaque `next` for the page after one that ended at `last_key`."""
     if not last_key:
         return None
-    raw = json.dumps(
-        {_TOKEN_INDEX: index, _TOKEN_PARTITION: partition, _TOKEN_LAST_KEY: last_key}, separators=(",", ":")
-    )
+    return _encode_token({_TOKEN_INDEX: index, _TOKEN_PARTITION: partition, _TOKEN_LAST_KEY: last_key})
+
+
+def _encode_token(fields: dict[str, Any]) -> str:
+    raw = json.dumps(fields, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> Any:
+    """The token's JSON; ValueError (or a subclass) for anything not base64url JSON."""
+    if len(token) > _MAX_TOKEN_CHARS:
+        raise ValueError("too long")
+    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
 
 
 def page_start(token: str | None, index: str, partition: str) -> dict[str, Any] | None:
@@ -152,9 +213,7 @@ def page_start(token: str | None, index: str, partition: str) -> dict[str, Any] 
     if token is None:
         return None
     try:
-        if len(token) > _MAX_TOKEN_CHARS:
-            raise ValueError("too long")
-        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        decoded = _decode_token(token)
         if decoded.get(_TOKEN_INDEX) != index or decoded.get(_TOKEN_PARTITION) != partition:
             raise LookupError
         last_key = decoded[_TOKEN_LAST_KEY]
@@ -177,3 +236,34 @@ def page_start(token: str | None, index: str, partition: str) -> dict[str, Any] 
     ):
         raise InvalidPageToken("next is not a token this API returned")
     return {name: {"S": value} for name, value in start.items()}
+
+
+# --- paging tokens of GET /calls/{id} -------------------------------------------------------------
+
+_TOKEN_CALL = "c"  # the conversation whose events are paged
+_TOKEN_EVENT = "e"  # the sort key of the last event on the page
+
+
+def event_page_token(conversation_uuid: str, last_key: dict[str, Any] | None) -> str | None:
+    """The opaque `next` for a call's events after a page that ended at `last_key`."""
+    if not last_key:
+        return None
+    return _encode_token({_TOKEN_CALL: conversation_uuid, _TOKEN_EVENT: last_key[SORT_KEY]["S"]})
+
+
+def event_page_start(token: str | None, conversation_uuid: str) -> dict[str, Any] | None:
+    """The ExclusiveStartKey inside a `next` of this call's events (InvalidPageToken if none)."""
+    if token is None:
+        return None
+    try:
+        decoded = _decode_token(token)
+        if set(decoded) != {_TOKEN_CALL, _TOKEN_EVENT}:
+            raise ValueError("not an event page token")
+        call, sort_key = decoded[_TOKEN_CALL], decoded[_TOKEN_EVENT]
+    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
+        raise InvalidPageToken("next is not a token this API returned") from exc
+    if call != conversation_uuid:
+        raise InvalidPageToken("next belongs to a different call")
+    if not isinstance(sort_key, str) or not sort_key.startswith(_EVENT) or len(sort_key) > _MAX_KEY_CHARS:
+        raise InvalidPageToken("next is not a token this API returned")
+    return {PARTITION_KEY: {"S": call_partition(conversation_uuid)}, SORT_KEY: {"S": sort_key}}

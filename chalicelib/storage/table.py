@@ -1,14 +1,16 @@
 """The calls table, defined once for the local setup, the tests and deployment.
 
 String keys `pk`/`sk`, on-demand billing, two history indexes and TTL on
-`expires_at`; what goes in the keys is storage/keys.py's business.
+`expires_at`; what goes in the keys is storage/keys.py's business. The indexes
+copy only what a listing shows (INCLUDE), so an event that changes nothing listed
+writes nothing to them, and a page of calls costs the same whatever the calls hold.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.storage.keys import INDEXES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from chalicelib.storage.keys import INDEXES, LISTED_ATTRIBUTES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 
 def index_definition(name: str) -> dict[str, Any]:
@@ -16,7 +18,7 @@ def index_definition(name: str) -> dict[str, Any]:
     return {
         "IndexName": name,
         "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
-        "Projection": {"ProjectionType": "ALL"},
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LISTED_ATTRIBUTES)},
     }
 
 

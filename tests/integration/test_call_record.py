@@ -7,7 +7,6 @@ import json
 import random
 from typing import Any
 
-from chalicelib import summary
 from chalicelib.storage import keys
 from tests.support import FUTURE, UNLIMITED
 
@@ -109,8 +108,11 @@ def test_late_ringing_human_machine_and_other_payloads(make_harness) -> None:
     assert view["status"] == "completed"
     for event in others:
         assert event in view["events"]  # every payload, unchanged
-    # the transcription has no timestamp of its own: it counts at the time it was received
-    assert view["last_event_time"] == FUTURE.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the call's times are its status changes': the late ringing, not the recording or transcription
+    assert view["last_event_time"] == "2020-01-01T12:02:00.000000Z"
+    assert view["event_count"] == len(h.items(con)) - 3  # all but the answer, the leg and the summary
+    untimed = next(e for e in h.items(con) if "transcription_url" in e.get("payload", {}).get("S", ""))
+    assert untimed["timestamp"]["S"] == FUTURE.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # kept as received
 
 
 def test_transfer_is_filed_under_both_conversations(make_harness) -> None:
@@ -156,24 +158,36 @@ def test_a_huge_field_cannot_bloat_the_summary(make_harness) -> None:
                 "network": "x" * 250_000,
             }
         )
-    item = next(i for i in h.items("CON-big") if keys.item_type(i["sk"]["S"]) == "summary")
-    assert len(json.dumps(item)) < 4000
+    for item in h.items("CON-big"):
+        if keys.item_type(item["sk"]["S"]) in ("summary", "leg"):
+            assert len(json.dumps(item)) < 1000
     assert len(h.record("CON-big")["events"][0]["network"]) == 250_000  # the event itself is kept whole
 
 
-def test_a_full_summary_still_stores_the_event(make_harness, monkeypatch) -> None:
-    """Past DynamoDB's 400 KB item limit the summary stops taking facts; events are still stored."""
-    monkeypatch.setattr(summary, "FACT_CHARS", 100_000)  # fill the summary fast
+def test_the_summary_and_legs_do_not_grow_with_events(make_harness) -> None:
+    """However many inputs, notifications and recordings a call has, its SUMMARY and LEG items
+    keep their size (the event count's digits aside), and the summary its content."""
     h = make_harness(**UNLIMITED)
-    for n in range(5):
-        event = {
-            "conversation_uuid": "CON-full",
-            "uuid": f"l{n}",
-            "status": "started",
-            "network": "n" * 99_000,
+    h.answer("CON-ivr")
+    for event in five_events("CON-ivr"):
+        h.event(event)
+
+    def kept() -> dict[str, dict[str, Any]]:
+        items = {
+            i["sk"]["S"]: i for i in h.items("CON-ivr") if keys.item_type(i["sk"]["S"]) in ("summary", "leg")
         }
-        assert h.event(event) == {}
-    assert len(h.record("CON-full")["events"]) == 5
+        for item in items.values():
+            item.pop("event_count", None)
+        return items
+
+    before, listed = kept(), h.listing(user="jane")["calls"]
+    for n in range(300):
+        h.event({"conversation_uuid": "CON-ivr", "uuid": "pstn", "dtmf": {"digits": str(n % 10)},
+                 "timestamp": f"2020-01-01T12:00:{n // 10:02d}.{n % 10}00Z"})  # fmt: skip
+    assert kept() == before
+    assert h.listing(user="jane")["calls"] == listed
+    view = h.record("CON-ivr")
+    assert (view["event_count"], len(view["events"]), view["next"] is not None) == (305, 100, True)
 
 
 def test_every_item_carries_the_retention_ttl(make_harness) -> None:
@@ -183,7 +197,13 @@ def test_every_item_carries_the_retention_ttl(make_harness) -> None:
     h.handlers.fallback({"conversation_uuid": "CON-ttl", "uuid": "x", "reason": "r"}, None, None)
     expected = int(FUTURE.timestamp()) + 30 * 86400
     items = h.items("CON-ttl")
-    assert {keys.item_type(item["sk"]["S"]) for item in items} == {"answer", "event", "fallback", "summary"}
+    assert {keys.item_type(item["sk"]["S"]) for item in items} == {
+        "answer",
+        "event",
+        "fallback",
+        "leg",
+        "summary",
+    }
     assert {int(item["expires_at"]["N"]) for item in items} == {expected}
 
 

@@ -1,5 +1,8 @@
 """Rate limits against DynamoDB Local: atomic counters, written with the answer record.
 
+A limit's refusal costs one round trip: the cancelled transaction. It is logged (the
+`answer_decision` line) and not stored: a flood of refused calls writes nothing.
+
 The handlers are driven directly with a fixed clock, so a window never closes
 mid-test; the store is the real one, over HTTP.
 """
@@ -69,13 +72,15 @@ def test_retried_refusal_stays_a_refusal(make_harness) -> None:
     query = {"from_user": "jane", "to": "14155550101", "conversation_uuid": "CON-limited", "uuid": "leg-9"}
     assert [h.answer_reason(query) for _ in range(3)] == ["user_rate_limited"] * 3
     h.settings = stage_settings(CALLS_TABLE=h.table, MAX_CALLS_PER_USER_PER_HOUR="100")
-    assert h.answer_reason(query) == "user_rate_limited"  # the first decision stands
     assert h.counts() == (1, 1, 1)
+    # nothing was stored for it: asked again under a raised limit, the call is decided afresh
+    # (Vonage retries an answer only when it had no reply, so the caller has heard nothing yet)
+    assert h.answer_reason(query) == "allowed"
 
 
 def test_concurrent_calls_never_exceed_the_limit(make_harness) -> None:
     # 24 transactions at once queue on 2 shared cores for up to ~0.5 s, which says nothing
-    # about DynamoDB: a wider answer budget here, so each refusal is stored and checked
+    # about DynamoDB: a wider answer budget here, so each connect is stored and checked
     # (the budget itself is tested in test_faults.py and unit/test_store_failures.py).
     h = make_harness(budget_s=10, MAX_CALLS_PER_USER_PER_HOUR="5")
     results: list[str] = []
@@ -105,11 +110,26 @@ def test_limit_through_the_route(make_project, fresh_table: str) -> None:
     with chalice_client(project) as client:
         first = client.http.get("/answer?from_user=jane&to=14155550101&conversation_uuid=CON-a&uuid=a")
         second = client.http.get("/answer?from_user=jane&to=14155550101&conversation_uuid=CON-b&uuid=b")
-        record = client.http.get("/calls/CON-b").json_body["answer"]
+        refused = client.http.get("/calls/CON-b")
     assert first.json_body[-1]["action"] == "connect"
     assert second.json_body == [{"action": "talk", "text": prompts.REFUSALS["user_rate_limited"]}]
-    assert (record["decision"], record["reason"], record["caller"]) == ("refuse", "user_rate_limited", "jane")
-    assert "MAX_CALLS_PER_USER_PER_DAY" in record["detail"]
+    assert refused.status_code == 404  # logged, not stored
+
+
+def test_a_limits_refusal_is_logged_with_its_detail(make_harness, caplog: Any) -> None:
+    h = make_harness(MAX_CALLS_PER_USER_PER_DAY="1")
+    h.place()
+    h.client.calls.clear()
+    with caplog.at_level("INFO", logger="callgate"):
+        assert h.place() == "user_rate_limited"
+    assert (
+        h.client.calls[:1] == ["transact_write_items"] and h.client.calls.count("transact_write_items") == 1
+    )
+    line = answer_log_lines(caplog)[-1]
+    assert (line["decision"], line["reason"], line["caller"], line["stored"]) == (
+        "refuse", "user_rate_limited", "jane", False
+    )  # fmt: skip
+    assert "MAX_CALLS_PER_USER_PER_DAY" in line["detail"]
 
 
 def test_decision_log_line(make_harness, caplog: Any) -> None:

@@ -165,17 +165,19 @@ def test_a_failed_correction_still_answers_with_the_refusal(stubbed, monkeypatch
     )
 
 
-def test_a_limit_whose_refusal_cannot_be_stored_is_still_the_reason_heard(stubbed) -> None:
+def test_a_limits_refusal_is_one_round_trip_logged_not_stored(stubbed, caplog) -> None:
     stubber, handlers = stubbed
     codes = ["None", "None", "ConditionalCheckFailed", "None", "None"]  # the hourly counter is at its limit
     at_limit = {"CancellationReasons": [{"Code": code} for code in codes]}
     stubber.add_client_error(
         "transact_write_items", "TransactionCanceledException", "limit", modeled_fields=at_limit
     )
-    stubber.add_client_error("transact_write_items", "ThrottlingException", "slow down", http_status_code=400)
-    reply = handlers.answer(CALL, None, None)
+    with caplog.at_level(logging.INFO, logger="callgate"):
+        reply = handlers.answer(CALL, None, None)
     assert reply.body == [{"action": "talk", "text": prompts.REFUSALS["user_rate_limited"]}]
-    stubber.assert_no_pending_responses()
+    stubber.assert_no_pending_responses()  # nothing after the cancelled transaction
+    (line,) = answer_log_lines(caplog)
+    assert (line["reason"], line["stored"]) == ("user_rate_limited", False)
 
 
 @pytest.mark.parametrize("route", ["get_call", "list_calls"])
@@ -190,7 +192,8 @@ def test_a_read_dynamodb_refuses_is_503_not_400(stubbed, route: str) -> None:
 def test_a_transfer_copy_that_exists_alone_is_not_a_redelivery(stubbed) -> None:
     """Only the first conversation's item tells a redelivery; the copy existing alone is retried (503)."""
     stubber, handlers = stubbed
-    codes = ["None", "None", "ConditionalCheckFailed", "None"]  # CON-a's item is new, CON-b's exists
+    # CON-a's item, summary and leg, then CON-b's: CON-a's item is new, CON-b's exists
+    codes = ["None", "None", "None", "ConditionalCheckFailed", "None", "None"]
     copy_exists = {"CancellationReasons": [{"Code": code} for code in codes]}
     stubber.add_client_error(
         "transact_write_items", "TransactionCanceledException", "x", modeled_fields=copy_exists
