@@ -69,3 +69,67 @@ def test_an_older_table_gets_the_history_indexes() -> None:
         assert ddb.ensure_table(url, "old") is False  # and again: nothing left to do
     finally:
         ddb.stop(proc)
+
+
+def test_a_call_records_events_come_in_pages(make_harness) -> None:
+    """GET /calls/{id}: the summary on every page, each event exactly once, in time order."""
+    h = make_harness(**UNLIMITED)
+    h.answer("CON-long")
+    sent = []
+    for n in range(230):  # distinct times, sent newest first: pages follow time, not arrival
+        sent.append({"conversation_uuid": "CON-long", "uuid": "pstn", "dtmf": {"digits": str(n % 10)},
+                     "timestamp": f"2020-01-01T12:{n // 60:02d}:{n % 60:02d}.000Z"})  # fmt: skip
+    for event in reversed(sent):
+        h.event(event)
+    pages, token = [], None
+    while True:
+        page = (
+            h.record("CON-long") if token is None else h.handlers.get_call("CON-long", {"next": token}).body
+        )
+        pages.append(page)
+        if not (token := page["next"]):
+            break
+    assert [len(page["events"]) for page in pages] == [100, 100, 30]
+    assert [event for page in pages for event in page["events"]] == sent
+    assert {page["event_count"] for page in pages} == {230}
+    assert all(page["answer"] == pages[0]["answer"] is not None for page in pages)
+    small = h.handlers.get_call("CON-long", {"limit": "7"}).body
+    assert len(small["events"]) == 7 and small["next"] is not None
+    assert len(h.handlers.get_call("CON-long", {"limit": "500"}).body["events"]) == 230
+
+
+def test_a_call_records_paging_refuses_what_it_never_returned(make_harness) -> None:
+    h = make_harness(**UNLIMITED)
+    for conversation in ("CON-p1", "CON-p2"):
+        h.answer(conversation)
+        for n in range(3):
+            h.event({"conversation_uuid": conversation, "payload": {"n": n},
+                     "timestamp": f"2020-01-01T12:00:0{n}.000Z"})  # fmt: skip
+    token = h.handlers.get_call("CON-p1", {"limit": "1"}).body["next"]
+    for query, error in (
+        ({"limit": "0"}, "limit must be a whole number from 1 to 500"),
+        ({"limit": "501"}, "limit must be a whole number from 1 to 500"),
+        ({"next": token}, "next belongs to a different call"),
+        ({"next": "garbage"}, "next is not a token this API returned"),
+        ({"page": "2"}, "unknown parameters: page"),
+    ):
+        reply = h.handlers.get_call("CON-p2", query)
+        assert (reply.status, reply.body) == (400, {"error": error})
+    assert h.handlers.get_call("CON-p1", {"next": token}).body["events"] == [
+        {"conversation_uuid": "CON-p1", "payload": {"n": n}, "timestamp": f"2020-01-01T12:00:0{n}.000Z"}
+        for n in (1, 2)
+    ]
+
+
+def test_a_call_record_page_over_http(make_project, fresh_table: str) -> None:
+    with chalice_client(make_project(CALLS_TABLE=fresh_table)) as client:
+        client.http.get("/answer?from_user=ana&to=14155550101&conversation_uuid=CON-h2&uuid=a")
+        for n in range(3):
+            client.http.post("/event", headers={"Content-Type": "application/json"},
+                             body=f'{{"conversation_uuid": "CON-h2", "payload": {n}}}')  # fmt: skip
+        first = client.http.get("/calls/CON-h2?limit=2")
+        rest = client.http.get(f"/calls/CON-h2?limit=2&next={first.json_body['next']}")
+        bad = client.http.get("/calls/CON-h2?limit=x")
+    assert (first.status_code, len(first.json_body["events"]), first.json_body["event_count"]) == (200, 2, 3)
+    assert (len(rest.json_body["events"]), rest.json_body["next"]) == (1, None)
+    assert bad.status_code == 400

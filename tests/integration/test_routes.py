@@ -38,7 +38,8 @@ def stored(ddb_client: Any, table: str, conversation_uuid: str) -> list[dict[str
         ConsistentRead=True,
     )
     items = [{k: next(iter(v.values())) for k, v in item.items()} for item in page["Items"]]
-    return [item for item in items if keys.item_type(item["sk"]) not in ("summary", "leg")]  # test_call_record.py
+    # the SUMMARY and LEG items are what the call record reads (test_call_record.py)
+    return [item for item in items if keys.item_type(item["sk"]) not in ("summary", "leg")]
 
 
 def count_items(ddb_client: Any, table: str) -> int:
