@@ -14,8 +14,9 @@ Local on a free port, stops it even on error, and never reaches AWS (dummy crede
 - round trips: DynamoDB calls per request counted by the fake (an answer refused by a rate
   limit too).
 - storage (bench/storage_costs.py): on DynamoDB Local, through the handlers: capacity of the
-  next event once a call has 10 and 1,000 events, its largest item, GET /calls/{id} of the
-  1,000-event call, and the first page of GET /calls for a user with 25 calls of 200 events.
+  next event once a call has 10 and 1,000 events, its largest item (and its SUMMARY and LEG
+  items), GET /calls/{id} of the 1,000-event call (its first page, and all of it), and the
+  first page of GET /calls for a user with 25 calls of 200 events.
 """
 
 from __future__ import annotations
@@ -55,9 +56,16 @@ ROWS: dict[str, tuple[str, str]] = {
     "summary_bytes_at_10": ("{:,.0f}", "largest item of a 10-event call (DynamoDB item bytes)"),
     "summary_bytes_at_200": ("{:,.0f}", "largest item of a 200-event call (one of the listed 25)"),
     "summary_bytes_at_1000": ("{:,.0f}", "largest item of a 1,000-event call (DynamoDB item bytes)"),
+    "summary_item_bytes_at_10": ("{:,.0f}", "its SUMMARY item, 10-event call (bytes)"),
+    "summary_item_bytes_at_1000": ("{:,.0f}", "its SUMMARY item, 1,000-event call (bytes)"),
+    "leg_item_bytes_at_10": ("{:,.0f}", "its largest LEG item, 10-event call (bytes)"),
+    "leg_item_bytes_at_1000": ("{:,.0f}", "its largest LEG item, 1,000-event call (bytes)"),
     "get_call_ms_at_1000": ("{:.1f}", "GET /calls/{id}, 1,000 events: median wall ms (handlers)"),
     "get_call_bytes_at_1000": ("{:,.0f}", "its JSON response (bytes)"),
-    "get_call_events_at_1000": ("{:,.0f}", "events in that response"),
+    "get_call_events_at_1000": ("{:,.0f}", "events in that response (its first page)"),
+    "get_call_all_ms_at_1000": ("{:.1f}", "every page of it, limit=500: wall ms"),
+    "get_call_all_rcu_at_1000": ("{:.1f}", "every page of it: RCU"),
+    "get_call_all_pages_at_1000": ("{:,.0f}", "pages read"),
     "listing_calls_on_first_page": ("{:.0f}", "GET /calls?user=…&limit=25 (25 calls of 200 events)"),
     "listing_rcu_first_page": ("{:.1f}", "RCU of that page's Query"),
     "listing_bytes_first_page": ("{:,.0f}", "its JSON response (bytes)"),

@@ -117,8 +117,9 @@ def _value_bytes(value: dict[str, Any]) -> int:
     return 3 + sum(1 + len(k.encode()) + _value_bytes(v) for k, v in inner.items())  # M
 
 
-def largest_item(client: Any, conversation: str) -> int:
-    """The largest item in the call's partition, read with a consistent Query (every page)."""
+def largest_item(client: Any, conversation: str, kind: str | None = None) -> int:
+    """The largest item in the call's partition (of one `kind`: keys.item_type), read with a
+    consistent Query (every page)."""
     query: dict[str, Any] = {
         "TableName": TABLE,
         "KeyConditionExpression": "#pk = :pk",
@@ -129,7 +130,8 @@ def largest_item(client: Any, conversation: str) -> int:
     largest = 0
     while True:
         page = client.query(**query)
-        largest = max([largest, *(item_bytes(item) for item in page["Items"])])
+        items = [i for i in page["Items"] if kind is None or keys.item_type(i[keys.SORT_KEY]["S"]) == kind]
+        largest = max([largest, *(item_bytes(item) for item in items)])
         if "LastEvaluatedKey" not in page:
             return largest
         query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -184,6 +186,8 @@ def measure(url: str, say: Callable[[str], None]) -> dict[str, float]:
     results: dict[str, float] = {}
     for size, conversation in sized.items():
         results[f"summary_bytes_at_{size}"] = largest_item(raw, conversation)
+        results[f"summary_item_bytes_at_{size}"] = largest_item(raw, conversation, "summary")
+        results[f"leg_item_bytes_at_{size}"] = largest_item(raw, conversation, "leg")
     results[f"summary_bytes_at_{LISTED_EVENTS}"] = largest_item(raw, listed[0])
     big = sized[max(SIZES)]
     plain.handlers.get_call(big)  # warm: the first request pays for the connection
@@ -196,6 +200,17 @@ def measure(url: str, say: Callable[[str], None]) -> dict[str, float]:
     results[f"get_call_ms_at_{max(SIZES)}"] = round(statistics.median(times), 1)
     results[f"get_call_bytes_at_{max(SIZES)}"] = len(json.dumps(body))
     results[f"get_call_events_at_{max(SIZES)}"] = len(body["events"]) if isinstance(body, dict) else 0
+    meter.begin()
+    started = time.perf_counter()
+    pages, token = 0, None
+    while True:  # every page, as a client reading the whole call does
+        page = harness.handlers.get_call(big, {"limit": "500", **({"next": token} if token else {})}).body
+        pages += 1
+        if not (token := page["next"]):
+            break
+    results[f"get_call_all_ms_at_{max(SIZES)}"] = round((time.perf_counter() - started) * 1000, 1)
+    results[f"get_call_all_rcu_at_{max(SIZES)}"] = meter.read()
+    results[f"get_call_all_pages_at_{max(SIZES)}"] = pages
 
     meter.begin()
     started = time.perf_counter()
