@@ -37,8 +37,8 @@ _TRUE = {"BOOL": True}
 MAX_EVENTS_PAGE = 500
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # one encoder: no set-up per call
+_EVENT_KIND = {"S": "event"}
 
 
 def _stored_json(item: dict[str, Any], kind: str) -> Any:
@@ -270,52 +270,80 @@ class CallStore:
         LEG item; any other event only counts. A transfer is filed under both
         conversations (the legs moved from one to the other) and noted on its leg.
         """
-        state = summary.leg_state(event.payload) if event.leg_uuid else None
-        ms = summary.event_ms(event.timestamp) if state or event.kind == "transfer" else 0
-        payload = _json(event.payload)
+        leg_uuid, payload = event.leg_uuid, event.payload
+        state = summary.leg_state(payload) if leg_uuid else None
+        transfer = event.kind == "transfer" and leg_uuid is not None
+        ms = summary.event_ms(event.timestamp) if state or transfer else 0
+        expires = {"N": str(expires_at)}
+        item = {
+            "kind": _EVENT_KIND,
+            "event_kind": {"S": event.kind},
+            "timestamp": {"S": event.timestamp},
+            "digest": {"S": event.digest},
+            "received_at": {"S": received_at},
+            "payload": {"S": _json(payload)},
+            TTL_ATTRIBUTE: expires,
+        }
+        if event.status is not None:
+            item["status"] = {"S": event.status}
+        if leg_uuid is not None:
+            item["leg_uuid"] = {"S": leg_uuid}
+        if reply is not None:
+            item["reply"] = {"S": _json(reply)}
+        # What the event changes in the summary and on its leg: the same under both conversations.
+        counts = "SET #exp = :exp ADD #n :one"
+        names = {"#exp": TTL_ATTRIBUTE, "#n": SummaryAttribute.EVENT_COUNT}
+        values = {":exp": expires, ":one": _ONE}
+        leg_change: tuple[str, dict[str, Any]] | None = None
+        if state is not None:
+            counts += ", #s :s"
+            names["#s"] = SummaryAttribute.STATUSES
+            values[":s"] = {"SS": [summary.status_fact(payload, ms, leg_uuid).encode()]}  # type: ignore[arg-type]
+            price, duration = summary.billed(payload)
+            if price is not None:
+                counts += ", #p :p"
+                names["#p"], values[":p"] = SummaryAttribute.TOTAL_PRICE, {"N": price}
+            if duration is not None:
+                counts += ", #d :d"
+                names["#d"], values[":d"] = SummaryAttribute.TOTAL_DURATION, {"N": duration}
+            leg_change = (LegAttribute.FACTS, {"SS": [_json(summary.leg_fact(payload, ms, reply))]})
+        elif transfer:
+            moved = {
+                k: payload.get(k) for k in ("conversation_uuid_from", "conversation_uuid_to", "timestamp")
+            }
+            leg_change = (LegAttribute.TRANSFERS, {"SS": [_json(moved)]})
         writes: list[Write] = []
+        timestamp = event.timestamp if event.timed else None
         for n, conversation_uuid in enumerate(
             filter(None, (event.conversation_uuid, event.also_conversation))
         ):
-            item = _strings(
-                **keys.event_key(conversation_uuid, event.timestamp if event.timed else None, event.label,
-                                 event.digest),
-                kind="event",
-                event_kind=event.kind,
-                status=event.status,
-                leg_uuid=event.leg_uuid,
-                timestamp=event.timestamp,
-                digest=event.digest,
-                received_at=received_at,
-                payload=payload,
-                reply=None if reply is None else _json(reply),
-            )  # fmt: skip
+            key = keys.event_key(conversation_uuid, timestamp, event.label, event.digest)
+            put = {
+                "TableName": self._table,
+                "Item": {**_typed_key(key), **item},
+                "ConditionExpression": _NEW_KEY,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }  # fmt: skip
             # "item" is the first put: a redelivery finds it. A transfer's copy under the other
             # conversation ("copy") existing alone is no redelivery, so it is not read as one.
-            writes.append(Write("item" if n == 0 else "copy", self._put_new(item, expires_at)))
-            call = self._summary(conversation_uuid, expires_at)
-            call.add(SummaryAttribute.EVENT_COUNT, _ONE)
-            leg: _Update | None = None
-            if state is not None:
-                fact = summary.status_fact(event.payload, ms, event.leg_uuid)  # type: ignore[arg-type]
-                call.add(SummaryAttribute.STATUSES, {"SS": [fact.encode()]})
-                price, duration = summary.billed(event.payload)
-                if price is not None:
-                    call.add(SummaryAttribute.TOTAL_PRICE, {"N": price})
-                if duration is not None:
-                    call.add(SummaryAttribute.TOTAL_DURATION, {"N": duration})
-                leg = _Update(self._table, keys.leg_key(conversation_uuid, event.leg_uuid), expires_at)  # type: ignore[arg-type]
-                leg.add(LegAttribute.FACTS, {"SS": [_json(summary.leg_fact(event.payload, ms, reply))]})
-            elif event.kind == "transfer" and event.leg_uuid:
-                moved = {k: event.payload.get(k) for k in ("conversation_uuid_from", "conversation_uuid_to")}
-                leg = _Update(self._table, keys.leg_key(conversation_uuid, event.leg_uuid), expires_at)
-                leg.add(
-                    LegAttribute.TRANSFERS,
-                    {"SS": [_json({**moved, "timestamp": event.payload.get("timestamp")})]},
-                )
-            writes.append(Write("summary", call.operation()))
-            if leg is not None:
-                writes.append(Write("leg", leg.operation()))
+            writes.append(Write("item" if n == 0 else "copy", {"Put": put}))
+            update = {
+                "TableName": self._table,
+                "Key": _typed_key(keys.summary_key(conversation_uuid)),
+                "UpdateExpression": counts,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+            writes.append(Write("summary", {"Update": update}))
+            if leg_change is not None:
+                leg = {
+                    "TableName": self._table,
+                    "Key": _typed_key(keys.leg_key(conversation_uuid, leg_uuid)),  # type: ignore[arg-type]
+                    "UpdateExpression": "SET #exp = :exp ADD #f :f",
+                    "ExpressionAttributeNames": {"#exp": TTL_ATTRIBUTE, "#f": leg_change[0]},
+                    "ExpressionAttributeValues": {":exp": expires, ":f": leg_change[1]},
+                }
+                writes.append(Write("leg", {"Update": leg}))
         return self._put_once(writes, deadline)
 
     def save_fallback(

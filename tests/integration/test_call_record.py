@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -217,5 +218,5 @@ def test_items_stored_before_the_attributes_were_renamed_are_still_read(make_har
             item["record"] = item.pop("answer")
             h.client.unwrapped.put_item(TableName=h.table, Item=item)
     assert h.record("CON-old")["answer"] == earlier
-    h.settings = h.settings.__class__(**{**h.settings.__dict__, "allowed_countries": frozenset({"GB"})})
+    h.settings = dataclasses.replace(h.settings, allowed_countries=frozenset({"GB"}))
     assert h.answer("CON-old", leg="leg-old") == earlier["ncco"]  # the retry finds the first answer
