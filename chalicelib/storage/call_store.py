@@ -34,11 +34,31 @@ from chalicelib.webhooks import Event
 _NEW_KEY = f"attribute_not_exists({keys.PARTITION_KEY})"
 _ONE = {"N": "1"}
 _TRUE = {"BOOL": True}
-MAX_EVENTS_PAGE = 500
 
 
 _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # one encoder: no set-up per call
 _EVENT_KIND = {"S": "event"}
+_ANSWER_KIND = {"S": "answer"}
+_COUNTER_NAMES = {"#n": "n", "#expires": TTL_ATTRIBUTE}
+# The SUMMARY update of an answer: the first answer, the caller and the index keys, each set
+# only if absent (a later answer of another leg lists nothing new), and the expiry.
+_INDEX_KEY_NAMES = {
+    "#up": keys.INDEXES[keys.BY_USER][0],
+    "#us": keys.INDEXES[keys.BY_USER][1],
+    "#dp": keys.INDEXES[keys.BY_DATE][0],
+    "#ds": keys.INDEXES[keys.BY_DATE][1],
+}
+_DATE_KEY_NAMES = {p: name for p, name in _INDEX_KEY_NAMES.items() if p in ("#dp", "#ds")}
+
+
+def _set_once(placeholders: dict[str, str]) -> str:
+    return ", ".join(f"{p} = if_not_exists({p}, :{p[1:]})" for p in placeholders)
+
+
+_ANSWER_SUMMARY_UPDATE = f"SET #exp = :exp, #a = if_not_exists(#a, :a), {_set_once(_DATE_KEY_NAMES)}"
+_ANSWER_SUMMARY_UPDATE_WITH_USER = (
+    f"SET #exp = :exp, #a = if_not_exists(#a, :a), #u = if_not_exists(#u, :u), {_set_once(_INDEX_KEY_NAMES)}"
+)
 
 
 def _stored_json(item: dict[str, Any], kind: str) -> Any:
@@ -169,14 +189,56 @@ class CallStore:
         update.set(SummaryAttribute.FIRST_ANSWER, _first_answer(leg_key, answer), once=True)
         return item, update
 
+    def _answer_transaction(
+        self, call: CallIdentity, leg_key: str, answer: dict[str, Any], expires_at: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What _answer_writes builds (the conditional put and the update), from literals: this
+        is on every answer's path, and a Vonage answer request waits for it."""
+        expires = {"N": str(expires_at)}
+        conversation_uuid = call.conversation_uuid
+        put = {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    **_typed_key(keys.answer_key(conversation_uuid, leg_key)),
+                    "kind": _ANSWER_KIND,
+                    "received_at": {"S": answer["received_at"]},
+                    "answer": {"S": _json(answer)},
+                    TTL_ATTRIBUTE: expires,
+                },
+                "ConditionExpression": _NEW_KEY,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        index = keys.index_keys(conversation_uuid, call.user, call.started_at)
+        placeholders = _INDEX_KEY_NAMES if call.user else _DATE_KEY_NAMES  # no user: not by_user
+        names = {"#exp": TTL_ATTRIBUTE, "#a": SummaryAttribute.FIRST_ANSWER, **placeholders}
+        values = {":exp": expires, ":a": _first_answer(leg_key, answer)}
+        for placeholder, name in placeholders.items():
+            values[":" + placeholder[1:]] = {"S": index[name]}
+        expression = _ANSWER_SUMMARY_UPDATE
+        if call.user:
+            names["#u"], values[":u"] = SummaryAttribute.USER, {"S": call.user}
+            expression = _ANSWER_SUMMARY_UPDATE_WITH_USER
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _typed_key(keys.summary_key(conversation_uuid)),
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+        return put, update
+
     def _increment(self, limit: RateLimit) -> dict[str, Any]:
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": _strings(**keys.counter_key(limit.user, limit.window, limit.period)),
+                "Key": _typed_key(keys.counter_key(limit.user, limit.window, limit.period)),
                 "UpdateExpression": "SET #expires = if_not_exists(#expires, :expires) ADD #n :one",
                 "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
-                "ExpressionAttributeNames": {"#n": "n", "#expires": TTL_ATTRIBUTE},
+                "ExpressionAttributeNames": _COUNTER_NAMES,
                 "ExpressionAttributeValues": {
                     ":one": _ONE,
                     ":limit": {"N": str(limit.limit)},
@@ -205,10 +267,10 @@ class CallStore:
         the writes. It is logged like every answer. Conflicts are retried while
         `deadline` leaves room.
         """
-        item, summary_update = self._answer_writes(call, leg_key, answer, expires_at)
+        put, update = self._answer_transaction(call, leg_key, answer, expires_at)
         writes = [
-            Write("answer", self._put_new(item, expires_at)),
-            Write("summary", summary_update.operation()),
+            Write("answer", put),
+            Write("summary", update),
             *(Write(limit, self._increment(limit)) for limit in limits),
         ]
         cancelled = transact(self._client, writes, deadline)

@@ -133,3 +133,14 @@ def test_a_call_record_page_over_http(make_project, fresh_table: str) -> None:
     assert (first.status_code, len(first.json_body["events"]), first.json_body["event_count"]) == (200, 2, 3)
     assert (len(rest.json_body["events"]), rest.json_body["next"]) == (1, None)
     assert bad.status_code == 400
+
+
+def test_a_call_without_a_caller_is_listed_by_date_only(make_harness) -> None:
+    h = make_harness(**UNLIMITED)
+    reply = h.handlers.answer({"to": "14155550101", "conversation_uuid": "CON-anon", "uuid": "a"}, None, None)
+    assert reply.status == 200
+    summary = next(i for i in h.items("CON-anon") if i["sk"]["S"] == "SUMMARY")
+    assert "user" not in summary and "by_user_pk" not in summary and "by_date_pk" in summary
+    listed = [c for c in h.listing(date=FUTURE.strftime("%Y-%m-%d"), limit="100")["calls"]
+              if c["conversation_uuid"] == "CON-anon"]  # fmt: skip
+    assert [(c["user"], c["decision"]) for c in listed] == [(None, "refuse")]
