@@ -7,7 +7,8 @@ and each is one transaction that also updates the call's SUMMARY item and, for
 a status event, its leg's LEG item: sets and sums only, so whatever the order of
 the events the result is the same (summary.py), and no item grows with the
 number of events. Keys come from storage/keys.py. The IAM actions used: PutItem,
-UpdateItem (both inside TransactWriteItems), Query, DescribeTable.
+UpdateItem (inside TransactWriteItems; PutItem alone when a correction of an answer cannot
+touch the listing), Query, DescribeTable.
 """
 
 from __future__ import annotations
