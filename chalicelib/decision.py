@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache, partial
 from typing import Any
 
 from chalicelib import ncco, prompts
@@ -188,31 +188,98 @@ def rate_limits(
     settings: Settings,
     request: AnswerRequest | None = None,
     destination: Destination | None = None,
+    received_at: str | None = None,
 ) -> tuple[RateLimit, ...]:
-    """The counters a connected call increments: the user's hour and day, and everyone's minute."""
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    day = hour.replace(hour=0)
-    minute = now.replace(second=0, microsecond=0)
+    """The counters a connected call increments: the user's hour and day, and everyone's minute.
+
+    `received_at`: utc_iso(now), when the caller has it already.
+    """
+    (hour, hour_expiry), (day, day_expiry), (minute, minute_expiry) = _windows(now)
+    (hourly, per_hour), (daily, per_day), (everyone, per_minute) = settings.derive(
+        "rate limits", partial(_limits, settings)
+    )
+    if received_at is None:
+        received_at = utc_iso(now)
+
+    def refuse(reason: str, detail: str) -> Callable[[], Decision]:
+        return partial(refusal, reason, detail, settings, request, received_at, destination)
+
+    return (
+        RateLimit(user, "HOUR", hour, hourly, hour_expiry, refuse("user_rate_limited", per_hour)),
+        RateLimit(user, "DAY", day, daily, day_expiry, refuse("user_rate_limited", per_day)),
+        RateLimit(None, "MINUTE", minute, everyone, minute_expiry, refuse("global_rate_limited", per_minute)),
+    )
+
+
+def _limits(settings: Settings) -> tuple[tuple[int, str], tuple[int, str], tuple[int, str]]:
+    """Each window's limit and the detail of its refusal: the user's hour and day, everyone's minute."""
     hourly, daily, everyone = (
         settings.max_calls_per_user_per_hour,
         settings.max_calls_per_user_per_day,
         settings.max_calls_per_minute,
     )
-    # (user, window, period, limit, expiry: a while after the window closes, refusal reason, detail)
-    windows = (
-        (user, "HOUR", f"{hour:%Y-%m-%dT%H}", hourly, hour + timedelta(hours=1, days=1),
-         "user_rate_limited", f"{hourly} calls this hour (MAX_CALLS_PER_USER_PER_HOUR)"),
-        (user, "DAY", f"{day:%Y-%m-%d}", daily, day + timedelta(days=3),
-         "user_rate_limited", f"{daily} calls today (MAX_CALLS_PER_USER_PER_DAY)"),
-        (None, "MINUTE", f"{minute:%Y-%m-%dT%H:%M}", everyone, minute + timedelta(minutes=1, hours=1),
-         "global_rate_limited", f"{everyone} calls this minute for everyone (MAX_CALLS_PER_MINUTE)"),
-    )  # fmt: skip
-    received_at = utc_iso(now)
-    return tuple(
-        RateLimit(who, window, period, limit, int(expiry.timestamp()),
-                  partial(refusal, reason, detail, settings, request, received_at, destination))
-        for who, window, period, limit, expiry, reason, detail in windows
-    )  # fmt: skip
+    return (
+        (hourly, f"{hourly} calls this hour (MAX_CALLS_PER_USER_PER_HOUR)"),
+        (daily, f"{daily} calls today (MAX_CALLS_PER_USER_PER_DAY)"),
+        (everyone, f"{everyone} calls this minute for everyone (MAX_CALLS_PER_MINUTE)"),
+    )
+
+
+Windows = tuple[tuple[str, int], tuple[str, int], tuple[str, int]]
+
+
+def _windows(now: datetime) -> Windows:
+    """The hour, day and minute `now` is in, each as (period, counter expiry): they change once a
+    minute, so they are kept for the minute (a naive time is local time, which may change)."""
+    if now.tzinfo is None:
+        return _windows_of(now.replace(second=0, microsecond=0))
+    return _windows_in(now.year, now.month, now.day, now.hour, now.minute, now.tzinfo)
+
+
+@lru_cache(maxsize=4)
+def _windows_in(year: int, month: int, day: int, hour: int, minute: int, tz: tzinfo) -> Windows:
+    return _windows_of(datetime(year, month, day, hour, minute, tzinfo=tz))
+
+
+def _windows_of(minute: datetime) -> Windows:
+    """Each window's period, and when its counter expires: a while after the window closes."""
+    hour = minute.replace(minute=0)
+    day = hour.replace(hour=0)
+    return (
+        (f"{hour:%Y-%m-%dT%H}", int((hour + timedelta(hours=1, days=1)).timestamp())),
+        (f"{day:%Y-%m-%d}", int((day + timedelta(days=3)).timestamp())),
+        (f"{minute:%Y-%m-%dT%H:%M}", int((minute + timedelta(minutes=1, hours=1)).timestamp())),
+    )
+
+
+def _connect_ncco(number: str, caller: str, settings: Settings, event_url: str | None) -> list[ncco.Action]:
+    """The greeting (if any), then the connect to `number`.
+
+    Only the endpoint depends on the call: the rest is built and checked once for the settings,
+    caller ID and eventUrl, and each call gets a copy with its own endpoint.
+    """
+    endpoint = dict(ncco.phone(number))  # checked for every call
+    *before, connect = settings.derive(
+        ("connect", caller, event_url), partial(_connect_template, caller, settings, event_url)
+    )
+    actions = [dict(action) for action in before]
+    actions.append(
+        {name: list(value) if isinstance(value, list) else value for name, value in connect.items()}
+        | {"endpoint": [endpoint]}
+    )
+    return actions
+
+
+def _connect_template(caller: str, settings: Settings, event_url: str | None) -> tuple[ncco.Action, ...]:
+    """The connect answer's NCCO with a stand-in number, for _connect_ncco to copy."""
+    actions = []
+    if settings.greeting_text:
+        actions.append(ncco.talk(settings.greeting_text, language=settings.talk_language))
+    actions.append(_connect(_ANY_NUMBER, caller, settings, event_url))
+    return tuple(ncco.ncco(*actions))
+
+
+_ANY_NUMBER = "10000000000"  # E.164 digits: a stand-in the endpoint of each call replaces
 
 
 def _connect(number: str, caller: str, settings: Settings, event_url: str | None) -> ncco.Action:
@@ -248,15 +315,10 @@ def decide(
         destination = refused.destination or _destination_or_none(request.to)
         return refusal(refused.reason, refused.detail, settings, request, received_at, destination)
     chosen = caller_id(user, dest, settings)
-    actions = []
-    if settings.greeting_text:
-        actions.append(ncco.talk(settings.greeting_text, language=settings.talk_language))
-    actions.append(_connect(dest.digits, chosen, settings, event_url))
+    actions = _connect_ncco(dest.digits, chosen, settings, event_url)
     detail = f"{dest.e164} ({dest.region}, {dest.number_type})"
-    answer = _answer(
-        request, received_at, CONNECT, prompts.ALLOWED, detail, ncco.ncco(*actions), dest, chosen
-    )
-    return Decision(answer, rate_limits(user, now, settings, request, dest), dest)
+    answer = _answer(request, received_at, CONNECT, prompts.ALLOWED, detail, actions, dest, chosen)
+    return Decision(answer, rate_limits(user, now, settings, request, dest, received_at), dest)
 
 
 def failover(payload: dict[str, Any], settings: Settings) -> list[ncco.Action] | None:

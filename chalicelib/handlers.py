@@ -159,10 +159,11 @@ class Handlers:
                 request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
             )
             answer, stored = made.answer, False
-            if request.leg_key is not None:  # else there is nothing to file it under
+            leg_key = request.leg_key
+            if leg_key is not None:  # else there is nothing to file it under
                 call = CallIdentity(request.conversation_uuid, request.caller, answer["received_at"])  # type: ignore[arg-type]
                 saved = self.store_for(settings).save_answer(
-                    call, request.leg_key, answer, _expiry(now, settings), made.limits, deadline
+                    call, leg_key, answer, _expiry(now, settings), made.limits, deadline
                 )
                 answer, stored = saved.answer, saved.stored
         except Exception as exc:  # the caller must hear something, whatever broke
@@ -370,5 +371,6 @@ class Handlers:
 def _log_answer(conversation_uuid: str | None, answer: dict[str, Any], stored: bool) -> None:
     """One JSON line per answer, for log search and metrics; `stored` false marks an answer the
     call record lacks (Lambda cannot write after it has replied, so none is written later)."""
-    fields = {k: v for k, v in answer.items() if k != "ncco"}
-    logs.info("answer_decision", conversation_uuid=conversation_uuid, stored=stored, **fields)
+    fields = {"conversation_uuid": conversation_uuid, "stored": stored, **answer}
+    fields.pop("ncco", None)
+    logs.info_fields("answer_decision", fields)

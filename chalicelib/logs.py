@@ -14,12 +14,22 @@ from typing import Any
 log = logging.getLogger("callgate")
 
 
+# json.dumps(…, ensure_ascii=False, default=str) would build this encoder for every line
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def _line(event: str, fields: dict[str, Any]) -> str:
-    return json.dumps({"log": event, **fields}, ensure_ascii=False, default=str)
+    return _ENCODER.encode({"log": event, **fields})
 
 
 def info(event: str, **fields: Any) -> None:
-    log.info(_line(event, fields))
+    info_fields(event, fields)
+
+
+def info_fields(event: str, fields: dict[str, Any]) -> None:
+    """info() for fields already in a dict (a record's), so they are not copied once more."""
+    if log.isEnabledFor(logging.INFO):  # the line is not built for nothing
+        log.info(_line(event, fields))
 
 
 def warning(event: str, **fields: Any) -> None:

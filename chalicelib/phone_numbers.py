@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+from phonenumbers.phonemetadata import PhoneMetadata
+from phonenumbers.phonenumberutil import _number_type_helper  # what number_type uses on metadata
 
 # Characters people put between digits. Anything else (letters, '*', '#', ',')
 # makes the number invalid rather than being dropped silently.
 _SEPARATORS = re.compile(r"[\s\-.()]")
-_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() accepts '١٢٣'
 MAX_INPUT_CHARS = 64  # far above any formatted E.164 number; bounds parser work
 MAX_E164_DIGITS = 15  # ITU-T E.164
 
@@ -25,6 +27,11 @@ NON_GEOGRAPHIC_REGION = "001"
 _NUMBER_TYPE_NAMES = {
     value: name for name, value in vars(phonenumbers.PhoneNumberType).items() if name.isupper()
 }
+
+
+def _ascii_digits(text: str) -> bool:
+    """At least one digit and nothing else: 0-9 only (str.isdigit() alone accepts '١٢٣')."""
+    return text.isascii() and text.isdigit()
 
 
 class InvalidNumber(ValueError):
@@ -54,12 +61,12 @@ def normalise(raw: str | None) -> str:
         raise InvalidNumber("no number given")
     if len(raw) > MAX_INPUT_CHARS:
         raise InvalidNumber(f"longer than {MAX_INPUT_CHARS} characters")
-    text = _SEPARATORS.sub("", raw)
+    text = raw if _ascii_digits(raw) else _SEPARATORS.sub("", raw)
     if text.startswith("+"):
         text = text[1:]
     elif text.startswith("00"):
         text = text[2:]
-    if not _DIGITS.fullmatch(text):
+    if not _ascii_digits(text):
         raise InvalidNumber("contains characters other than digits")
     if text.startswith("0"):
         raise InvalidNumber("no country code (national format is not accepted)")
@@ -75,12 +82,53 @@ def parse_destination(raw: str | None) -> Destination:
         parsed = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(f"not a phone number ({exc._msg})") from exc
-    if not phonenumbers.is_valid_number(parsed):
+    national = phonenumbers.national_significant_number(parsed)
+    region, kind = _region_and_type(parsed.country_code, national)
+    if kind is None:
         raise InvalidNumber("not a valid number in any numbering plan")
-    region = phonenumbers.region_code_for_number(parsed) or NON_GEOGRAPHIC_REGION
-    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    number_type = _NUMBER_TYPE_NAMES.get(phonenumbers.number_type(parsed), "UNKNOWN")
-    return Destination(digits=e164[1:], region=region, number_type=number_type)
+    # E.164 is the country code then the national significant number (format_number's E164)
+    return Destination(
+        digits=f"{parsed.country_code}{national}",
+        region=region,  # type: ignore[arg-type]  # a valid number has one ("001": non-geographic)
+        number_type=_NUMBER_TYPE_NAMES.get(kind, "UNKNOWN"),
+    )
+
+
+def _region_and_type(country_code: int, national: str) -> tuple[str | None, int | None]:
+    """phonenumbers' region_code_for_number, then the number's PhoneNumberType there (None when
+    it is not valid there), doing each step once.
+
+    is_valid_number, region_code_for_number and number_type would each find the region again,
+    and for a code several regions share (+1: 25 of them) the region is found by typing the
+    number against each in turn: the type found then is the one wanted, so it is kept.
+    """
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if regions is None:
+        return None, None
+    if len(regions) == 1:
+        return regions[0], _number_type(country_code, regions[0], national)
+    for region in regions:  # phonenumbers' _region_code_for_number_from_list
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if re.compile(metadata.leading_digits).match(national):
+                return region, _number_type(country_code, region, national)
+        elif (kind := _number_type_helper(national, metadata)) != phonenumbers.PhoneNumberType.UNKNOWN:
+            if region == NON_GEOGRAPHIC_REGION:  # typed against other metadata: type it again
+                return region, _number_type(country_code, region, national)
+            return region, kind if country_code == metadata.country_code else None
+    return None, None
+
+
+def _number_type(country_code: int, region: str, national: str) -> int | None:
+    """The PhoneNumberType of a number in `region`, or None when it is not valid there:
+    phonenumbers.is_valid_number_for_region and number_type in one pass."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region.upper())
+    if metadata is None or (region != NON_GEOGRAPHIC_REGION and country_code != metadata.country_code):
+        return None
+    kind: int = _number_type_helper(national, metadata)
+    return None if kind == phonenumbers.PhoneNumberType.UNKNOWN else kind
 
 
 def is_region_code(code: str) -> bool:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 
@@ -30,6 +30,8 @@ DEFAULT_MAX_CALLS_PER_MINUTE = 60
 DEFAULT_MAX_CALL_SECONDS = 3600
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_SIGNATURE_MAX_AGE_SECONDS = 300
+MAX_DERIVED = 256  # values Settings.derive keeps per settings (a few per caller ID and host)
+T = TypeVar("T")
 _PARAMETER_NAME = re.compile(r"/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")  # SSM Parameter Store names
 NUMBER_TYPES = frozenset(name for name in vars(phonenumbers.PhoneNumberType) if name.isupper())
 
@@ -107,6 +109,24 @@ class Settings:
     signature_secret_param: str | None
     signature_max_age_seconds: int
     allow_unsigned_webhooks: bool
+    # Not a setting: what requests derive from these values (see derive), kept with them.
+    derived: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derive(self, key: Hashable, build: Callable[[], T]) -> T:
+        """`build()`, once for these settings: parsed settings never change, so neither does
+        anything built from them alone (an NCCO part, a text), and the answer path reuses it.
+
+        `key` names what is built, with anything else it depends on (a caller ID, say).
+        """
+        try:
+            return self.derived[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        value = build()
+        if len(self.derived) >= MAX_DERIVED:  # keys taken from requests must not grow it forever
+            self.derived.clear()
+        self.derived[key] = value
+        return value
 
     def refusal_text(self, reason: str) -> str:
         return self.refusal_texts.get(reason, prompts.GENERIC)
@@ -116,6 +136,7 @@ class Settings:
 
 
 _ENV_KEYS = tuple(os.fsencode(name) for name in NAMES)
+_last: tuple[tuple[bytes | None, ...], Settings] | None = None  # load()'s latest values and result
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -129,9 +150,21 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         if os.name == "posix" and isinstance(data, dict):
             # os.environ's own bytes: ~2 µs for every name, where os.environ.get costs ~60 µs
             # (each call encodes the key and decodes the value).
-            return _parse_bytes(tuple(map(data.get, _ENV_KEYS)))
+            return _from_bytes(tuple(map(data.get, _ENV_KEYS)))
         environ = os.environ
     return _parse(tuple(environ.get(name) for name in NAMES))
+
+
+def _from_bytes(raw: tuple[bytes | None, ...]) -> Settings:
+    """The settings of these values. The same values as last time are the same objects unless
+    the environment changed: comparing them item by item is cheaper than hashing them all."""
+    global _last
+    last = _last
+    if last is not None and last[0] == raw:
+        return last[1]
+    settings = _parse_bytes(raw)
+    _last = (raw, settings)
+    return settings
 
 
 @lru_cache(maxsize=8)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -51,10 +52,14 @@ def public_base_url(configured: str | None, headers: Mapping[str, str], stage: s
     """
     if configured:
         return configured.rstrip("/")
-    host = headers.get("host")
+    return _base_url(headers.get("host"), headers.get("x-forwarded-proto", ""), stage)
+
+
+@lru_cache(maxsize=64)  # a service has a host or two: checked once each
+def _base_url(host: str | None, forwarded_proto: str, stage: str | None) -> str | None:
     if not host or not _HOST.fullmatch(host):
         return None
-    scheme = "https" if headers.get("x-forwarded-proto", "").lower() == "https" else "http"
+    scheme = "https" if forwarded_proto.lower() == "https" else "http"
     prefix = f"/{stage}" if stage and stage != "$default" else ""
     return f"{scheme}://{host}{prefix}"
 
@@ -67,7 +72,14 @@ def clip(value: Any, limit: int = 100) -> Any:
 
 def utc_iso(moment: datetime) -> str:
     """Fixed-width UTC ISO 8601 with microseconds, so strings sort as times."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    if utc.year < 1000:  # strftime's %Y, which pads the year on some platforms only
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text as that strftime, at a third of its cost (it runs several times a request)
+    return _ISO % (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
+
+
+_ISO = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
 
 
 def request_params(
@@ -76,7 +88,7 @@ def request_params(
     """The webhook's fields: query string, then a JSON (or form) body over it."""
     params: dict[str, Any] = dict(query or {})
     if not body or not body.strip():
-        return _encodable(params)
+        return _encodable(params, params)
     if len(body) > MAX_BODY_BYTES:
         raise WebhookError(f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
     try:
@@ -85,26 +97,41 @@ def request_params(
         raise WebhookError("body is not UTF-8") from exc
     if (content_type or "").lower().startswith("application/x-www-form-urlencoded"):
         params.update(parse_qsl(text, keep_blank_values=True))
-        return _encodable(params)
+        return _encodable(params, params)
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        parsed = _JSON_BODY.decode(text)
     except RecursionError as exc:
         raise WebhookError("body is not valid JSON: nested too deeply") from exc
     except ValueError as exc:
         raise WebhookError(f"body is not valid JSON: {exc}") from exc
     if not isinstance(parsed, dict):
         raise WebhookError("body must be a JSON object")
-    if _deeper_than(parsed, MAX_JSON_DEPTH):
+    # Each container in it has its own '{' or '[' in the text: with at most MAX_JSON_DEPTH of
+    # them it cannot nest deeper, and the walk is skipped.
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _deeper_than(parsed, MAX_JSON_DEPTH):
         raise WebhookError(f"body is not valid JSON: nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     params.update(parsed)
-    return _encodable(params)
+    if "\\u" in text:  # a \u escape can spell a lone surrogate anywhere in the body
+        return _encodable(params, params)
+    # Text decoded as UTF-8 holds no surrogate, nor does anything parsed from it without escapes:
+    # only the query's own entries (those the body did not replace) are left to check.
+    return _encodable(params, {key: value for key, value in (query or {}).items() if key not in parsed})
 
 
-def _encodable(params: dict[str, Any]) -> dict[str, Any]:
+def _encodable(params: dict[str, Any], unchecked: dict[str, Any]) -> dict[str, Any]:
     """`params`, if they are UTF-8 text throughout: "\\ud800" is valid JSON (and a lone surrogate
-    can reach a query string) but no UTF-8 text: it could be stored, never read back."""
+    can reach a query string) but no UTF-8 text: it could be stored, never read back.
+
+    `unchecked`: the entries of `params` that may hold one (the rest are known to be text).
+    """
     try:
-        json.dumps(params, ensure_ascii=False).encode("utf-8")
+        for key, value in unchecked.items():
+            if not (isinstance(key, str) and isinstance(value, str)):  # JSON values: as stored
+                json.dumps({key: value}, ensure_ascii=False).encode("utf-8")
+            elif not (key.isascii() and value.isascii()):
+                (key + value).encode("utf-8")  # a lone surrogate in either cannot be encoded
     except UnicodeEncodeError as exc:
         raise WebhookError("request has an unpaired UTF-16 surrogate (\\ud800-\\udfff)") from exc
     return params
@@ -133,6 +160,10 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):  # 1e400 parses as infinity, which JSON cannot carry back
         raise ValueError(f"{text[:20]} is too large for a JSON number")
     return value
+
+
+# what json.loads(text, parse_constant=…, parse_float=…) would build again on every call
+_JSON_BODY = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def _text(value: Any) -> str | None:
@@ -247,6 +278,8 @@ def _id_problem(name: str, value: Any) -> str | None:
         return f"{name} must be a string"
     if len(value) > MAX_ID_CHARS:
         return f"{name} is longer than {MAX_ID_CHARS} characters"
+    if value.isascii():  # a byte a character: within MAX_ID_BYTES (> MAX_ID_CHARS), as Vonage's ids are
+        return None
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
@@ -314,8 +347,12 @@ def _identifier(payload: dict[str, Any], *names: str) -> str | None:
     return None
 
 
+# json.dumps(payload, sort_keys=True, …) would build this encoder for every event
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _size_and_digest(payload: Mapping[str, Any]) -> tuple[int, str]:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    canonical = _CANONICAL.encode(payload).encode("utf-8")
     return len(canonical), hashlib.sha256(canonical).hexdigest()[:20]
 
 
@@ -341,14 +378,15 @@ def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
     transferred_to = (
         _identifier(payload, "conversation_uuid_to") if "conversation_uuid_from" in payload else None
     )
+    kind = _kind(payload)
     return Event(
         conversation_uuid=conversation,
         leg_uuid=leg,
-        kind=_kind(payload),
+        kind=kind,
         status=status if isinstance(status, str) and len(status) <= MAX_ID_CHARS else None,
         timestamp=timestamp or utc_iso(received_at),
         timed=timestamp is not None,
-        label=status if isinstance(status, str) and _LABEL.fullmatch(status) else _kind(payload),
+        label=status if isinstance(status, str) and _LABEL.fullmatch(status) else kind,
         also_conversation=transferred_to if transferred_to != conversation else None,
         digest=digest,
         payload=payload,

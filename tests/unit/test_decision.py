@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib import prompts
+from chalicelib import ncco, prompts
 from chalicelib.decision import (
     Refused,
     caller_id,
@@ -16,7 +16,7 @@ from chalicelib.decision import (
     rate_limits,
     refusal,
 )
-from chalicelib.settings import load
+from chalicelib.settings import Settings, load
 from chalicelib.storage import keys
 from chalicelib.webhooks import parse_answer, read_answer
 from tests.support import BASE_ENV as BASE
@@ -319,3 +319,76 @@ def test_an_unreadable_body_is_refused_without_trusting_its_query() -> None:
     answer = decide(request, load(BASE), NOW).answer
     assert (answer["reason"], answer["destination"], answer["region"]) == ("invalid_request", None, None)
     assert answer["detail"].startswith("body is not valid JSON")
+
+
+def _built_anew(to: str, caller: str, cfg: Settings, event_url: str | None) -> list:
+    """The connect answer's NCCO built action by action, as decide() once built it every time."""
+    actions = []
+    if cfg.greeting_text:
+        actions.append(ncco.talk(cfg.greeting_text, language=cfg.talk_language))
+    synchronous = "synchronous" if event_url else None
+    endpoint = ncco.phone(to)
+    actions.append(
+        ncco.connect(endpoint, from_=caller, timeout=cfg.connect_timeout, limit=cfg.max_call_seconds,
+                     event_type=synchronous, event_url=event_url)
+    )  # fmt: skip
+    return ncco.ncco(*actions)
+
+
+def test_the_connect_ncco_is_built_once_and_each_call_gets_its_own() -> None:
+    plain = load(BASE)
+    local = load({**BASE, "CALLER_IDS": "GB=442079460000", "GREETING_TEXT": "", "MAX_CALL_SECONDS": "60"})
+    a, b = "https://a.example.com/event?failover=1", "https://b.example.com/api/event?failover=1"
+    cases = [
+        (plain, "14155550101", a),
+        (plain, "14155550199", a),
+        (plain, "14155550101", b),
+        (plain, "14155550101", None),
+        (local, "442079460001", None),
+        (local, "14155550101", None),
+    ]
+    for cfg, to, event_url in cases * 2:  # the second time from what was kept
+        made = decide(answer(from_user="jane", to=to), cfg, NOW, event_url)  # type: ignore[arg-type]
+        assert made.answer["ncco"] == _built_anew(to, made.answer["caller_id"], cfg, event_url)
+    first = decide(answer(from_user="jane"), plain, NOW, a).answer["ncco"]  # type: ignore[arg-type]
+    first[0]["text"] = "changed"
+    first[1]["eventUrl"].append("https://elsewhere.example.com")
+    first[1]["endpoint"][0]["number"] = "0"
+    again = decide(answer(from_user="jane"), plain, NOW, a).answer["ncco"]  # type: ignore[arg-type]
+    assert again == _built_anew("14155550101", "14155550100", plain, a)  # shares nothing with `first`
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 20, 23, 59, 30, tzinfo=UTC),
+        datetime(2026, 11, 21, 0, 0, 0, tzinfo=UTC),  # the next minute, hour and day
+        datetime(2026, 11, 21, 5, 30, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))),  # same instant
+        datetime(2026, 11, 20, 23, 59, 45),  # naive: local time
+    ],
+)
+def test_rate_limit_windows_follow_the_minute_and_its_time_zone(now: datetime) -> None:
+    cfg = load(BASE)
+    for _ in range(2):  # the second time from what was kept for the minute
+        hour, day, minute = rate_limits("jane", now, cfg)
+        start = now.replace(second=0, microsecond=0)
+        assert (hour.period, day.period, minute.period) == (
+            f"{start:%Y-%m-%dT%H}", f"{start:%Y-%m-%d}", f"{start:%Y-%m-%dT%H:%M}"
+        )
+        top = start.replace(minute=0)
+        assert (hour.expires_at, day.expires_at, minute.expires_at) == (
+            int((top + timedelta(hours=1, days=1)).timestamp()),
+            int((top.replace(hour=0) + timedelta(days=3)).timestamp()),
+            int((start + timedelta(minutes=1, hours=1)).timestamp()),
+        )
+        assert [limit.limit for limit in (hour, day, minute)] == [
+            cfg.max_calls_per_user_per_hour, cfg.max_calls_per_user_per_day, cfg.max_calls_per_minute
+        ]  # fmt: skip
+
+
+def test_rate_limit_texts_follow_the_settings() -> None:
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    first = rate_limits("jane", now, load({**BASE, "MAX_CALLS_PER_MINUTE": "7"}))[2]
+    second = rate_limits("jane", now, load({**BASE, "MAX_CALLS_PER_MINUTE": "8"}))[2]
+    assert (first.limit, second.limit) == (7, 8)
+    assert first.refusal["detail"].startswith("7 calls") and second.refusal["detail"].startswith("8 calls")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 
 from chalicelib.phone_numbers import InvalidNumber, normalise, parse_destination
@@ -91,3 +92,51 @@ def test_parse_destination(raw: str, digits: str, region: str, number_type: str)
 def test_parse_destination_refuses_invalid_numbers(raw: str) -> None:
     with pytest.raises(InvalidNumber, match=r"not a valid number|not a phone number"):
         parse_destination(raw)
+
+
+def _public_api(raw: str) -> tuple[str, str, str] | None:
+    """What phonenumbers' public functions say of a number: (digits, region, type), None if invalid."""
+    parsed = phonenumbers.parse("+" + normalise(raw), None)
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    kind = phonenumbers.number_type(parsed)
+    name = next(n for n, v in vars(phonenumbers.PhoneNumberType).items() if n.isupper() and v == kind)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164[1:], phonenumbers.region_code_for_number(parsed), name
+
+
+def _examples() -> list[str]:
+    """Every region's example number of every type, and neighbours of each (often invalid)."""
+    kinds = sorted(v for n, v in vars(phonenumbers.PhoneNumberType).items() if n.isupper())
+    numbers = [
+        phonenumbers.example_number_for_type(region, kind)
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+        for kind in kinds
+    ]
+    numbers += [
+        phonenumbers.example_number_for_non_geo_entity(code)
+        for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)
+    ]
+    e164 = phonenumbers.PhoneNumberFormat.E164
+    digits = sorted({phonenumbers.format_number(number, e164)[1:] for number in numbers if number})
+    return [variant for d in digits for variant in (d, d[:-1], d + "1", d[:-1] + str(9 - int(d[-1])))]
+
+
+def test_destination_agrees_with_phonenumbers_public_functions() -> None:
+    """parse_destination finds the region once and types the number once; the result must be
+    what is_valid_number, region_code_for_number, number_type and format_number say."""
+    checked = valid = 0
+    for raw in _examples():
+        try:
+            expected = _public_api(raw)
+        except (InvalidNumber, phonenumbers.NumberParseException):  # refused before either looks
+            continue
+        if expected is None:
+            with pytest.raises(InvalidNumber, match="not a valid number"):
+                parse_destination(raw)
+        else:
+            dest = parse_destination(raw)
+            assert (dest.digits, dest.region, dest.number_type) == expected, raw
+            valid += 1
+        checked += 1
+    assert checked > 3000 and valid > 1500  # every region and type, and as many invalid neighbours

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
-from chalicelib import prompts
+from chalicelib import prompts, settings
 from chalicelib.settings import ConfigError, load
 from tests.support import BASE_ENV as GOOD
 from tests.support import PREVIOUS_SECRET, ROOT, SECRET
@@ -190,3 +191,34 @@ def test_the_process_environment_is_parsed_once_and_reread_when_it_changes(monke
     monkeypatch.setenv("TALK_LANGUAGE", "\u00e9")  # non-ASCII: decoded as os.environ decodes it
     with pytest.raises(ConfigError, match="TALK_LANGUAGE='\u00e9'"):
         load()
+
+
+def test_what_is_derived_from_settings_is_built_once_for_each_settings(monkeypatch) -> None:
+    built: list[str] = []
+
+    def build(text: str) -> Callable[[], str]:
+        return lambda: built.append(text) or text
+
+    cfg = load(GOOD)
+    assert cfg.derive("greeting", build("one")) == "one"
+    assert cfg.derive("greeting", build("two")) == "one"  # kept: settings never change
+    assert cfg.derive(("greeting", "other"), build("three")) == "three"  # its own key
+    changed = load({**GOOD, "GREETING_TEXT": "Hello"})
+    assert changed.derive("greeting", build("four")) == "four"  # other settings: built anew
+    assert built == ["one", "three", "four"]
+    assert cfg == load(GOOD) and "derived" not in repr(cfg)  # not a setting: no part of one
+    monkeypatch.setattr(settings, "MAX_DERIVED", 2)
+    cfg.derive("third", build("five"))  # past the bound: the kept values start over
+    assert cfg.derive("greeting", build("six")) == "six"
+
+
+def test_the_process_environment_is_compared_with_the_last_one_read(monkeypatch) -> None:
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    first = load()
+    monkeypatch.setenv("GREETING_TEXT", "Hello")
+    assert load().greeting_text == "Hello"
+    monkeypatch.setenv("GREETING_TEXT", "Please wait while we connect you.")
+    assert load().greeting_text == first.greeting_text
+    monkeypatch.delenv("GREETING_TEXT")
+    assert load() is first

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -16,6 +16,7 @@ from chalicelib.webhooks import (
     public_base_url,
     read_answer,
     request_params,
+    utc_iso,
 )
 
 RECEIVED = datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC)
@@ -346,3 +347,54 @@ def test_public_base_url(
     configured: str | None, headers: dict, stage: str | None, expected: str | None
 ) -> None:
     assert public_base_url(configured, headers, stage) == expected
+
+
+def test_a_lone_surrogate_in_the_query_is_refused_beside_a_json_body() -> None:
+    # A body without \u escapes cannot hold one, so only the query's own entries are checked,
+    # and only those the body did not replace.
+    with pytest.raises(WebhookError, match="unpaired UTF-16 surrogate"):
+        request_params({"custom": "\ud800"}, b'{"to": "14155550100"}', "application/json")
+    with pytest.raises(WebhookError, match="unpaired UTF-16 surrogate"):
+        request_params({"\udc00": "x"}, b'{"to": "14155550100"}', "application/json")
+    replaced = request_params({"to": "\ud800"}, b'{"to": "14155550100"}', "application/json")
+    assert replaced == {"to": "14155550100"}
+    assert request_params(None, b'{"name": "\\u00e9\\ud83d\\ude00"}', "application/json") == {
+        "name": "\u00e9\U0001f600"  # escapes that pair up are text
+    }
+
+
+def test_a_body_with_a_byte_order_mark_is_refused_as_json_loads_refuses_it() -> None:
+    text = '\ufeff{"to": "14155550100"}'
+    with pytest.raises(json.JSONDecodeError) as loads:
+        json.loads(text)
+    with pytest.raises(WebhookError) as caught:
+        request_params(None, text.encode(), "application/json")
+    assert str(caught.value) == f"body is not valid JSON: {loads.value}"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    body = json.dumps({"conversation_uuid": "CON-1", "text": "[{" * 200}).encode()
+    assert request_params(None, body, "application/json")["text"] == "[{" * 200
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        RECEIVED,
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: still six digits
+        datetime(2026, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),  # the day before
+        datetime(1000, 1, 1, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),  # strftime's own year below 1000
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_utc_iso_is_strftime_text(moment: datetime) -> None:
+    assert utc_iso(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_public_base_url_is_worked_out_per_host() -> None:
+    api = public_base_url(None, {"host": "a.example.com", "x-forwarded-proto": "https"}, "api")
+    assert api == "https://a.example.com/api"
+    assert public_base_url(None, {"host": "b.example.com"}, None) == "http://b.example.com"
+    assert public_base_url(None, {"host": "a.example.com", "x-forwarded-proto": "https"}, "api") == api
+    assert public_base_url(None, {"host": "a.example.com"}, "$default") == "http://a.example.com"
