@@ -17,6 +17,13 @@ from chalicelib.webhooks import public_base_url
 
 app = Chalice(app_name="callgate")
 app.log.setLevel(logging.INFO)  # decisions are logged at INFO ("callgate" logger)
+# No line callgate logs says where in the code, or in which thread or process, it was written:
+# the logging module's documented switches stop it collecting that for every line (Python
+# docs, Logging HOWTO, "Optimization"). It saves about a tenth of an answer's CPU.
+logging._srcfile = None
+logging.logThreads = False
+logging.logProcesses = False
+logging.logMultiprocessing = False
 
 # The history holds who called whom: in deployed stages only IAM principals may read it
 # (SigV4). `chalice local` cannot check SigV4 and serves these routes unauthenticated.

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from phonenumbers.phonemetadata import PhoneMetadata
-from phonenumbers.phonenumberutil import _number_type_helper  # what number_type uses on metadata
+from phonenumbers.phonenumberutil import (  # the steps parse, number_type take on metadata
+    _MAX_LENGTH_FOR_NSN,
+    _MIN_LENGTH_FOR_NSN,
+    ValidationResult,
+    _extract_country_code,
+    _maybe_strip_national_prefix_carrier_code,
+    _number_type_helper,
+    _test_number_length,
+)
 
 # Characters people put between digits. Anything else (letters, '*', '#', ',')
 # makes the number invalid rather than being dropped silently.
@@ -78,20 +86,57 @@ def normalise(raw: str | None) -> str:
 def parse_destination(raw: str | None) -> Destination:
     """Normalise and validate; raise InvalidNumber for anything not dialable."""
     digits = normalise(raw)
-    try:
-        parsed = phonenumbers.parse("+" + digits, None)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidNumber(f"not a phone number ({exc._msg})") from exc
-    national = phonenumbers.national_significant_number(parsed)
-    region, kind = _region_and_type(parsed.country_code, national)
+    found = _split(digits)
+    if found is None:  # an unusual number: phonenumbers says what it makes of it, or why not
+        try:
+            parsed = phonenumbers.parse("+" + digits, None)
+        except phonenumbers.NumberParseException as exc:
+            raise InvalidNumber(f"not a phone number ({exc._msg})") from exc
+        found = parsed.country_code, phonenumbers.national_significant_number(parsed)
+    country_code, national = found
+    region, kind = _region_and_type(country_code, national)
     if kind is None:
         raise InvalidNumber("not a valid number in any numbering plan")
     # E.164 is the country code then the national significant number (format_number's E164)
     return Destination(
-        digits=f"{parsed.country_code}{national}",
+        digits=f"{country_code}{national}",
         region=region,  # type: ignore[arg-type]  # a valid number has one ("001": non-geographic)
         number_type=_NUMBER_TYPE_NAMES.get(kind, "UNKNOWN"),
     )
+
+
+_NOT_STRIPPED = (
+    ValidationResult.TOO_SHORT,
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ValidationResult.INVALID_LENGTH,
+)
+
+
+def _split(digits: str) -> tuple[int, str] | None:
+    """(country code, national significant number) as phonenumbers.parse("+" + digits) finds
+    them, without its work on arbitrary text (digits are plain ASCII here); None where parse
+    would refuse the number, so that parse itself says why.
+
+    parse's steps for a number with a plus sign: the country code (the first 1-3 digits that
+    are one), a national prefix stripped where what remains still has a possible length, then
+    the length limits. A national number with leading zeros keeps them (Italy's), so it is the
+    remaining digits themselves.
+    """
+    if len(digits) <= _MIN_LENGTH_FOR_NSN:  # too short after the plus sign
+        return None
+    country_code, national = _extract_country_code(digits)
+    if country_code == 0 or len(national) < _MIN_LENGTH_FOR_NSN:
+        return None
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, COUNTRY_CODE_TO_REGION_CODE[country_code][0]
+    )
+    if metadata is not None:
+        _, stripped, _ = _maybe_strip_national_prefix_carrier_code(national, metadata)
+        if _test_number_length(stripped, metadata) not in _NOT_STRIPPED:
+            national = stripped
+    if not _MIN_LENGTH_FOR_NSN <= len(national) <= _MAX_LENGTH_FOR_NSN:
+        return None
+    return country_code, national
 
 
 def _region_and_type(country_code: int, national: str) -> tuple[str | None, int | None]:

@@ -83,14 +83,15 @@ LIMIT_REASONS = frozenset({"user_rate_limited", "global_rate_limited"})  # refus
 
 @contextmanager
 def answer_lines_of_this_thread() -> Iterator[list[dict[str, Any]]]:
-    """The `answer_decision` lines logged by this thread meanwhile (tests place calls concurrently)."""
+    """The `answer_decision` lines logged by this thread meanwhile (tests place calls concurrently;
+    a handler runs in the thread that logs, and app.py stops records naming their thread)."""
     lines: list[dict[str, Any]] = []
     me = threading.get_ident()
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             message = record.getMessage()
-            if record.thread == me and message.startswith('{"log": "answer_decision"'):
+            if threading.get_ident() == me and message.startswith('{"log": "answer_decision"'):
                 lines.append(json.loads(message))
 
     log = logging.getLogger("callgate")

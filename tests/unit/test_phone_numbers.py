@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import phonenumbers
 import pytest
 
@@ -119,7 +121,32 @@ def _examples() -> list[str]:
     ]
     e164 = phonenumbers.PhoneNumberFormat.E164
     digits = sorted({phonenumbers.format_number(number, e164)[1:] for number in numbers if number})
-    return [variant for d in digits for variant in (d, d[:-1], d + "1", d[:-1] + str(9 - int(d[-1])))]
+    variants = [variant for d in digits for variant in (d, d[:-1], d + "1", d[:-1] + str(9 - int(d[-1])))]
+    # the national prefix dialled after the country code (+44 020…), which parse strips
+    for number in numbers:
+        if number:
+            code, national = str(number.country_code), phonenumbers.national_significant_number(number)
+            variants += [code + prefix + national for prefix in ("0", "1", "8", "00", "06")]
+    return variants
+
+
+def _random_digits(count: int) -> list[str]:
+    """Digit strings of every length after every country code: mostly not numbers at all."""
+    rng = random.Random(1234)
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    found = [
+        str(rng.choice(codes)) + "".join(rng.choices("0123456789", k=rng.randint(0, 13)))
+        for _ in range(count)
+    ]
+    return found + [str(n) for n in range(1, 1000)]  # short ones and codes that are no country's
+
+
+def _outcome(raw: str) -> tuple[str, str, str] | str:
+    try:
+        dest = parse_destination(raw)
+    except InvalidNumber as exc:
+        return str(exc)
+    return dest.digits, dest.region, dest.number_type
 
 
 def test_destination_agrees_with_phonenumbers_public_functions() -> None:
@@ -140,3 +167,20 @@ def test_destination_agrees_with_phonenumbers_public_functions() -> None:
             valid += 1
         checked += 1
     assert checked > 3000 and valid > 1500  # every region and type, and as many invalid neighbours
+
+
+def test_destination_agrees_with_phonenumbers_parse_on_any_digits() -> None:
+    """parse_destination splits country code and national number itself: every outcome, refusals
+    and their reasons included, must be what phonenumbers.parse and the public functions say."""
+    for raw in _examples() + _random_digits(20_000):
+        try:
+            digits = normalise(raw)
+        except InvalidNumber:
+            continue
+        try:
+            expected: tuple[str, str, str] | str | None = _public_api(raw)
+        except phonenumbers.NumberParseException as exc:
+            expected = f"not a phone number ({exc._msg})"
+        if expected is None:
+            expected = "not a valid number in any numbering plan"
+        assert _outcome(digits) == expected, raw
