@@ -42,7 +42,11 @@ handlers = Handlers(store_for=_store_for, read_secret=ParameterStore().secrets)
 def _response(reply: Reply) -> Response:
     # An explicit Content-Type: Vonage refuses an NCCO served as anything else.
     return Response(
-        body="{}" if reply.body == {} else json.dumps(reply.body),  # {}: most events' reply
+        body=reply.encoded
+        if reply.encoded is not None
+        else "{}"
+        if reply.body == {}
+        else json.dumps(reply.body),
         status_code=reply.status,
         headers={"Content-Type": "application/json"},
     )

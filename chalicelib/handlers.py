@@ -12,11 +12,12 @@ drops the call on a 500 and never retries it), the other routes into a 4xx or
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib import decision, logs, signature, summary
 from chalicelib.listing import BadQuery, parse_listing, parse_record
@@ -44,6 +45,7 @@ OWN_QUERY_KEYS = frozenset({FAILOVER_MARK})  # what callgate adds to its own URL
 class Reply:
     status: int
     body: Any
+    encoded: str | None = None  # the body as JSON already, when it was encoded for something else
 
 
 def _now() -> datetime:
@@ -146,6 +148,7 @@ class Handlers:
         request: AnswerRequest | None = None
         settings: Settings | None = None
         made: decision.Decision | None = None
+        encoded: _AnswerJSON | None = None
         try:
             request = read_answer(query, body, content_type)
             settings = self.load_settings()
@@ -159,17 +162,20 @@ class Handlers:
                 request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
             )
             answer, stored = made.answer, False
+            encoded = _AnswerJSON.of(answer)
             leg_key = request.leg_key
             if leg_key is not None:  # else there is nothing to file it under
                 call = CallIdentity(request.conversation_uuid, request.caller, answer["received_at"])  # type: ignore[arg-type]
                 saved = self.store_for(settings).save_answer(
-                    call, leg_key, answer, _expiry(now, settings), made.limits, deadline
+                    call, leg_key, answer, _expiry(now, settings), made.limits, deadline, encoded.whole()
                 )
                 answer, stored = saved.answer, saved.stored
         except Exception as exc:  # the caller must hear something, whatever broke
             answer, stored = self._refusal_for(exc, request, settings, made, now, deadline)
-        _log_answer(request.conversation_uuid if request else None, answer, stored)
-        return Reply(200, answer["ncco"])
+        if encoded is None or encoded.answer is not answer:  # a retry's first answer, a refusal
+            encoded = _AnswerJSON.of(answer)
+        _log_answer(request.conversation_uuid if request else None, encoded.fields, stored)
+        return Reply(200, answer["ncco"], encoded.ncco)
 
     def _refusal_for(
         self,
@@ -368,9 +374,28 @@ class Handlers:
         return Reply(200, {"status": "ok"})
 
 
-def _log_answer(conversation_uuid: str | None, answer: dict[str, Any], stored: bool) -> None:
+class _AnswerJSON(NamedTuple):
+    """An answer as compact JSON, encoded once for the store, the log line and the reply."""
+
+    answer: dict[str, Any]
+    fields: str  # every field but the NCCO
+    ncco: str
+
+    @classmethod
+    def of(cls, answer: dict[str, Any]) -> _AnswerJSON:
+        fields = {name: value for name, value in answer.items() if name != "ncco"}
+        return cls(answer, _compact(fields), _compact(answer["ncco"]))
+
+    def whole(self) -> str:
+        """The answer with its NCCO, as the store keeps it."""
+        return ('{"ncco":' if self.fields == "{}" else self.fields[:-1] + ',"ncco":') + self.ncco + "}"
+
+
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _log_answer(conversation_uuid: str | None, fields: str, stored: bool) -> None:
     """One JSON line per answer, for log search and metrics; `stored` false marks an answer the
-    call record lacks (Lambda cannot write after it has replied, so none is written later)."""
-    fields = {"conversation_uuid": conversation_uuid, "stored": stored, **answer}
-    fields.pop("ncco", None)
-    logs.info_fields("answer_decision", fields)
+    call record lacks (Lambda cannot write after it has replied, so none is written later).
+    `fields`: the answer's fields but its NCCO, as JSON."""
+    logs.info_with("answer_decision", {"conversation_uuid": conversation_uuid, "stored": stored}, fields)

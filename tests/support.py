@@ -74,7 +74,7 @@ def answer_log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [
         json.loads(record.getMessage())
         for record in caplog.records
-        if record.getMessage().startswith('{"log": "answer_decision"')
+        if record.getMessage().startswith('{"log":"answer_decision"')
     ]
 
 
@@ -91,7 +91,7 @@ def answer_lines_of_this_thread() -> Iterator[list[dict[str, Any]]]:
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             message = record.getMessage()
-            if threading.get_ident() == me and message.startswith('{"log": "answer_decision"'):
+            if threading.get_ident() == me and message.startswith('{"log":"answer_decision"'):
                 lines.append(json.loads(message))
 
     log = logging.getLogger("callgate")

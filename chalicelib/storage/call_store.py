@@ -191,7 +191,7 @@ class CallStore:
         return item, update
 
     def _answer_transaction(
-        self, call: CallIdentity, leg_key: str, answer: dict[str, Any], expires_at: int
+        self, call: CallIdentity, leg_key: str, answer: dict[str, Any], expires_at: int, encoded: str | None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """What _answer_writes builds (the conditional put and the update), from literals: this
         is on every answer's path, and a Vonage answer request waits for it."""
@@ -204,7 +204,7 @@ class CallStore:
                     **_typed_key(keys.answer_key(conversation_uuid, leg_key)),
                     "kind": _ANSWER_KIND,
                     "received_at": {"S": answer["received_at"]},
-                    "answer": {"S": _json(answer)},
+                    "answer": {"S": _json(answer) if encoded is None else encoded},
                     TTL_ATTRIBUTE: expires,
                 },
                 "ConditionExpression": _NEW_KEY,
@@ -256,6 +256,7 @@ class CallStore:
         expires_at: int,
         limits: Sequence[RateLimit] = (),
         deadline: float | None = None,
+        encoded: str | None = None,
     ) -> SavedAnswer:
         """Store the answer once, counted against `limits`, in one round trip; what to answer.
 
@@ -266,9 +267,9 @@ class CallStore:
         and not stored: a second write would be a second round trip on every
         refused call, and a flood of them (what the limits are for) would double
         the writes. It is logged like every answer. Conflicts are retried while
-        `deadline` leaves room.
+        `deadline` leaves room. `encoded`: the answer as JSON, if the caller has it already.
         """
-        put, update = self._answer_transaction(call, leg_key, answer, expires_at)
+        put, update = self._answer_transaction(call, leg_key, answer, expires_at, encoded)
         writes = [
             Write("answer", put),
             Write("summary", update),
