@@ -77,11 +77,13 @@ class FakeDynamoDB:
 
     def transact_write_items(self, TransactItems: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
         self.calls["transact_write_items"] += 1
+        if not self.refuse_counters:  # instant: the figures are callgate's own CPU
+            return {"ResponseMetadata": {"HTTPStatusCode": 200}}
         counter = next(
             (n for n, item in enumerate(TransactItems) if "ConditionExpression" in item.get("Update", {})),
             None,
         )
-        if self.refuse_counters and counter is not None:
+        if counter is not None:
             reasons = [{"Code": "None"} for _ in TransactItems]
             reasons[counter] = {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
             raise ClientError(
