@@ -244,8 +244,11 @@ class Handlers:
         received = self.clock()
         # Only the answer's synchronous connect calls /event?failover=1: its events may get a
         # failover NCCO. Any other connect (the fallback number's, say) reports here unmarked.
-        fields = dict(query or {})
-        may_fail_over = fields.pop(FAILOVER_MARK, None) == "1"
+        fields: dict[str, str] | None = None
+        may_fail_over = False
+        if query:  # most events come without one
+            fields = dict(query)
+            may_fail_over = fields.pop(FAILOVER_MARK, None) == "1"
         try:
             settings = self.load_settings()
             rejected = self._signature_problem(settings, authorization, query, body)
@@ -254,7 +257,9 @@ class Handlers:
             event = parse_event(request_params(fields or None, body, content_type), received)
             reply = decision.failover(event.payload, settings) if may_fail_over else None
             store = self.store_for(settings)
-            stored = store.save_event(event, utc_iso(received), _expiry(received, settings), reply, deadline)
+            # an event without a time of its own is already stamped with utc_iso(received)
+            received_at = utc_iso(received) if event.timed else event.timestamp
+            stored = store.save_event(event, received_at, _expiry(received, settings), reply, deadline)
         except Exception as exc:  # _error_reply re-raises what it does not know
             return _error_reply(exc, "event", rejected="event cannot be stored")
         if not stored:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 # A leg's states and the one-letter code a StatusFact stores for each. Vonage's other
@@ -68,13 +69,16 @@ LEG_FIELDS = (
     "sip_code",
     "disconnected_by",
 )
+_LEG_FIELD_ORDER = {field: n for n, field in enumerate(LEG_FIELDS)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 _MAX_MS = 10**13 - 1  # 13 digits: until the year 2286
 _AMOUNT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,12})?")  # a price as Vonage writes it: "0.01200000"
 _SECONDS = re.compile(r"[0-9]{1,9}")
 _PRICE_PLACES = Decimal("0.00000001")  # Vonage's prices have 8 decimal places
 
 
+@lru_cache(maxsize=1024)  # a leg's events tend to reach the same container, one after another
 def leg_tag(leg: str) -> str:
     """A short stand-in for a leg's uuid on the SUMMARY item: only tells a call's legs apart."""
     return hashlib.blake2b(leg.encode("utf-8"), digest_size=4).hexdigest()
@@ -86,7 +90,7 @@ def event_ms(timestamp: str) -> int:
         moment = datetime.fromisoformat(timestamp)
     except ValueError:  # utc_iso() writes a year before 1000 with fewer digits: clipped to 0 too
         return 0
-    return min(max((moment - _EPOCH) // timedelta(milliseconds=1), 0), _MAX_MS)
+    return min(max((moment - _EPOCH) // _MS, 0), _MAX_MS)
 
 
 def ms_iso(ms: int) -> str:
@@ -145,15 +149,24 @@ def status_fact(payload: Mapping[str, Any], ms: int, leg: str) -> StatusFact:
     )
 
 
+def status_text(payload: Mapping[str, Any], ms: int, leg: str) -> str:
+    """status_fact(payload, ms, leg).encode(), without building the StatusFact: the store writes
+    one for every status event."""
+    direction = payload.get("direction")
+    return f"{ms:013d} {LEG_STATES[payload['status']]}{_DIRECTION_CODES.get(direction, '-')} {leg_tag(leg)}"
+
+
 def leg_fact(
     payload: Mapping[str, Any], ms: int, reply: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """The LEG item's fact for a status event: its time, status, leg fields and any failover."""
     fact: dict[str, Any] = {"ms": ms, "status": payload["status"]}
-    for field in LEG_FIELDS:
-        value = payload.get(field)
-        if isinstance(value, str) and value:
-            fact[field] = value[:FACT_CHARS]  # keeps the LEG item small
+    # the fields the event has (a few, on most events), in LEG_FIELDS order
+    for field in sorted(_LEG_FIELD_ORDER.keys() & payload.keys(), key=_LEG_FIELD_ORDER.__getitem__):
+        value = payload[field]
+        if isinstance(value, str):
+            if value:
+                fact[field] = value[:FACT_CHARS]  # keeps the LEG item small
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             fact[field] = value
     if reply is not None:
@@ -166,11 +179,16 @@ def billed(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
     (anything else is skipped, never an error). Sums of them are exact: DynamoDB numbers hold
     38 digits and a price at most 24."""
 
-    def number(value: Any, pattern: re.Pattern[str]) -> str | None:
-        text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-        return text if pattern.fullmatch(text) else None
+    price, duration = payload.get("price"), payload.get("duration")
+    return (
+        None if price is None else _number(price, _AMOUNT),  # absent: most status events
+        None if duration is None else _number(duration, _SECONDS),
+    )
 
-    return number(payload.get("price"), _AMOUNT), number(payload.get("duration"), _SECONDS)
+
+def _number(value: Any, pattern: re.Pattern[str]) -> str | None:
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    return text if pattern.fullmatch(text) else None
 
 
 def price_text(total: str | None) -> str | None:

@@ -29,8 +29,8 @@ from chalicelib.storage import keys
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable, from_boto
 from chalicelib.storage.keys import TTL_ATTRIBUTE, LegAttribute, SummaryAttribute
 from chalicelib.storage.timing import EVENT_BUDGET_S
-from chalicelib.storage.transactions import Write, transact
-from chalicelib.webhooks import Event
+from chalicelib.storage.transactions import Write, apply, transact
+from chalicelib.webhooks import Event, compact_json
 
 _NEW_KEY = f"attribute_not_exists({keys.PARTITION_KEY})"
 _ONE = {"N": "1"}
@@ -76,6 +76,60 @@ def _strings(**attributes: str | None) -> dict[str, dict[str, str]]:
 
 def _typed_key(key: keys.Key) -> dict[str, dict[str, str]]:
     return {keys.PARTITION_KEY: {"S": key[keys.PARTITION_KEY]}, keys.SORT_KEY: {"S": key[keys.SORT_KEY]}}
+
+
+_encode = compact_json(sort_keys=False)  # _json's text, at two thirds of its cost: on every event
+_PK, _SK = keys.PARTITION_KEY, keys.SORT_KEY
+_SUMMARY_SK = {"S": keys.SUMMARY_SK}
+# The SUMMARY update of an event: its expiry and count, and for a status event its StatusFact
+# and (when it has them) its price and duration, keyed by (price?, duration?).
+_COUNT = "SET #exp = :exp ADD #n :one"
+_COUNT_NAMES = {"#exp": TTL_ATTRIBUTE, "#n": SummaryAttribute.EVENT_COUNT}
+_STATUS_COUNTS = {
+    (price, duration): (
+        _COUNT + ", #s :s" + (", #p :p" if price else "") + (", #d :d" if duration else ""),
+        {
+            **_COUNT_NAMES,
+            "#s": SummaryAttribute.STATUSES,
+            **({"#p": SummaryAttribute.TOTAL_PRICE} if price else {}),
+            **({"#d": SummaryAttribute.TOTAL_DURATION} if duration else {}),
+        },
+    )
+    for price in (False, True)
+    for duration in (False, True)
+}
+_LEG_UPDATE = "SET #exp = :exp ADD #f :f"
+_LEG_FACTS = {"#exp": TTL_ATTRIBUTE, "#f": LegAttribute.FACTS}
+_LEG_TRANSFERS = {"#exp": TTL_ATTRIBUTE, "#f": LegAttribute.TRANSFERS}
+_MOVED = ("conversation_uuid_from", "conversation_uuid_to", "timestamp")
+_EVENT_ROLES = ("item", "summary")  # an event's writes: its put and the SUMMARY update
+_LEG_EVENT_ROLES = ("item", "summary", "leg")  # and, for a status event or a transfer, the LEG update
+
+
+def _under(partition: dict[str, str], operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same puts and updates in another partition (a transfer's other conversation)."""
+    copies = []
+    for operation in operations:
+        ((verb, write),) = operation.items()
+        where = "Item" if verb == "Put" else "Key"
+        copies.append({verb: {**write, where: {**write[where], _PK: partition}}})
+    return copies
+
+
+def _apply_once(
+    client: Any, operations: list[dict[str, Any]], roles: Sequence[Any], deadline: float | None
+) -> bool:
+    """CallStore._put_once with the operations and their roles apart (transactions.apply)."""
+    if deadline is None:
+        deadline = time.monotonic() + EVENT_BUDGET_S
+    cancelled = apply(client, operations, roles, deadline)
+    if cancelled is None:
+        return True
+    if cancelled.condition_failed("item"):
+        return False
+    if any(cancelled.invalid(role) for role in roles):
+        raise StoreRejected(f"DynamoDB refused the write: {cancelled.reasons_text()}") from cancelled.error
+    raise cancelled.unavailable()
 
 
 @dataclass(frozen=True)
@@ -334,81 +388,70 @@ class CallStore:
         LEG item; any other event only counts. A transfer is filed under both
         conversations (the legs moved from one to the other) and noted on its leg.
         """
-        leg_uuid, payload = event.leg_uuid, event.payload
-        state = summary.leg_state(payload) if leg_uuid else None
-        transfer = event.kind == "transfer" and leg_uuid is not None
-        ms = summary.event_ms(event.timestamp) if state or transfer else 0
+        conversation_uuid, leg_uuid, kind, status, timestamp, timed, label, digest, payload, also = event
+        # summary.leg_state(payload): the event's status is the payload's, if it is text
+        state = leg_uuid is not None and status in summary.LEG_STATES
+        transfer = kind == "transfer" and leg_uuid is not None
+        ms = summary.event_ms(timestamp) if state or transfer else 0
+        table = self._table
         expires = {"N": str(expires_at)}
+        partition = {"S": keys.call_partition(conversation_uuid)}
         item = {
+            _PK: partition,
+            _SK: {"S": keys.event_sort_key(timestamp if timed else None, label, digest)},
             "kind": _EVENT_KIND,
-            "event_kind": {"S": event.kind},
-            "timestamp": {"S": event.timestamp},
-            "digest": {"S": event.digest},
+            "event_kind": {"S": kind},
+            "timestamp": {"S": timestamp},
+            "digest": {"S": digest},
             "received_at": {"S": received_at},
-            "payload": {"S": _json(payload)},
+            "payload": {"S": _encode(payload)},
             TTL_ATTRIBUTE: expires,
         }
-        if event.status is not None:
-            item["status"] = {"S": event.status}
+        if status is not None:
+            item["status"] = {"S": status}
         if leg_uuid is not None:
             item["leg_uuid"] = {"S": leg_uuid}
         if reply is not None:
-            item["reply"] = {"S": _json(reply)}
+            item["reply"] = {"S": _encode(reply)}
         # What the event changes in the summary and on its leg: the same under both conversations.
-        counts = "SET #exp = :exp ADD #n :one"
-        names = {"#exp": TTL_ATTRIBUTE, "#n": SummaryAttribute.EVENT_COUNT}
         values = {":exp": expires, ":one": _ONE}
-        leg_change: tuple[str, dict[str, Any]] | None = None
-        if state is not None:
-            counts += ", #s :s"
-            names["#s"] = SummaryAttribute.STATUSES
-            values[":s"] = {"SS": [summary.status_fact(payload, ms, leg_uuid).encode()]}  # type: ignore[arg-type]
+        leg_names = leg_value = None
+        if state:
+            values[":s"] = {"SS": [summary.status_text(payload, ms, leg_uuid)]}  # type: ignore[arg-type]
             price, duration = summary.billed(payload)
             if price is not None:
-                counts += ", #p :p"
-                names["#p"], values[":p"] = SummaryAttribute.TOTAL_PRICE, {"N": price}
+                values[":p"] = {"N": price}
             if duration is not None:
-                counts += ", #d :d"
-                names["#d"], values[":d"] = SummaryAttribute.TOTAL_DURATION, {"N": duration}
-            leg_change = (LegAttribute.FACTS, {"SS": [_json(summary.leg_fact(payload, ms, reply))]})
-        elif transfer:
-            moved = {
-                k: payload.get(k) for k in ("conversation_uuid_from", "conversation_uuid_to", "timestamp")
-            }
-            leg_change = (LegAttribute.TRANSFERS, {"SS": [_json(moved)]})
-        writes: list[Write] = []
-        timestamp = event.timestamp if event.timed else None
-        for n, conversation_uuid in enumerate(
-            filter(None, (event.conversation_uuid, event.also_conversation))
-        ):
-            key = keys.event_key(conversation_uuid, timestamp, event.label, event.digest)
-            put = {
-                "TableName": self._table,
-                "Item": {**_typed_key(key), **item},
-                "ConditionExpression": _NEW_KEY,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }  # fmt: skip
+                values[":d"] = {"N": duration}
+            counts, names = _STATUS_COUNTS[price is not None, duration is not None]
+            leg_names, leg_value = _LEG_FACTS, {"SS": [_encode(summary.leg_fact(payload, ms, reply))]}
+        else:
+            counts, names = _COUNT, _COUNT_NAMES
+            if transfer:
+                moved = {k: payload.get(k) for k in _MOVED}
+                leg_names, leg_value = _LEG_TRANSFERS, {"SS": [_encode(moved)]}
+        operations: list[dict[str, Any]] = [
+            {"Put": {"TableName": table, "Item": item, "ConditionExpression": _NEW_KEY,
+                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Update": {"TableName": table, "Key": {_PK: partition, _SK: _SUMMARY_SK},
+                        "UpdateExpression": counts, "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values}},
+        ]  # fmt: skip
+        roles = _EVENT_ROLES
+        if leg_names is not None:
+            roles = _LEG_EVENT_ROLES
+            leg = {"S": keys.leg_sort_key(leg_uuid)}  # type: ignore[arg-type]
+            operations.append(
+                {"Update": {"TableName": table, "Key": {_PK: partition, _SK: leg},
+                            "UpdateExpression": _LEG_UPDATE, "ExpressionAttributeNames": leg_names,
+                            "ExpressionAttributeValues": {":exp": expires, ":f": leg_value}}}
+            )  # fmt: skip
+        if also is not None:  # a transfer: the same writes under the other conversation
+            operations += _under({"S": keys.call_partition(also)}, operations)
             # "item" is the first put: a redelivery finds it. A transfer's copy under the other
             # conversation ("copy") existing alone is no redelivery, so it is not read as one.
-            writes.append(Write("item" if n == 0 else "copy", {"Put": put}))
-            update = {
-                "TableName": self._table,
-                "Key": _typed_key(keys.summary_key(conversation_uuid)),
-                "UpdateExpression": counts,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-            writes.append(Write("summary", {"Update": update}))
-            if leg_change is not None:
-                leg = {
-                    "TableName": self._table,
-                    "Key": _typed_key(keys.leg_key(conversation_uuid, leg_uuid)),  # type: ignore[arg-type]
-                    "UpdateExpression": "SET #exp = :exp ADD #f :f",
-                    "ExpressionAttributeNames": {"#exp": TTL_ATTRIBUTE, "#f": leg_change[0]},
-                    "ExpressionAttributeValues": {":exp": expires, ":f": leg_change[1]},
-                }
-                writes.append(Write("leg", {"Update": leg}))
-        return self._put_once(writes, deadline)
+            roles = (*roles, "copy", *roles[1:])
+        return _apply_once(self._client, operations, roles, deadline)
 
     def save_fallback(
         self,
@@ -433,18 +476,8 @@ class CallStore:
     def _put_once(self, writes: list[Write], deadline: float | None) -> bool:
         """Apply a transaction whose first write ("item") puts a new item; False if that item
         existed (a redelivery: then nothing at all was written)."""
-        if deadline is None:
-            deadline = time.monotonic() + EVENT_BUDGET_S
-        cancelled = transact(self._client, writes, deadline)
-        if cancelled is None:
-            return True
-        if cancelled.condition_failed("item"):
-            return False
-        if any(cancelled.invalid(write.role) for write in writes):
-            raise StoreRejected(
-                f"DynamoDB refused the write: {cancelled.reasons_text()}"
-            ) from cancelled.error
-        raise cancelled.unavailable()
+        operations, roles = [write.operation for write in writes], [write.role for write in writes]
+        return _apply_once(self._client, operations, roles, deadline)
 
     # --- reads -----------------------------------------------------------------------------------
 

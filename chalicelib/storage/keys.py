@@ -76,8 +76,12 @@ EVENTS_END = _EVENT[:-1] + chr(ord(_EVENT[-1]) + 1)  # "EVENT$": above every eve
 
 def event_key(conversation_uuid: str, timestamp: str | None, label: str, digest: str) -> Key:
     """Events sort by their own time; `timestamp` None (untimed) keys by content alone."""
-    order = _ORDER.get(label, _OTHER_ORDER)
-    return _key(call_partition(conversation_uuid), f"{_EVENT}{timestamp or _UNTIMED}#{order}{label}#{digest}")
+    return _key(call_partition(conversation_uuid), event_sort_key(timestamp, label, digest))
+
+
+def event_sort_key(timestamp: str | None, label: str, digest: str) -> str:
+    """event_key's sort key alone, for a store that types its keys itself."""
+    return f"{_EVENT}{timestamp or _UNTIMED}#{_ORDER.get(label, _OTHER_ORDER)}{label}#{digest}"
 
 
 def fallback_key(conversation_uuid: str, use_key: str) -> Key:
@@ -85,7 +89,11 @@ def fallback_key(conversation_uuid: str, use_key: str) -> Key:
 
 
 def leg_key(conversation_uuid: str, leg_uuid: str) -> Key:
-    return _key(call_partition(conversation_uuid), _LEG + leg_uuid)
+    return _key(call_partition(conversation_uuid), leg_sort_key(leg_uuid))
+
+
+def leg_sort_key(leg_uuid: str) -> str:
+    return _LEG + leg_uuid
 
 
 def leg_of(sort_key: str) -> str:

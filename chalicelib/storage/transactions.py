@@ -7,14 +7,15 @@ instead of reading `codes[0]`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.storage.errors import StoreUnavailable, from_boto
-from chalicelib.storage.timing import WORST_CALL_S, pause_for_retry, time_left
+from chalicelib.storage.timing import WORST_CALL_S, pause_for_retry
 
 # CancellationReasons codes callgate acts on (DynamoDB API reference, TransactWriteItems)
 CONDITION_FAILED = "ConditionalCheckFailed"  # the write's condition was false: nothing written
@@ -22,8 +23,9 @@ CONFLICT = "TransactionConflict"  # another transaction touched the item at that
 INVALID = "ValidationError"  # the item cannot be written (e.g. it would pass 400 KB)
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
+    """A tuple, not a dataclass: one is built for every write of every webhook."""
+
     role: Any  # what the write is to its caller: "answer", "summary", a rate limit…
     operation: dict[str, Any]  # {"Put": …}, {"Update": …}
 
@@ -62,11 +64,19 @@ def transact(client: Any, writes: Sequence[Write], deadline: float | None) -> Ca
     pause while a worst-case retry fits before `deadline`. StoreUnavailable for the rest, and
     before anything is sent when a worst-case call no longer fits: the caller's reply must not
     wait for a write that could outlast its budget."""
-    if time_left(deadline) < WORST_CALL_S:
+    return apply(client, [operation for _, operation in writes], [role for role, _ in writes], deadline)
+
+
+def apply(
+    client: Any, operations: list[dict[str, Any]], roles: Sequence[Any], deadline: float | None
+) -> Cancelled | None:
+    """transact() with the operations and their roles apart: a caller that writes the same roles
+    every time passes one constant tuple of them instead of a Write per operation."""
+    if deadline is not None and deadline - time.monotonic() < WORST_CALL_S:
         raise StoreUnavailable("no time left in the budget for a DynamoDB call")
     while True:
         try:
-            client.transact_write_items(TransactItems=[write.operation for write in writes])
+            client.transact_write_items(TransactItems=operations)
             return None
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
@@ -79,8 +89,8 @@ def transact(client: Any, writes: Sequence[Write], deadline: float | None) -> Ca
             return Cancelled(
                 exc,
                 tuple(
-                    (write.role, reason.get("Code"), reason.get("Item"))
-                    for write, reason in zip(writes, reasons, strict=False)
+                    (role, reason.get("Code"), reason.get("Item"))
+                    for role, reason in zip(roles, reasons, strict=False)
                 ),
             )
         except BotoCoreError as exc:
