@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
@@ -19,7 +21,6 @@ from phonenumbers.phonenumberutil import (  # the steps parse, number_type take 
     ValidationResult,
     _extract_country_code,
     _maybe_strip_national_prefix_carrier_code,
-    _number_type_helper,
     _test_number_length,
 )
 
@@ -157,7 +158,7 @@ def _region_and_type(country_code: int, national: str) -> tuple[str | None, int 
         if metadata is None:
             continue
         if metadata.leading_digits is not None:
-            if re.compile(metadata.leading_digits).match(national):
+            if _leading_digits(metadata.leading_digits).match(national):
                 return region, _number_type(country_code, region, national)
         elif (kind := _number_type_helper(national, metadata)) != phonenumbers.PhoneNumberType.UNKNOWN:
             if region == NON_GEOGRAPHIC_REGION:  # typed against other metadata: type it again
@@ -179,3 +180,89 @@ def _number_type(country_code: int, region: str, national: str) -> int | None:
 def is_region_code(code: str) -> bool:
     """True for the ISO 3166 codes phonenumbers knows ('GB', not 'UK')."""
     return code in phonenumbers.SUPPORTED_REGIONS
+
+
+_leading_digits = lru_cache(maxsize=64)(re.compile)  # the few regions that have them
+
+
+class _Desc(NamedTuple):
+    """A PhoneNumberDesc ready to test against: its lengths and its compiled pattern."""
+
+    lengths: frozenset[int]  # empty: any length (the general description's)
+    pattern: re.Pattern[str] | None
+
+    def matches(self, national: str) -> bool:
+        """phonenumbers' _is_number_matching_desc (a full match, not a prefix)."""
+        if self.pattern is None or (self.lengths and len(national) not in self.lengths):
+            return False
+        return self.pattern.fullmatch(national) is not None
+
+
+_NO_DESC = _Desc(frozenset(), None)
+# The types phonenumbers tries before fixed line and mobile, in its order (_number_type_helper)
+_SPECIAL_TYPES = (
+    ("premium_rate", phonenumbers.PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", phonenumbers.PhoneNumberType.TOLL_FREE),
+    ("shared_cost", phonenumbers.PhoneNumberType.SHARED_COST),
+    ("voip", phonenumbers.PhoneNumberType.VOIP),
+    ("personal_number", phonenumbers.PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", phonenumbers.PhoneNumberType.PAGER),
+    ("uan", phonenumbers.PhoneNumberType.UAN),
+    ("voicemail", phonenumbers.PhoneNumberType.VOICEMAIL),
+)
+
+
+class _Plan(NamedTuple):
+    """A region's descriptions, compiled once: phonenumbers looks each pattern up again in re's
+    cache on every test, ten or so per number."""
+
+    general: _Desc
+    special: tuple[tuple[_Desc, int], ...]
+    fixed_line: _Desc
+    mobile: _Desc
+    same_mobile_and_fixed_line: bool
+
+
+def _desc(desc: Any) -> _Desc:
+    if desc is None or not desc.national_number_pattern:
+        return _NO_DESC
+    return _Desc(frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern))
+
+
+_PLANS: dict[tuple[str, int], _Plan] = {}  # (region, country code): one per metadata, ~250 in all
+
+
+def _plan(metadata: Any) -> _Plan:
+    key = (metadata.id, metadata.country_code)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = _new_plan(metadata)
+    return plan
+
+
+def _new_plan(metadata: Any) -> _Plan:
+    return _Plan(
+        _desc(metadata.general_desc),
+        tuple((_desc(getattr(metadata, name)), kind) for name, kind in _SPECIAL_TYPES),
+        _desc(metadata.fixed_line),
+        _desc(metadata.mobile),
+        bool(metadata.same_mobile_and_fixed_line_pattern),
+    )
+
+
+def _number_type_helper(national: str, metadata: Any) -> int:
+    """phonenumbers' _number_type_helper: the number's PhoneNumberType in a region, UNKNOWN when
+    it is none (a unit test holds every outcome to phonenumbers' public number_type)."""
+    plan = _plan(metadata)
+    if not plan.general.matches(national):
+        return phonenumbers.PhoneNumberType.UNKNOWN
+    for desc, kind in plan.special:
+        if desc.matches(national):
+            return kind
+    if plan.fixed_line.matches(national):
+        if plan.same_mobile_and_fixed_line or plan.mobile.matches(national):
+            return phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return phonenumbers.PhoneNumberType.FIXED_LINE
+    if not plan.same_mobile_and_fixed_line and plan.mobile.matches(national):
+        return phonenumbers.PhoneNumberType.MOBILE
+    return phonenumbers.PhoneNumberType.UNKNOWN
