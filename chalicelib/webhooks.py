@@ -12,10 +12,11 @@ import importlib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -79,13 +80,45 @@ def clip(value: Any, limit: int = 100) -> Any:
 def utc_iso(moment: datetime) -> str:
     """Fixed-width UTC ISO 8601 with microseconds, so strings sort as times."""
     utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    if utc.year < 1000:  # strftime's %Y, which pads the year on some platforms only
+    year = utc.year
+    if year < 1000:  # strftime's %Y, which pads the year on some platforms only
         return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    # the same text as that strftime, at a third of its cost (it runs several times a request)
-    return _ISO % (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
+    # The same text as that strftime (it runs several times a request): a year of four digits as
+    # it is, two-digit fields from a table, the microseconds padded by a leading 1 that is cut
+    # off. A %-format of the fields costs half as much again.
+    two = _TWO_DIGITS
+    return (
+        f"{year}-{two[utc.month]}-{two[utc.day]}T{two[utc.hour]}:{two[utc.minute]}:{two[utc.second]}"
+        f".{str(utc.microsecond + 1_000_000)[1:]}Z"
+    )
 
 
-_ISO = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
+# utc_iso's text up to the minute ("YYYY-MM-DDTHH:MM:") of one minute since the epoch: now_stamp's
+_last_minute: tuple[int, str] = (-1, "")
+_STAMPED_UNTIL = 2**33  # epoch seconds (the year 2242): the same range as datetime.timestamp()'s exact one
+
+
+def now_stamp() -> tuple[str, int]:
+    """(utc_iso(now), int(now.timestamp())) for now = datetime.now(UTC): the same clock, floored to
+    the microsecond as datetime.now floors it, without building the datetime (that, its
+    timestamp() and utc_iso cost twice as much). A webhook's requests come in bursts (a call's
+    events), so the text up to the minute is kept from the last one."""
+    global _last_minute
+    micro = time.time_ns() // 1000
+    seconds = micro // 1_000_000
+    if not 0 <= seconds < _STAMPED_UNTIL:  # a clock set before 1970 or after 2242
+        now = datetime.now(UTC)
+        return utc_iso(now), int(now.timestamp())
+    minute = seconds // 60  # POSIX time has no leap seconds: every minute is 60 of them
+    last = _last_minute
+    if last[0] == minute:
+        prefix = last[1]
+    else:
+        prefix = utc_iso(datetime.fromtimestamp(minute * 60, UTC))[:17]
+        _last_minute = (minute, prefix)
+    second = seconds - minute * 60
+    return f"{prefix}{_TWO_DIGITS[second]}.{str(micro - seconds * 1_000_000 + 1_000_000)[1:]}Z", seconds
 
 
 def request_params(
@@ -107,7 +140,17 @@ def request_params(
     try:
         if text.startswith("\ufeff"):  # what json.loads refuses before decoding
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        parsed = _decode_json(text)
+        # _JSON_BODY.decode(text): a body that is one object, no whitespace around, is scanned
+        # straight away (decode's two whitespace matches and calls cost a tenth of a small body's
+        # parse); anything else, and every error, goes through decode itself.
+        parsed, end = None, -1
+        if text[:1] == "{" and text[-1:] == "}":
+            try:
+                parsed, end = _SCAN_JSON(text, 0)
+            except (StopIteration, ValueError):
+                end = -1
+        if end != len(text):
+            parsed = _JSON_BODY.decode(text)
     except RecursionError as exc:
         raise WebhookError("body is not valid JSON: nested too deeply") from exc
     except ValueError as exc:
@@ -115,14 +158,18 @@ def request_params(
     if not isinstance(parsed, dict):
         raise WebhookError("body must be a JSON object")
     # Each container in it has its own '{' or '[' in the text: with at most MAX_JSON_DEPTH of
-    # them it cannot nest deeper, and the walk is skipped.
-    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _deeper_than(parsed, MAX_JSON_DEPTH):
+    # them it cannot nest deeper, and the walk is skipped. (A status event has no '[': found absent
+    # at a tenth of the cost of counting.)
+    openings = text.count("{") + (text.count("[") if "[" in text else 0)
+    if openings > MAX_JSON_DEPTH and _deeper_than(parsed, MAX_JSON_DEPTH):
         raise WebhookError(f"body is not valid JSON: nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     if params:
         params.update(parsed)
     else:  # no query: the body's fields are all of them, in the same order
         params = parsed
-    if "\\u" in text:  # a \u escape can spell a lone surrogate anywhere in the body
+    # a \u escape can spell a lone surrogate anywhere in the body (a backslash alone is looked
+    # for first: one character is found twenty times faster than two, and most bodies have none)
+    if "\\" in text and "\\u" in text:
         return _encodable(params, params)
     if not query:
         return params
@@ -176,20 +223,6 @@ def _finite_float(text: str) -> float:
 # what json.loads(text, parse_constant=…, parse_float=…) would build again on every call
 _JSON_BODY = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 _SCAN_JSON = _JSON_BODY.scan_once
-
-
-def _decode_json(text: str) -> Any:
-    """_JSON_BODY.decode(text): a body that is one object, no whitespace around, is scanned
-    straight away (decode's two whitespace matches and calls cost a tenth of a small body's
-    parse); anything else, and every error, goes through decode itself."""
-    if text[:1] == "{" and text[-1:] == "}":
-        try:
-            parsed, end = _SCAN_JSON(text, 0)
-        except (StopIteration, ValueError):
-            end = -1
-        if end == len(text):
-            return parsed
-    return _JSON_BODY.decode(text)
 
 
 def _text(value: Any) -> str | None:
@@ -329,6 +362,7 @@ class Event(NamedTuple):
     digest: str  # identifies the payload, so a redelivery is stored once
     payload: dict[str, Any]
     also_conversation: str | None = None  # a transfer is filed under both conversations
+    encoded: str | None = None  # the payload as stored (compact JSON, its own key order), if encoded
 
 
 def _kind(payload: dict[str, Any]) -> str:
@@ -337,17 +371,21 @@ def _kind(payload: dict[str, Any]) -> str:
         return "transcription"
     if "status" in payload:
         return "status"
-    for field, kind in (
-        ("conversation_uuid_from", "transfer"),
-        ("speech", "input"),
-        ("dtmf", "input"),
-        ("recording_url", "record"),
-        ("reason", "error"),
-        ("payload", "notify"),
-    ):
+    for field, kind in _KIND_FIELDS:
         if field in payload:
             return kind
     return "other"
+
+
+# the kind of an event without a status, by the first of these fields it has
+_KIND_FIELDS = (
+    ("conversation_uuid_from", "transfer"),
+    ("speech", "input"),
+    ("dtmf", "input"),
+    ("recording_url", "record"),
+    ("reason", "error"),
+    ("payload", "notify"),
+)
 
 
 # Vonage's own format (UTC, milliseconds, Z) for a time that always exists: every field in range,
@@ -387,17 +425,24 @@ def _identifier(payload: dict[str, Any], name: str, other: str | None = None) ->
     return value
 
 
+def _json_chunks(sort_keys: bool) -> Callable[[Any, int], Iterable[str]]:
+    """`chunks(value, 0)`: the pieces of compact_json(sort_keys)(value), for a caller that joins
+    them itself (one call fewer on every event)."""
+    encoder = json.JSONEncoder(sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+        return lambda value, _indent: encoder.iterencode(value)
+    scan = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",", sort_keys, False, True)
+    return scan  # type: ignore[no-any-return]
+
+
 def compact_json(sort_keys: bool) -> Callable[[Any], str]:
     """json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=…).encode, the same
     text, without what encode() sets up again on every call (a third of a small payload's cost).
 
     Values are not checked for cycles: those encoded come from JSON, or are built as trees.
     """
-    encoder = json.JSONEncoder(sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return encoder.encode
-    scan = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",", sort_keys, False, True)
+    scan = _json_chunks(sort_keys)
     join = "".join
 
     def encode(value: Any) -> str:
@@ -407,6 +452,9 @@ def compact_json(sort_keys: bool) -> Callable[[Any], str]:
 
 
 _CANONICAL = compact_json(sort_keys=True)
+_CANONICAL_CHUNKS = _json_chunks(sort_keys=True)
+_STORED_CHUNKS = _json_chunks(sort_keys=False)
+_VONAGE_TIME_MATCH = _VONAGE_TIME.fullmatch
 
 
 def payload_digest(payload: Mapping[str, Any]) -> str:
@@ -429,8 +477,11 @@ def _own_sha256() -> Callable[[bytes], Any]:
 _sha256 = _own_sha256()
 
 
-def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
-    """Validate an event-URL payload; raise WebhookError (400) if it is unusable."""
+def parse_event(payload: dict[str, Any], received_at: datetime | str) -> Event:
+    """Validate an event-URL payload; raise WebhookError (400) if it is unusable.
+
+    `received_at`: when the request arrived, or utc_iso() of it if the caller has that already.
+    """
     # Each id as _identifier reads it; one that it passes at once (as every id Vonage sends) is
     # taken here without the call.
     leg = payload.get("uuid")
@@ -449,33 +500,56 @@ def parse_event(payload: dict[str, Any], received_at: datetime) -> Event:
             raise WebhookError("event has none of conversation_uuid, uuid, call_uuid")
         raise WebhookError("event has no conversation_uuid, so it belongs to no call")
     status = payload.get("status")
-    timestamp = _timestamp(payload.get("timestamp"))
-    canonical = _CANONICAL(payload).encode()  # payload_digest's, with its size
+    stamp = payload.get("timestamp")
+    # _timestamp's own first step, without the call: Vonage's format
+    timestamp = stamp[:23] + "000Z" if type(stamp) is str and _VONAGE_TIME_MATCH(stamp) else _timestamp(stamp)
+    # payload_digest's text, with its size; then the stored text, encoded straight after it while
+    # the payload is still in the CPU's caches rather than later in the store
+    canonical = "".join(_CANONICAL_CHUNKS(payload, 0)).encode()
     if len(canonical) > MAX_STORED_BYTES:
         raise WebhookError(f"event is larger than {MAX_STORED_BYTES} bytes as JSON", status=413)
     digest = _sha256(canonical).hexdigest()[:20]
+    encoded = "".join(_STORED_CHUNKS(payload, 0))
     transferred_to = (
         _identifier(payload, "conversation_uuid_to") if "conversation_uuid_from" in payload else None
     )
-    kind = _kind(payload)
+    # _kind(payload), without the call: every event takes it
+    if status == "transcribed":
+        kind = "transcription"
+    elif "status" in payload:
+        kind = "status"
+    else:
+        kind = "other"
+        for field, named in _KIND_FIELDS:
+            if field in payload:
+                kind = named
+                break
     if isinstance(status, str):
         label = status if status in _LABELS or _LABEL.fullmatch(status) else kind
         if len(status) > MAX_ID_CHARS:
             status = None
     else:
         status, label = None, kind
-    return Event(
-        conversation_uuid=conversation,
-        leg_uuid=leg,
-        kind=kind,
-        status=status,
-        timestamp=timestamp or utc_iso(received_at),
-        timed=timestamp is not None,
-        label=label,
-        digest=digest,
-        payload=payload,
-        also_conversation=transferred_to if transferred_to != conversation else None,
+    return _new_event(
+        (
+            conversation,
+            leg,
+            kind,
+            status,
+            timestamp or (received_at if type(received_at) is str else utc_iso(received_at)),
+            timestamp is not None,
+            label,
+            digest,
+            payload,
+            transferred_to if transferred_to != conversation else None,
+            encoded,
+        )
     )
+
+
+# Event(*fields) for all of its fields, without the named tuple's own __new__ (a Python function
+# whose call costs as much again as the tuple): every event is built so.
+_new_event: Callable[[tuple[Any, ...]], Event] = partial(tuple.__new__, Event)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from chalicelib.storage import keys
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable, from_boto
 from chalicelib.storage.keys import TTL_ATTRIBUTE, LegAttribute, SummaryAttribute
 from chalicelib.storage.timing import EVENT_BUDGET_S
-from chalicelib.storage.transactions import Write, apply, transact
+from chalicelib.storage.transactions import Cancelled, Write, apply, transact
 from chalicelib.webhooks import Event, compact_json
 
 _NEW_KEY = f"attribute_not_exists({keys.PARTITION_KEY})"
@@ -80,6 +80,7 @@ def _typed_key(key: keys.Key) -> dict[str, dict[str, str]]:
 
 _encode = compact_json(sort_keys=False)  # _json's text, at two thirds of its cost: on every event
 _PK, _SK = keys.PARTITION_KEY, keys.SORT_KEY
+_LEG_STATES = summary.LEG_STATES
 _SUMMARY_SK = {"S": keys.SUMMARY_SK}
 # The SUMMARY update of an event: its expiry and count, and for a status event its StatusFact
 # and (when it has them) its price and duration, keyed by (price?, duration?).
@@ -123,8 +124,11 @@ def _apply_once(
     if deadline is None:
         deadline = time.monotonic() + EVENT_BUDGET_S
     cancelled = apply(client, operations, roles, deadline)
-    if cancelled is None:
-        return True
+    return cancelled is None or _not_applied(cancelled, roles)
+
+
+def _not_applied(cancelled: Cancelled, roles: Sequence[Any]) -> bool:
+    """_apply_once's answer to a cancelled transaction: False for a redelivery; raises otherwise."""
     if cancelled.condition_failed("item"):
         return False
     if any(cancelled.invalid(role) for role in roles):
@@ -388,23 +392,25 @@ class CallStore:
         LEG item; any other event only counts. A transfer is filed under both
         conversations (the legs moved from one to the other) and noted on its leg.
         """
-        conversation_uuid, leg_uuid, kind, status, timestamp, timed, label, digest, payload, also = event
+        (conversation_uuid, leg_uuid, kind, status, timestamp, timed, label, digest, payload, also,
+         encoded) = event  # fmt: skip
         # summary.leg_state(payload): the event's status is the payload's, if it is text
-        state = leg_uuid is not None and status in summary.LEG_STATES
+        state = leg_uuid is not None and status in _LEG_STATES
         transfer = kind == "transfer" and leg_uuid is not None
         ms = summary.event_ms(timestamp) if state or transfer else 0
         table = self._table
         expires = {"N": str(expires_at)}
-        partition = {"S": keys.call_partition(conversation_uuid)}
+        pk, sk = keys.event_key_pair(conversation_uuid, timestamp if timed else None, label, digest)
+        partition = {"S": pk}
         item = {
             _PK: partition,
-            _SK: {"S": keys.event_sort_key(timestamp if timed else None, label, digest)},
+            _SK: {"S": sk},
             "kind": _EVENT_KIND,
             "event_kind": {"S": kind},
             "timestamp": {"S": timestamp},
             "digest": {"S": digest},
             "received_at": {"S": received_at},
-            "payload": {"S": _encode(payload)},
+            "payload": {"S": _encode(payload) if encoded is None else encoded},
             TTL_ATTRIBUTE: expires,
         }
         if status is not None:
@@ -424,7 +430,7 @@ class CallStore:
             if duration is not None:
                 values[":d"] = {"N": duration}
             counts, names = _STATUS_COUNTS[price is not None, duration is not None]
-            leg_names, leg_value = _LEG_FACTS, {"SS": [_encode(summary.leg_fact(payload, ms, reply))]}
+            leg_names, leg_value = _LEG_FACTS, {"SS": [summary.leg_fact_text(payload, ms, reply)]}
         else:
             counts, names = _COUNT, _COUNT_NAMES
             if transfer:
@@ -451,7 +457,11 @@ class CallStore:
             # "item" is the first put: a redelivery finds it. A transfer's copy under the other
             # conversation ("copy") existing alone is no redelivery, so it is not read as one.
             roles = (*roles, "copy", *roles[1:])
-        return _apply_once(self._client, operations, roles, deadline)
+        # _apply_once's steps, without the call: every event takes them
+        if deadline is None:
+            deadline = time.monotonic() + EVENT_BUDGET_S
+        cancelled = apply(self._client, operations, roles, deadline)
+        return cancelled is None or _not_applied(cancelled, roles)
 
     def save_fallback(
         self,

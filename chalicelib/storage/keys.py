@@ -84,6 +84,13 @@ def event_sort_key(timestamp: str | None, label: str, digest: str) -> str:
     return f"{_EVENT}{timestamp or _UNTIMED}#{_ORDER.get(label, _OTHER_ORDER)}{label}#{digest}"
 
 
+def event_key_pair(conversation_uuid: str, timestamp: str | None, label: str, digest: str) -> tuple[str, str]:
+    """event_key's partition and sort key, for a store that types its keys itself: one call
+    where call_partition and event_sort_key are two, on every event."""
+    sort_key = f"{_EVENT}{timestamp or _UNTIMED}#{_ORDER.get(label, _OTHER_ORDER)}{label}#{digest}"
+    return _CALL + conversation_uuid, sort_key
+
+
 def fallback_key(conversation_uuid: str, use_key: str) -> Key:
     return _key(call_partition(conversation_uuid), _FALLBACK + use_key)
 

@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib import handlers as handlers_module
 from chalicelib import summary, webhooks
 from chalicelib.storage import keys
 from chalicelib.storage.call_store import CallStore
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable
 from chalicelib.webhooks import compact_json, parse_event, payload_digest, request_params, utc_iso
+from tests.support import stage_settings
 
 RECEIVED = datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -249,6 +251,29 @@ def test_leg_facts_keep_field_order_whatever_the_payloads_order() -> None:
         assert list(fact.items()) == list(expected.items())
 
 
+class Text(str):
+    pass
+
+
+class Whole(int):
+    pass
+
+
+def test_a_leg_facts_text_is_its_json() -> None:
+    """leg_fact_text writes the fact itself: the encoder's text for every kind of value."""
+    rng = random.Random(9)
+    odd = [None, "", "x" * 100, 'naïve "☃" \\ \n', 7, -3, 2.5, float("nan"), True, False, [], {}, "v",
+           Text("sub"), Whole(4), 10**30]  # fmt: skip
+    encode = compact_json(sort_keys=False)
+    for _ in range(3000):
+        payload: dict[str, Any] = {"status": rng.choice(["completed", "answered", Text("busy")]), "uuid": "u"}
+        for field in rng.sample(summary.LEG_FIELDS, rng.randrange(len(summary.LEG_FIELDS) + 1)):
+            payload[field] = rng.choice(odd)
+        reply = rng.choice([None, None, [{"action": "talk", "text": "hi"}]])
+        ms = rng.choice([0, 1577880000000, Whole(5)])
+        assert summary.leg_fact_text(payload, ms, reply) == encode(summary.leg_fact(payload, ms, reply))
+
+
 @pytest.mark.parametrize(
     ("price", "duration"),
     [("0.01800000", "240"), (1, 5), ("abc", "x"), (None, None), (True, False), (1.5, "12.5"), ("", "")],
@@ -273,6 +298,11 @@ def test_sort_keys_alone_are_those_of_the_keys() -> None:
             key = keys.event_key("CON-1", timestamp, label, "d1")
             assert keys.event_sort_key(timestamp, label, "d1") == key[keys.SORT_KEY]
     assert keys.leg_sort_key("leg-1") == keys.leg_key("CON-1", "leg-1")[keys.SORT_KEY]
+    for timestamp in ("2026-11-20T12:00:00.000000Z", None):
+        for label in ("started", "disconnected", "input", "other"):
+            key = keys.event_key("CON-1", timestamp, label, "d1")
+            pair = keys.event_key_pair("CON-1", timestamp, label, "d1")
+            assert pair == (key[keys.PARTITION_KEY], key[keys.SORT_KEY])
 
 
 # --- the event's transaction ---------------------------------------------------------------------
@@ -307,8 +337,95 @@ def test_the_event_tuple_unpacks_in_field_order() -> None:
     """The store unpacks an Event whole: its fields must stay in this order."""
     assert webhooks.Event._fields == (
         "conversation_uuid", "leg_uuid", "kind", "status", "timestamp", "timed", "label", "digest",
-        "payload", "also_conversation",
+        "payload", "also_conversation", "encoded",
     )  # fmt: skip
+    event = parse_event({"conversation_uuid": "CON-1", "uuid": "leg-1"}, RECEIVED)  # built field by field
+    assert type(event) is webhooks.Event and event == webhooks.Event(*event) and event.leg_uuid == "leg-1"
+
+
+def test_the_event_carries_its_payload_as_stored_and_the_store_takes_it() -> None:
+    """parse_event encodes the stored text next to the digest's: the store's own encoding."""
+    payload = {"z": 1, "headers": {"b": "2", "a": "1"}, "conversation_uuid": "CON-1", "text": "naïve ☃"}
+    event = parse_event(payload, RECEIVED)
+    assert event.encoded == json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    with_text, without = Recorder(), Recorder()
+    store = CallStore(with_text, "calls")
+    assert store.save_event(event, utc_iso(RECEIVED), 1800000000)
+    assert CallStore(without, "calls").save_event(event._replace(encoded=None), utc_iso(RECEIVED), 1800000000)
+    assert with_text.items == without.items  # an Event built without it is encoded by the store
+
+
+KIND_FIELDS = ["status", "conversation_uuid_from", "speech", "dtmf", "recording_url", "reason", "payload"]
+
+
+def test_the_events_kind_is_kinds() -> None:
+    """parse_event works the kind out in place: the same as _kind for every mix of the fields."""
+    for mask in range(2 ** len(KIND_FIELDS)):
+        present = [field for n, field in enumerate(KIND_FIELDS) if mask >> n & 1]
+        for status in ("transcribed", "started", None, 3):
+            payload: dict[str, Any] = {"conversation_uuid": "CON-1", **dict.fromkeys(present, "x")}
+            if "status" in payload:
+                payload["status"] = status
+            assert parse_event(payload, RECEIVED).kind == webhooks._kind(payload), payload
+
+
+def test_an_untimed_event_takes_the_time_received_as_text_or_as_a_moment() -> None:
+    payload = {"conversation_uuid": "CON-1", "payload": {"menu": 1}}
+    from_text = parse_event(payload, utc_iso(RECEIVED))
+    assert from_text == parse_event(payload, RECEIVED)
+    assert (from_text.timestamp, from_text.timed) == ("2026-11-20T12:00:00.123456Z", False)
+
+
+def _utc_iso_by_format(moment: datetime) -> str:
+    """The text utc_iso builds from a table of two-digit fields: strftime's."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_utc_iso_is_the_format_over_the_whole_range() -> None:
+    rng = random.Random(11)
+    for _ in range(20_000):
+        moment = datetime(1, 1, 1, tzinfo=UTC) + timedelta(
+            days=rng.randrange(3_652_058), seconds=rng.randrange(86_400), microseconds=rng.randrange(10**6)
+        )
+        assert utc_iso(moment) == _utc_iso_by_format(moment), moment
+    for micro in (0, 1, 999_999, 100_000):
+        moment = RECEIVED.replace(microsecond=micro)
+        assert utc_iso(moment) == _utc_iso_by_format(moment)
+
+
+def _clock_at(monkeypatch: pytest.MonkeyPatch, ns: int) -> datetime:
+    """Sets the clock now_stamp reads; the datetime.now(UTC) it stands for (floored to a µs)."""
+    monkeypatch.setattr(webhooks.time, "time_ns", lambda: ns)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+
+
+def test_now_stamp_is_the_text_and_seconds_of_datetime_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(3)
+    start = 1_795_000_000 * 10**9
+    times = [0, 59 * 10**9 + 999_999_999, 60 * 10**9, start, start + 999, start + 1000]
+    times += [start + rng.randrange(10**9 * 3600 * 24 * 3) for _ in range(3000)]  # minutes in any order
+    times += [rng.randrange(2**33 * 10**9) for _ in range(3000)]  # 1970 to 2242
+    for ns in times:
+        now = _clock_at(monkeypatch, ns)
+        assert webhooks.now_stamp() == (utc_iso(now), int(now.timestamp())), ns
+
+
+def test_now_stamp_out_of_its_range_reads_datetime_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    for ns in (-1, 2**33 * 10**9):
+        _clock_at(monkeypatch, ns)
+        text, seconds = webhooks.now_stamp()  # the real time, read the long way
+        assert abs(seconds - int(datetime.now(UTC).timestamp())) < 60
+        assert text == utc_iso(datetime.fromisoformat(text))
+
+
+def test_a_body_with_backslashes_but_no_unicode_escape_is_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    walked: list[Any] = []
+    monkeypatch.setattr(webhooks, "_encodable", lambda params, unchecked: walked.append(params) or params)
+    request_params(None, b'{"a": "x\\ny \\" \\\\"}', "application/json")
+    request_params(None, b'{"a": "plain"}', "application/json")
+    assert walked == []
+    request_params(None, b'{"a": "\\u00e9"}', "application/json")
+    assert walked == [{"a": "\u00e9"}]
 
 
 def test_a_status_event_writes_its_item_summary_and_leg() -> None:
@@ -419,3 +536,39 @@ def test_a_cancelled_event_is_read_by_its_writes_roles(
     with pytest.raises(outcome):
         _save(payload, client)
     assert len(client.items) == len(codes)
+
+
+# --- the handler ---------------------------------------------------------------------------------
+
+
+def _stored_by(clock: Any = None) -> tuple[handlers_module.Reply, dict[str, Any]]:
+    """An untimed event through Handlers.event (the system clock unless `clock`): reply and item."""
+    client = Recorder()
+    settings = stage_settings()
+    extra = {} if clock is None else {"clock": clock}
+    handlers = handlers_module.Handlers(
+        store_for=lambda _: CallStore(client, "calls"), load_settings=lambda: settings, **extra
+    )
+    body = b'{"conversation_uuid": "CON-1", "payload": {"menu": 1}}'
+    reply = handlers.event(None, body, "application/json")
+    return reply, client.items[0]["Put"]["Item"]
+
+
+def test_the_system_clock_is_read_as_the_default_clock_reads_it() -> None:
+    """Without a datetime: the same text and expiry as utc_iso and _expiry of _now()."""
+    before = handlers_module._now()
+    reply, item = _stored_by()
+    after = handlers_module._now()
+    received = datetime.fromisoformat(item["received_at"]["S"])
+    assert item["received_at"]["S"] == item["timestamp"]["S"] == utc_iso(received)
+    assert before <= received <= after
+    retention = stage_settings().retention_days * 86400
+    assert int(item["expires_at"]["N"]) == int(received.timestamp()) + retention
+    assert (reply.status, reply.body, reply.encoded) == (200, {}, json.dumps(reply.body))
+
+
+def test_an_injected_clock_is_read_as_before() -> None:
+    reply, item = _stored_by(clock=lambda: RECEIVED)
+    assert item["received_at"]["S"] == item["timestamp"]["S"] == utc_iso(RECEIVED)
+    assert int(item["expires_at"]["N"]) == handlers_module._expiry(RECEIVED, stage_settings())
+    assert reply == handlers_module.Reply(200, {}, "{}") and (reply.status, reply.body) == (200, {})

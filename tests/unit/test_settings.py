@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 from collections.abc import Callable
 
 import pytest
@@ -222,3 +224,40 @@ def test_the_process_environment_is_compared_with_the_last_one_read(monkeypatch)
     assert load().greeting_text == first.greeting_text
     monkeypatch.delenv("GREETING_TEXT")
     assert load() is first
+
+
+def test_a_change_to_any_variable_is_noticed_and_only_a_read_one_parses_again(monkeypatch) -> None:
+    """load() compares the whole environment with its last copy: exact, whatever changed."""
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    first = load()
+    monkeypatch.setenv("CALLGATE_TEST_UNREAD", "1")  # not a setting: compared, read, the same settings
+    assert load() is first
+    monkeypatch.delenv("CALLGATE_TEST_UNREAD")
+    assert load() is first
+    monkeypatch.setenv("REFUSAL_TEXT", "No.")  # a setting that was absent
+    assert load().refusal_texts["country_not_allowed"] == "No."
+    monkeypatch.delenv("REFUSAL_TEXT")
+    assert load() is first
+
+
+def test_load_is_the_parse_of_every_name_after_any_change(monkeypatch) -> None:
+    """Against the plain reading (each name through os.environ) over random changes."""
+    rng = random.Random(7)
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    choices = {
+        "GREETING_TEXT": ["Hello", "Please wait.", None],
+        "MAX_CALLS_PER_MINUTE": ["5", "60", None],
+        "TALK_LANGUAGE": ["en-GB", None],
+        "CALLGATE_TEST_UNREAD": ["a", "b", None],
+    }
+    for _ in range(200):
+        name = rng.choice(list(choices))
+        value = rng.choice(choices[name])
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+        expected = settings._parse(tuple(os.environ.get(n) for n in settings.NAMES))
+        assert load() == expected
