@@ -15,10 +15,9 @@ fallback answer URL's NCCO.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache, partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib import ncco, prompts
 from chalicelib.phone_numbers import Destination, InvalidNumber, parse_destination
@@ -29,8 +28,7 @@ CONNECT = "connect"
 REFUSE = "refuse"
 
 
-@dataclass(frozen=True)
-class RateLimit:
+class RateLimit(NamedTuple):
     """A fixed-window call counter that a connected call increments while it is under `limit`."""
 
     user: str | None  # None: everyone's
@@ -38,7 +36,7 @@ class RateLimit:
     period: str  # which window: 2026-11-21T09, 2026-11-21, 2026-11-21T09:15
     limit: int
     expires_at: int  # epoch seconds (DynamoDB TTL), a while after the window closes
-    refuse: Callable[[], Decision] = field(repr=False, compare=False)  # built only when reached
+    refuse: Callable[[], Decision]  # built only when reached
 
     @property
     def refusal(self) -> dict[str, Any]:
@@ -46,12 +44,11 @@ class RateLimit:
         return self.refuse().answer
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """An answer to store and reply with; a connect also carries the limits to count it against."""
 
     answer: dict[str, Any]  # stored with the call, shown by GET /calls/{id}; "ncco" is the reply
-    limits: tuple[RateLimit, ...] = field(default=())
+    limits: tuple[RateLimit, ...] = ()
     destination: Destination | None = None  # where the call was headed, when the number was valid
 
     @property

@@ -8,7 +8,6 @@ unchanged, so nothing here guesses: no default country, no letters-to-digits
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -47,8 +46,7 @@ class InvalidNumber(ValueError):
     """The input is not a dialable international number; `str()` says why."""
 
 
-@dataclass(frozen=True)
-class Destination:
+class Destination(NamedTuple):
     """A valid number: `digits` is E.164 without '+', as Vonage wants it."""
 
     digits: str

@@ -237,8 +237,7 @@ def _text(value: Any) -> str | None:
     return f"{type(value).__name__}:{json.dumps(value)}"
 
 
-@dataclass(frozen=True)
-class AnswerRequest:
+class AnswerRequest(NamedTuple):
     to: str | None
     caller: str | None  # the app user (from_user, or a name in the old `from`)
     caller_is_number: bool  # `from` holds a phone number: a PSTN caller

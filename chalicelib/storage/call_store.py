@@ -18,7 +18,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -136,8 +136,7 @@ def _not_applied(cancelled: Cancelled, roles: Sequence[Any]) -> bool:
     raise cancelled.unavailable()
 
 
-@dataclass(frozen=True)
-class CallIdentity:
+class CallIdentity(NamedTuple):
     """Who placed a call and when: what the history indexes list it by."""
 
     conversation_uuid: str
@@ -145,8 +144,7 @@ class CallIdentity:
     started_at: str  # utc_iso()
 
 
-@dataclass(frozen=True)
-class SavedAnswer:
+class SavedAnswer(NamedTuple):
     answer: dict[str, Any]  # what to answer: the earlier one on a retry, a limit's refusal
     stored: bool  # False for a limit's refusal: it is logged, not stored (see save_answer)
 
