@@ -29,7 +29,7 @@ from chalicelib.storage import keys
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable, from_boto
 from chalicelib.storage.keys import TTL_ATTRIBUTE, LegAttribute, SummaryAttribute
 from chalicelib.storage.timing import EVENT_BUDGET_S
-from chalicelib.storage.transactions import Cancelled, Write, apply, transact
+from chalicelib.storage.transactions import Cancelled, Write, apply
 from chalicelib.webhooks import Event, compact_json
 
 _NEW_KEY = f"attribute_not_exists({keys.PARTITION_KEY})"
@@ -326,12 +326,10 @@ class CallStore:
         `deadline` leaves room. `encoded`: the answer as JSON, if the caller has it already.
         """
         put, update = self._answer_transaction(call, leg_key, answer, expires_at, encoded)
-        writes = [
-            Write("answer", put),
-            Write("summary", update),
-            *(Write(limit, self._increment(limit)) for limit in limits),
-        ]
-        cancelled = transact(self._client, writes, deadline)
+        operations = [put, update]
+        for limit in limits:
+            operations.append(self._increment(limit))
+        cancelled = apply(self._client, operations, ("answer", "summary", *limits), deadline)
         if cancelled is None:
             return SavedAnswer(answer, stored=True)
         if cancelled.condition_failed("answer"):
@@ -624,11 +622,23 @@ _TABLE_CHECKS: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, StoreUnavai
 
 def _first_answer(leg_key: str, answer: dict[str, Any]) -> dict[str, Any]:
     """What a listing shows of an answer (a map, so a condition can name its uuid)."""
-    shown = {
-        "uuid": leg_key,
-        **{k: answer.get(k) for k in ("decision", "reason", "destination", "caller_id")},
+
+    def text(value: Any) -> dict[str, Any]:
+        return {"S": value} if isinstance(value, str) else _NULL
+
+    get = answer.get
+    return {
+        "M": {
+            "uuid": {"S": leg_key},
+            "decision": text(get("decision")),
+            "reason": text(get("reason")),
+            "destination": text(get("destination")),
+            "caller_id": text(get("caller_id")),
+        }
     }
-    return {"M": {k: {"S": v} if isinstance(v, str) else {"NULL": True} for k, v in shown.items()}}
+
+
+_NULL = {"NULL": True}
 
 
 def _decode_summary(item: dict[str, Any]) -> dict[str, Any]:
