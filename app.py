@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 
 from chalice import Chalice, IAMAuthorizer, Response
 
+from chalicelib import logs
 from chalicelib.handlers import Handlers, Reply
 from chalicelib.secrets import ParameterStore
 from chalicelib.settings import Settings
@@ -15,6 +17,7 @@ from chalicelib.storage.call_store import CallStore
 from chalicelib.storage.client import dynamodb_client
 from chalicelib.webhooks import public_base_url
 
+logs.write_to(sys.stdout)  # one JSON object per line, with its level
 app = Chalice(app_name="callgate")
 app.log.setLevel(logging.INFO)  # decisions are logged at INFO ("callgate" logger)
 # No line callgate logs says where in the code, or in which thread or process, it was written:

@@ -14,6 +14,25 @@ from typing import Any
 log = logging.getLogger("callgate")
 
 
+class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each line as the JSON object it already is, with its level first: no text before
+    it (CloudWatch Logs Insights reads a line that is JSON as fields), and no formatting pass."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if message.startswith("{"):
+            return '{"level":"' + record.levelname + '",' + message[1:] if len(message) > 2 else message
+        return message
+
+
+def write_to(stream: Any) -> None:
+    """Send callgate's lines to `stream` (Lambda: stdout) and nowhere else; before the Chalice app
+    is created, which then adds no handler of its own."""
+    if not any(isinstance(handler, JsonLines) for handler in log.handlers):
+        log.addHandler(JsonLines(stream))
+    log.propagate = False
+
+
 # json.dumps(…) would build this encoder for every line; compact: log ingestion is paid by the byte
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
