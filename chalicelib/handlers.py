@@ -12,7 +12,6 @@ drops the call on a 500 and never retries it), the other routes into a 4xx or
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from chalicelib.webhooks import (
     MAX_ID_CHARS,
     AnswerRequest,
     WebhookError,
+    compact_json,
     now_stamp,
     parse_event,
     parse_fallback,
@@ -408,7 +408,7 @@ class _AnswerJSON(NamedTuple):
         return ('{"ncco":' if self.fields == "{}" else self.fields[:-1] + ',"ncco":') + self.ncco + "}"
 
 
-_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_compact = compact_json(sort_keys=False)
 
 
 def _log_answer(conversation_uuid: str | None, fields: str, stored: bool) -> None:
