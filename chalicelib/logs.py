@@ -11,6 +11,8 @@ import logging
 import traceback
 from typing import Any
 
+from chalicelib.webhooks import compact_json
+
 log = logging.getLogger("callgate")
 
 
@@ -37,6 +39,9 @@ def write_to(stream: Any) -> None:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+_plain_line = compact_json(sort_keys=False)  # the same text, set up once; plain values only
+
+
 def _line(event: str, fields: dict[str, Any]) -> str:
     return _ENCODER.encode({"log": event, **fields})
 
@@ -47,9 +52,10 @@ def info(event: str, **fields: Any) -> None:
 
 
 def info_with(event: str, fields: dict[str, Any], encoded: str) -> None:
-    """info() with more fields already encoded as one JSON object (for something else too)."""
+    """info() with more fields already encoded as one JSON object (for something else too).
+    `fields`: text, numbers, booleans and None only (the answer line's ids and flags)."""
     if log.isEnabledFor(logging.INFO):
-        line = _line(event, fields)
+        line = _plain_line({"log": event, **fields})
         log.info(line if encoded == "{}" else line[:-1] + "," + encoded[1:])
 
 
