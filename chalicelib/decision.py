@@ -255,7 +255,8 @@ def _connect_ncco(number: str, caller: str, settings: Settings, event_url: str |
     Only the endpoint depends on the call: the rest is built and checked once for the settings,
     caller ID and eventUrl, and each call gets a copy with its own endpoint.
     """
-    endpoint = dict(ncco.phone(number))  # checked for every call
+    # `number` is a Destination's digits: E.164 already, which is all ncco.phone() would check
+    endpoint = {"type": "phone", "number": number}
     *before, connect = settings.derive(
         ("connect", caller, event_url), partial(_connect_template, caller, settings, event_url)
     )
