@@ -36,12 +36,14 @@ class RateLimit(NamedTuple):
     period: str  # which window: 2026-11-21T09, 2026-11-21, 2026-11-21T09:15
     limit: int
     expires_at: int  # epoch seconds (DynamoDB TTL), a while after the window closes
-    refuse: Callable[[], Decision]  # built only when reached
+    reason: str  # of the refusal, when the counter is at its limit
+    detail: str
+    refuse: Callable[[str, str], Decision]  # that refusal, built only when reached
 
     @property
     def refusal(self) -> dict[str, Any]:
         """The answer instead, when the counter is at its limit."""
-        return self.refuse().answer
+        return self.refuse(self.reason, self.detail).answer
 
 
 class Decision(NamedTuple):
@@ -193,19 +195,28 @@ def rate_limits(
     """
     (hour, hour_expiry), (day, day_expiry), (minute, minute_expiry) = _windows(now)
     (hourly, per_hour), (daily, per_day), (everyone, per_minute) = settings.derive(
-        "rate limits", partial(_limits, settings)
+        "rate limits", _limits, settings
     )
     if received_at is None:
         received_at = utc_iso(now)
-
-    def refuse(reason: str, detail: str) -> Callable[[], Decision]:
-        return partial(refusal, reason, detail, settings, request, received_at, destination)
-
+    # one refusal builder for the three: `refusal` with this call's request, time and destination
+    refuse = partial(_refusal_of, settings, request, received_at, destination)
     return (
-        RateLimit(user, "HOUR", hour, hourly, hour_expiry, refuse("user_rate_limited", per_hour)),
-        RateLimit(user, "DAY", day, daily, day_expiry, refuse("user_rate_limited", per_day)),
-        RateLimit(None, "MINUTE", minute, everyone, minute_expiry, refuse("global_rate_limited", per_minute)),
+        RateLimit(user, "HOUR", hour, hourly, hour_expiry, "user_rate_limited", per_hour, refuse),
+        RateLimit(user, "DAY", day, daily, day_expiry, "user_rate_limited", per_day, refuse),
+        RateLimit(None, "MINUTE", minute, everyone, minute_expiry, "global_rate_limited", per_minute, refuse),
     )
+
+
+def _refusal_of(
+    settings: Settings,
+    request: AnswerRequest | None,
+    received_at: str | None,
+    destination: Destination | None,
+    reason: str,
+    detail: str,
+) -> Decision:
+    return refusal(reason, detail, settings, request, received_at, destination)
 
 
 def _limits(settings: Settings) -> tuple[tuple[int, str], tuple[int, str], tuple[int, str]]:
@@ -258,7 +269,7 @@ def _connect_ncco(number: str, caller: str, settings: Settings, event_url: str |
     # `number` is a Destination's digits: E.164 already, which is all ncco.phone() would check
     endpoint = {"type": "phone", "number": number}
     *before, connect = settings.derive(
-        ("connect", caller, event_url), partial(_connect_template, caller, settings, event_url)
+        ("connect", caller, event_url), _connect_template, caller, settings, event_url
     )
     actions = [dict(action) for action in before]
     actions.append(

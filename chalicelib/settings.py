@@ -112,8 +112,8 @@ class Settings:
     # Not a setting: what requests derive from these values (see derive), kept with them.
     derived: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def derive(self, key: Hashable, build: Callable[[], T]) -> T:
-        """`build()`, once for these settings: parsed settings never change, so neither does
+    def derive(self, key: Hashable, build: Callable[..., T], *args: Any) -> T:
+        """`build(*args)`, once for these settings: parsed settings never change, so neither does
         anything built from them alone (an NCCO part, a text), and the answer path reuses it.
 
         `key` names what is built, with anything else it depends on (a caller ID, say).
@@ -122,7 +122,7 @@ class Settings:
             return self.derived[key]  # type: ignore[no-any-return]
         except KeyError:
             pass
-        value = build()
+        value = build(*args)
         if len(self.derived) >= MAX_DERIVED:  # keys taken from requests must not grow it forever
             self.derived.clear()
         self.derived[key] = value
