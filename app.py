@@ -60,13 +60,20 @@ def _query() -> dict[str, str] | None:
     return dict(params) if params else None
 
 
+def _header(name: str) -> str | None:
+    """The request's header `name` (lower case). Chalice keeps the headers lower-cased in a dict
+    (`_dict`): asked directly, an absent header (Authorization, unsigned) raises and catches no
+    KeyError on every request; anything else is asked the public way."""
+    headers = app.current_request.headers
+    return getattr(headers, "_dict", headers).get(name)
+
+
 def _webhook_parts() -> tuple[dict[str, str] | None, bytes | None, str | None]:
-    request = app.current_request
-    return _query(), request.raw_body, request.headers.get("content-type")
+    return _query(), app.current_request.raw_body, _header("content-type")
 
 
 def _authorization() -> str | None:
-    return app.current_request.headers.get("authorization")
+    return _header("authorization")
 
 
 # '*/*': never let Chalice answer Vonage with a 415; bad input gets a spoken refusal.

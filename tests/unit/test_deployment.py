@@ -58,3 +58,27 @@ def test_each_deployed_stage_reads_only_its_own_signature_secret() -> None:
         (secret,) = [s for s in policy["Statement"] if s["Sid"] == "SignatureSecret"]
         assert secret["Action"] == ["ssm:GetParameter"]
         assert secret["Resource"] == f"arn:aws:ssm:*:*:parameter{param}"
+
+
+def test_headers_are_read_whatever_their_case_and_whether_present() -> None:
+    """app._header asks Chalice's lower-cased header dict directly (an absent header raises no
+    KeyError inside); the names it is given are lower case, the request's may be any case."""
+    from chalice.app import Request
+
+    import app
+
+    event = {
+        "multiValueQueryStringParameters": None,
+        "headers": {"Content-Type": "application/json", "AUTHORIZATION": "Bearer x"},
+        "pathParameters": None,
+        "requestContext": {"httpMethod": "POST", "resourcePath": "/event"},
+        "body": "{}",
+        "isBase64Encoded": False,
+        "stageVariables": None,
+    }
+    app.app.current_request = Request(event)
+    try:
+        assert (app._header("content-type"), app._header("authorization")) == ("application/json", "Bearer x")
+        assert app._header("x-absent") is None
+    finally:
+        app.app.current_request = None  # type: ignore[assignment]
