@@ -46,9 +46,29 @@ def _line(event: str, fields: dict[str, Any]) -> str:
     return _ENCODER.encode({"log": event, **fields})
 
 
+def _emit(level: int, line: str) -> None:
+    """log.log(level, line), but written straight to the stream when callgate's one handler is its
+    own JsonLines (as in Lambda): the line is final, and building a LogRecord (caller, time,
+    thread…) costs three times the write. With any other handler or filter (a test's capture, a
+    deployment's own) the line goes through logging as usual."""
+    handlers = log.handlers
+    if len(handlers) == 1 and not log.propagate and not log.filters:
+        handler = handlers[0]
+        if type(handler) is JsonLines and not handler.filters and level >= handler.level:
+            text = '{"level":"' + logging.getLevelName(level) + '",' + line[1:] + "\n"
+            try:
+                with handler.lock:  # type: ignore[union-attr]
+                    handler.stream.write(text)
+                    handler.stream.flush()
+                return
+            except Exception:  # logging reports it (handleError) on the way below
+                pass
+    log.log(level, line)
+
+
 def info(event: str, **fields: Any) -> None:
     if log.isEnabledFor(logging.INFO):  # the line is not built for nothing
-        log.info(_line(event, fields))
+        _emit(logging.INFO, _line(event, fields))
 
 
 def info_with(event: str, fields: dict[str, Any], encoded: str) -> None:
@@ -56,7 +76,7 @@ def info_with(event: str, fields: dict[str, Any], encoded: str) -> None:
     `fields`: text, numbers, booleans and None only (the answer line's ids and flags)."""
     if log.isEnabledFor(logging.INFO):
         line = _plain_line({"log": event, **fields})
-        log.info(line if encoded == "{}" else line[:-1] + "," + encoded[1:])
+        _emit(logging.INFO, line if encoded == "{}" else line[:-1] + "," + encoded[1:])
 
 
 def warning(event: str, **fields: Any) -> None:

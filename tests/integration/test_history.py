@@ -34,6 +34,7 @@ def test_paging_through_250_calls_of_one_user(make_harness) -> None:
 
 def test_history_routes_over_http(make_project, fresh_table: str) -> None:
     with chalice_client(make_project(CALLS_TABLE=fresh_table)) as client:
+        client.http.get("/health")  # builds the DynamoDB client, as a Lambda's init does
         client.http.get("/answer?from_user=ana&to=14155550101&conversation_uuid=CON-h1&uuid=a")
         listed = client.http.get("/calls?user=ana")
         bad = client.http.get("/calls?user=ana&limit=101")

@@ -108,6 +108,7 @@ def test_concurrent_calls_never_exceed_the_limit(make_harness) -> None:
 def test_limit_through_the_route(make_project, fresh_table: str) -> None:
     project = make_project(CALLS_TABLE=fresh_table, MAX_CALLS_PER_USER_PER_DAY="1")
     with chalice_client(project) as client:
+        client.http.get("/health")  # builds the DynamoDB client, as a Lambda's init does
         first = client.http.get("/answer?from_user=jane&to=14155550101&conversation_uuid=CON-a&uuid=a")
         second = client.http.get("/answer?from_user=jane&to=14155550101&conversation_uuid=CON-b&uuid=b")
         refused = client.http.get("/calls/CON-b")

@@ -101,6 +101,7 @@ def _routes(client: Any, conversation: str) -> dict[str, tuple[int, Any]]:
     call = f"to=14155550101&from_user=jane&uuid=leg-{conversation}&conversation_uuid={conversation}"
     event = {"conversation_uuid": conversation, "uuid": f"leg-{conversation}", "status": "started",
              "direction": "inbound", "timestamp": "2024-05-01T12:00:00.000Z"}  # fmt: skip
+    client.http.get("/health")  # builds the DynamoDB client first, as a Lambda's init does
     requests = {
         "/answer": lambda: client.http.get(f"/answer?{call}"),
         "/event": lambda: client.http.post(

@@ -82,3 +82,21 @@ def test_headers_are_read_whatever_their_case_and_whether_present() -> None:
         assert app._header("x-absent") is None
     finally:
         app.app.current_request = None  # type: ignore[assignment]
+
+
+def test_in_lambda_the_dynamodb_client_is_built_at_init() -> None:
+    """Not inside the first answer's budget: Lambda runs `import app` before any request."""
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    code = "import app; from chalicelib.storage import client; print(len(client._clients))"
+    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x"}  # fmt: skip
+    built = [
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, **extra}, capture_output=True,
+                       text=True, check=True).stdout.strip()
+        for extra in ({"AWS_LAMBDA_FUNCTION_NAME": "callgate-dev"}, {})
+    ]  # fmt: skip
+    assert built == ["1", "0"]
