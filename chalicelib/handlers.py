@@ -330,6 +330,8 @@ class Handlers:
                 )
         except StoreUnavailable as exc:
             logs.error("fallback_not_recorded", conversation_uuid=request.conversation_uuid, error=str(exc))
+        except Exception as exc:  # the caller must still hear the fallback answer, whatever broke
+            logs.exception("fallback_not_recorded", exc, conversation_uuid=request.conversation_uuid)
         if use.carried_problem:
             logs.error(
                 "fallback_event_invalid",

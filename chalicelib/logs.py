@@ -56,13 +56,16 @@ def _emit(level: int, line: str) -> None:
         handler = handlers[0]
         if type(handler) is JsonLines and not handler.filters and level >= handler.level:
             text = '{"level":"' + logging.getLevelName(level) + '",' + line[1:] + "\n"
+            written = False
             try:
                 with handler.lock:  # type: ignore[union-attr]
                     handler.stream.write(text)
+                    written = True
                     handler.stream.flush()
                 return
             except Exception:  # logging reports it (handleError) on the way below
-                pass
+                if written:  # the line is out (a flush failed): not twice
+                    return
     log.log(level, line)
 
 

@@ -54,6 +54,7 @@ PROGRESS = {"started": 0, "ringing": 1, "answered": 2, "disconnected": 3}
 _DIRECTION_CODES = {"inbound": "i", "outbound": "o"}
 _DIRECTION_OF_CODE = {code: direction for direction, code in _DIRECTION_CODES.items()}
 FACT_CHARS = 64  # longer than any real value of a leg field
+_BIG = 10**18  # a number a leg field keeps is smaller than this (Vonage's are a few digits)
 # Per-leg fields taken from status events (the latest non-empty value by status rank).
 LEG_FIELDS = (
     "direction",
@@ -143,16 +144,16 @@ def leg_state(payload: Mapping[str, Any]) -> str | None:
 def status_fact(payload: Mapping[str, Any], ms: int, leg: str) -> StatusFact:
     """The SUMMARY's fact for a status event (leg_state(payload) is not None)."""
     direction = payload.get("direction")
-    return StatusFact(
-        ms, payload["status"], direction if direction in _DIRECTION_CODES else None, leg_tag(leg)
-    )
+    known = type(direction) is str and direction in _DIRECTION_CODES  # a list is no key: no lookup
+    return StatusFact(ms, payload["status"], direction if known else None, leg_tag(leg))
 
 
 def status_text(payload: Mapping[str, Any], ms: int, leg: str) -> str:
     """status_fact(payload, ms, leg).encode(), without building the StatusFact: the store writes
     one for every status event."""
     direction = payload.get("direction")
-    return f"{ms:013d} {LEG_STATES[payload['status']]}{_DIRECTION_CODES.get(direction, '-')} {leg_tag(leg)}"
+    code = _DIRECTION_CODES.get(direction, "-") if type(direction) is str else "-"  # a list is no key
+    return f"{ms:013d} {LEG_STATES[payload['status']]}{code} {leg_tag(leg)}"
 
 
 def leg_fact(
@@ -170,8 +171,8 @@ def leg_fact(
         if isinstance(value, str):
             if value:
                 fact[field] = value[:FACT_CHARS]  # keeps the LEG item small
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            fact[field] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and -_BIG < value < _BIG:
+            fact[field] = value  # a number as sent, unless it is too long to be any real value
     if reply is not None:
         fact["ncco"] = reply
     return fact
@@ -197,7 +198,8 @@ def leg_fact_text(payload: Mapping[str, Any], ms: int, reply: list[dict[str, Any
             if value:
                 parts.append(f',"{field}":{_QUOTED(value[:FACT_CHARS])}')
         elif kind is int:
-            parts.append(f',"{field}":{value}')
+            if -_BIG < value < _BIG:
+                parts.append(f',"{field}":{value}')
         elif value is not None and kind is not bool and isinstance(value, (str, int, float)):
             return _COMPACT(leg_fact(payload, ms, reply))  # a float, or a subclass: as the encoder writes it
     parts.append("}")

@@ -430,7 +430,9 @@ class CallStore:
         else:
             counts, names = _COUNT, _COUNT_NAMES
             if transfer:
-                moved = {k: payload.get(k) for k in _MOVED}
+                moved = {k: payload.get(k) for k in _MOVED}  # ids: checked when the event was read
+                when = moved["timestamp"]  # as sent: any JSON, kept only as short text
+                moved["timestamp"] = when[: summary.FACT_CHARS] if isinstance(when, str) else None
                 leg_names, leg_value = _LEG_TRANSFERS, {"SS": [_encode(moved)]}
         operations: list[dict[str, Any]] = [
             {"Put": {"TableName": table, "Item": item, "ConditionExpression": _NEW_KEY,

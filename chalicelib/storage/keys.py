@@ -235,7 +235,7 @@ def page_start(token: str | None, index: str, partition: str) -> dict[str, Any] 
         start = {name: value["S"] for name, value in last_key.items() if set(value) == {"S"}}
     except LookupError as exc:
         raise InvalidPageToken("next belongs to a different query") from exc
-    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError, binascii.Error) as exc:
         raise InvalidPageToken("next is not a token this API returned") from exc
     index_pk, index_sk = INDEXES[index]
     expected = {PARTITION_KEY, SORT_KEY, index_pk, index_sk}
@@ -275,7 +275,7 @@ def event_page_start(token: str | None, conversation_uuid: str) -> dict[str, Any
         if set(decoded) != {_TOKEN_CALL, _TOKEN_EVENT}:
             raise ValueError("not an event page token")
         call, sort_key = decoded[_TOKEN_CALL], decoded[_TOKEN_EVENT]
-    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError, binascii.Error) as exc:
         raise InvalidPageToken("next is not a token this API returned") from exc
     if call != conversation_uuid:
         raise InvalidPageToken("next belongs to a different call")

@@ -89,3 +89,17 @@ def test_rate_counters() -> None:
     assert keys.counter_key(None, "MINUTE", "2026-11-20T22:59") == {
         "pk": "RATE#GLOBAL", "sk": "MINUTE#2026-11-20T22:59"
     }  # fmt: skip
+
+
+def test_a_deeply_nested_token_is_refused_not_a_crash() -> None:
+    import base64
+
+    nested = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
+    for read in (lambda: keys.event_page_start(nested, "CON-1"),
+                 lambda: keys.page_start(nested, "by_user", "USER#jane")):  # fmt: skip
+        try:
+            read()
+        except keys.InvalidPageToken as exc:
+            assert str(exc) == "next is not a token this API returned"
+        else:
+            raise AssertionError("accepted")

@@ -222,3 +222,26 @@ def test_every_answer_line_says_whether_the_answer_is_stored(stubbed, caplog) ->
         ("allowed", True),
         ("invalid_request", False),
     ]
+
+
+@pytest.mark.parametrize("direction", [[], ["outbound"], {"a": 1}, 7, None])
+def test_a_status_event_with_an_odd_direction_is_stored(stubbed, direction: object) -> None:
+    """Vonage's direction is text; anything else is stored as sent and summarised as unknown."""
+    stubber, handlers = stubbed
+    stubber.add_response("transact_write_items", {})
+    event = {"conversation_uuid": "CON-1", "uuid": "leg1", "status": "busy", "direction": direction,
+             "timestamp": "2026-01-01T00:00:00.000Z"}  # fmt: skip
+    reply = handlers.event(None, json.dumps(event).encode(), "application/json")
+    assert reply.status == 200
+    stubber.assert_no_pending_responses()
+
+
+def test_the_fallback_answers_whatever_breaks_in_the_store(stubbed, monkeypatch) -> None:
+    _, handlers = stubbed
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("chalicelib.storage.call_store.CallStore.save_fallback", broken)
+    reply = handlers.fallback({"conversation_uuid": "CON-1", "uuid": "x", "reason": "timeout"}, None, None)
+    assert reply.status == 200 and reply.body[0]["action"] == "talk"

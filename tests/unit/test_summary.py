@@ -271,3 +271,11 @@ def test_a_leg_with_a_failover_shows_it_on_the_record() -> None:
     view = record_view(CON, call, [], [], legs, [], None)
     assert view["failovers"] == [{"uuid": "pstn", "status": "busy", "ncco": ncco}]
     assert leg_view("pstn", legs[0]["facts"])["status"] == "busy"
+
+
+def test_numbers_too_long_for_any_leg_field_are_not_kept() -> None:
+    from chalicelib.summary import leg_fact_text
+
+    payload = status("pstn", "completed", "2020-01-01T12:00:00.000Z", sip_code=10**40, duration=5)
+    assert leg_fact(payload, 1) == {"ms": 1, "status": "completed", "duration": 5}
+    assert json.loads(leg_fact_text(payload, 1)) == leg_fact(payload, 1)
