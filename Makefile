@@ -9,7 +9,14 @@ DDB_NPM := .dynamodb/npm
 PY_STAMP := $(VENV)/.installed
 DDB_STAMP := $(DDB_NPM)/.installed
 
-.PHONY: run test unit simulate bench setup lint prereqs python-prereqs clean
+PACKAGE_VENV := .venv-package
+PACKAGE_STAMP := $(PACKAGE_VENV)/.installed
+STAGE ?= dev
+# Lambda's runtime is the Python that runs `chalice package`: 3.13, on PATH or under pyenv.
+# (a pyenv shim on PATH may not run: each candidate is tried)
+PY313 ?= $(shell for p in $$(command -v python3.13) $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 2>/dev/null); do "$$p" -c pass 2>/dev/null && { echo "$$p"; break; }; done)
+
+.PHONY: run test unit simulate bench setup lint prereqs python-prereqs clean package
 
 run: setup
 	$(BIN)/python -m devtools.run_local
@@ -28,6 +35,16 @@ simulate: python-prereqs $(PY_STAMP)
 
 bench: setup
 	$(BIN)/python -m bench.bench
+
+# STAGE=dev|prod: out/$(STAGE)/sam.json and deployment.zip (no AWS credentials or region needed)
+package: $(PACKAGE_STAMP)
+	$(PACKAGE_VENV)/bin/python -m devtools.package $(STAGE)
+
+$(PACKAGE_STAMP): requirements.txt requirements-dev.txt
+	@test -n "$(PY313)" || { echo "make package builds for Lambda's python3.13: install CPython 3.13 (pyenv install 3.13) or put python3.13 on PATH, or set PY313=/path/to/python3.13" >&2; exit 1; }
+	test -x $(PACKAGE_VENV)/bin/python || $(PY313) -m venv $(PACKAGE_VENV)
+	$(PACKAGE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt $$(grep '^chalice==' requirements-dev.txt)
+	touch $@
 
 setup: prereqs $(PY_STAMP) $(DDB_STAMP)
 
@@ -53,4 +70,4 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .dynamodb .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(PACKAGE_VENV) out .dynamodb .pytest_cache .ruff_cache .hypothesis

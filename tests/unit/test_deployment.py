@@ -100,3 +100,31 @@ def test_in_lambda_the_dynamodb_client_is_built_at_init() -> None:
         for extra in ({"AWS_LAMBDA_FUNCTION_NAME": "callgate-dev"}, {})
     ]  # fmt: skip
     assert built == ["1", "0"]
+
+
+def test_the_packaged_table_is_the_local_definition() -> None:
+    """`make package` merges the table from chalicelib/storage/table.py: same keys, indexes, TTL."""
+    from chalicelib.storage.keys import TTL_ATTRIBUTE
+    from chalicelib.storage.table import create_table_args
+    from devtools.package import merge_template
+
+    local = create_table_args("any")
+    for stage in ("dev", "prod"):
+        template = merge_template(stage)
+        table = template["Resources"]["CallsTable"]
+        props = table["Properties"]
+        assert table["Type"] == "AWS::DynamoDB::Table"
+        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+        assert f":table/{props['TableName']}" in json.dumps(policy)  # the name its policy grants
+        for name in ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes"):
+            assert props[name] == local[name], name
+        assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+        function = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+        assert function == {"CALLS_TABLE": {"Ref": "CallsTable"}}
+        assert {"AnswerURL", "EventURL", "FallbackURL", "TableName"} <= set(template["Outputs"])
+        kept = stage == "prod"  # prod's calls outlive its stack
+        assert (table.get("DeletionPolicy") == "Retain") == kept
+        assert bool(props.get("DeletionProtectionEnabled")) == kept
+        assert ("PointInTimeRecoverySpecification" in props) == kept
+    answer = merge_template("dev")["Outputs"]["AnswerURL"]["Value"]["Fn::Sub"]
+    assert answer == "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/answer"

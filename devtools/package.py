@@ -1,0 +1,105 @@
+"""`make package STAGE=dev|prod`: the stage as a CloudFormation (SAM) template and its code.
+
+`chalice package --merge-template` writes out/<stage>/sam.json and deployment.zip. The merge
+template comes from the table definition that `make run` and the tests use
+(chalicelib/storage/table.py), so the deployed table has the same keys, indexes and TTL:
+- the calls table, on demand, with TTL; in prod also point-in-time recovery, deletion
+  protection and `DeletionPolicy: Retain` (deleting the stack keeps the calls);
+- the function's CALLS_TABLE set to that table (`Ref`), whatever config.json says;
+- Outputs: the URLs to paste into the Vonage application, and the table's name.
+
+Packaging calls no AWS API, so no credentials or region are needed: chalice only asks for a
+region to be set, and gets a placeholder here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from chalicelib.storage.table import create_table_args
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("dev", "prod")
+TABLE = "CallsTable"  # the table's logical id
+FUNCTION = "APIHandler"  # chalice's logical id for the REST API's function
+API = "RestAPI"  # and for the API itself
+API_STAGE = "api"  # api_gateway_stage in .chalice/config.json
+# Chalice's packager reads the region setting only: any value, nothing is called there.
+PLACEHOLDER_REGION = "us-east-1"
+
+
+def _url(path: str) -> dict[str, Any]:
+    return {
+        "Fn::Sub": f"https://${{{API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_STAGE}{path}"
+    }
+
+
+def table_resource(stage: str) -> dict[str, Any]:
+    """The calls table as CloudFormation declares it, from the local definition."""
+    args = create_table_args(f"callgate-{stage}")
+    properties: dict[str, Any] = {
+        # the name .chalice/policy-<stage>.json grants access to
+        "TableName": args["TableName"],
+        "BillingMode": args["BillingMode"],
+        "AttributeDefinitions": args["AttributeDefinitions"],
+        "KeySchema": args["KeySchema"],
+        "GlobalSecondaryIndexes": args["GlobalSecondaryIndexes"],
+        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+    }
+    resource: dict[str, Any] = {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+    if stage == "prod":
+        properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
+        properties["DeletionProtectionEnabled"] = True
+        resource["DeletionPolicy"] = resource["UpdateReplacePolicy"] = "Retain"
+    return resource
+
+
+def merge_template(stage: str) -> dict[str, Any]:
+    """What `chalice package --merge-template` adds to the stage's sam.json."""
+    return {
+        "Resources": {
+            TABLE: table_resource(stage),
+            FUNCTION: {"Properties": {"Environment": {"Variables": {"CALLS_TABLE": {"Ref": TABLE}}}}},
+        },
+        "Outputs": {
+            "AnswerURL": {"Value": _url("/answer"), "Description": "the Vonage application's answer URL"},
+            "EventURL": {"Value": _url("/event"), "Description": "its event URL"},
+            "FallbackURL": {"Value": _url("/fallback"), "Description": "its fallback answer URL"},
+            "TableName": {"Value": {"Ref": TABLE}},
+        },
+    }
+
+
+def package(stage: str, out: Path) -> Path:
+    """Run chalice package for `stage` into `out`; the directory written."""
+    out.mkdir(parents=True, exist_ok=True)
+    merge = out / "merge.json"
+    merge.write_text(json.dumps(merge_template(stage), indent=2) + "\n")
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or PLACEHOLDER_REGION}
+    chalice = Path(sys.executable).with_name("chalice")
+    subprocess.run(
+        [str(chalice), "package", "--stage", stage, "--merge-template", str(merge), str(out)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=STAGES)
+    args = parser.parse_args()
+    out = package(args.stage, ROOT / "out" / args.stage)
+    runtime = json.loads((out / "sam.json").read_text())["Resources"][FUNCTION]["Properties"]["Runtime"]
+    print(f"packaged {args.stage}: {out.relative_to(ROOT)}/sam.json, deployment.zip ({runtime})")
+
+
+if __name__ == "__main__":
+    main()
