@@ -16,14 +16,20 @@ STAGE ?= dev
 # (a pyenv shim on PATH may not run: each candidate is tried)
 PY313 ?= $(shell for p in $$(command -v python3.13) $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 2>/dev/null); do "$$p" -c pass 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: run test unit simulate bench setup lint prereqs python-prereqs clean package
+.PHONY: run test unit simulate bench setup lint prereqs python-prereqs clean package templates
 
 run: setup
 	$(BIN)/python -m devtools.run_local
 
-test: setup
+test: setup templates
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests
+
+# Both stages packaged (tests/integration/test_package.py reads them) and linted as deployed.
+templates: $(PY_STAMP)
+	$(MAKE) --no-print-directory package STAGE=dev
+	$(MAKE) --no-print-directory package STAGE=prod
+	$(BIN)/cfn-lint out/dev/sam.json out/prod/sam.json
 
 unit: python-prereqs $(PY_STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,46 @@
+"""What `make package` wrote for each stage (`make test` packages both before the tests run)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from typing import Any
+
+import pytest
+
+from chalicelib.storage.table import create_table_args
+from tests.support import ROOT
+
+STAGES = ("dev", "prod")
+
+
+def _template(stage: str) -> dict[str, Any]:
+    path = ROOT / "out" / stage / "sam.json"
+    if not path.is_file():
+        pytest.fail(f"{path.relative_to(ROOT)} is missing: run `make package STAGE={stage}` (make test does)")
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_function_runs_on_python_3_13_against_the_stages_table(stage: str) -> None:
+    resources = _template(stage)["Resources"]
+    function = resources["APIHandler"]["Properties"]
+    assert function["Runtime"] == "python3.13"
+    assert function["Environment"]["Variables"]["CALLS_TABLE"] == {"Ref": "CallsTable"}
+    table = resources["CallsTable"]["Properties"]
+    local = create_table_args(f"callgate-{stage}")
+    for name in ("TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes"):
+        assert table[name] == local[name], name
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_package_holds_the_code_and_no_extension_for_another_python(stage: str) -> None:
+    with zipfile.ZipFile(ROOT / "out" / stage / "deployment.zip") as package:
+        names = package.namelist()
+    for needed in ("app.py", "chalicelib/summary.py", "chalicelib/storage/call_store.py",
+                   "phonenumbers/__init__.py", "jwt/__init__.py"):  # fmt: skip
+        assert needed in names, needed
+    compiled = [name for name in names if name.endswith((".so", ".pyd"))]
+    assert all("cpython-313" in name or "abi3" in name for name in compiled), compiled
+    assert not any(name.startswith(("tests/", "bench/", "devtools/", ".venv")) for name in names)
