@@ -5,7 +5,9 @@ template comes from the table definition that `make run` and the tests use
 (chalicelib/storage/table.py), so the deployed table has the same keys, indexes and TTL:
 - the calls table, on demand, with TTL; in prod also point-in-time recovery, deletion
   protection and `DeletionPolicy: Retain` (deleting the stack keeps the calls);
-- the function's CALLS_TABLE set to that table (`Ref`), whatever config.json says;
+- the function's CALLS_TABLE set to that table (`Ref`), whatever config.json says, and its
+  VONAGE_NUMBER and ALLOWED_COUNTRIES from Parameters (defaults: the stage's config.json);
+- its log group, keeping lines LOG_DAYS days;
 - Outputs: the URLs to paste into the Vonage application, and the table's name.
 
 Packaging calls no AWS API, so no credentials or region are needed: chalice only asks for a
@@ -60,12 +62,52 @@ def table_resource(stage: str) -> dict[str, Any]:
     return resource
 
 
+LOG_DAYS = 30  # how long the function's log lines are kept
+
+
+def _stage_setting(stage: str, name: str) -> str:
+    """A stage's value in .chalice/config.json: the parameter's default."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return str(config["stages"][stage]["environment_variables"][name])
+
+
+def parameters(stage: str) -> dict[str, Any]:
+    """What differs per deployment, set at deploy time (defaults: the stage's config.json)."""
+    return {
+        "VonageNumber": {
+            "Type": "String",
+            "Description": "the Vonage number calls come from (E.164 digits, no +): VONAGE_NUMBER",
+            "Default": _stage_setting(stage, "VONAGE_NUMBER"),
+            "AllowedPattern": "[1-9][0-9]{6,14}",
+        },
+        "AllowedCountries": {
+            "Type": "String",
+            "Description": "ISO country codes calls may go to, comma-separated: ALLOWED_COUNTRIES",
+            "Default": _stage_setting(stage, "ALLOWED_COUNTRIES"),
+            "AllowedPattern": "[A-Z]{2}(,[A-Z]{2})*",
+        },
+    }
+
+
 def merge_template(stage: str) -> dict[str, Any]:
     """What `chalice package --merge-template` adds to the stage's sam.json."""
+    variables = {
+        "CALLS_TABLE": {"Ref": TABLE},
+        "VONAGE_NUMBER": {"Ref": "VonageNumber"},
+        "ALLOWED_COUNTRIES": {"Ref": "AllowedCountries"},
+    }
     return {
+        "Parameters": parameters(stage),
         "Resources": {
             TABLE: table_resource(stage),
-            FUNCTION: {"Properties": {"Environment": {"Variables": {"CALLS_TABLE": {"Ref": TABLE}}}}},
+            FUNCTION: {"Properties": {"Environment": {"Variables": variables}}},
+            "FunctionLogs": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {
+                    "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{FUNCTION}}}"},
+                    "RetentionInDays": LOG_DAYS,
+                },
+            },
         },
         "Outputs": {
             "AnswerURL": {"Value": _url("/answer"), "Description": "the Vonage application's answer URL"},

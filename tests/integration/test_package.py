@@ -26,6 +26,8 @@ def test_the_function_runs_on_python_3_13_against_the_stages_table(stage: str) -
     resources = _template(stage)["Resources"]
     function = resources["APIHandler"]["Properties"]
     assert function["Runtime"] == "python3.13"
+    assert function["Timeout"] <= 5
+    assert function["Environment"]["Variables"]["VONAGE_NUMBER"] == {"Ref": "VonageNumber"}
     assert function["Environment"]["Variables"]["CALLS_TABLE"] == {"Ref": "CallsTable"}
     table = resources["CallsTable"]["Properties"]
     local = create_table_args(f"callgate-{stage}")

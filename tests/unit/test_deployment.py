@@ -120,7 +120,7 @@ def test_the_packaged_table_is_the_local_definition() -> None:
             assert props[name] == local[name], name
         assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
         function = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
-        assert function == {"CALLS_TABLE": {"Ref": "CallsTable"}}
+        assert function["CALLS_TABLE"] == {"Ref": "CallsTable"}
         assert {"AnswerURL", "EventURL", "FallbackURL", "TableName"} <= set(template["Outputs"])
         kept = stage == "prod"  # prod's calls outlive its stack
         assert (table.get("DeletionPolicy") == "Retain") == kept
@@ -128,3 +128,21 @@ def test_the_packaged_table_is_the_local_definition() -> None:
         assert ("PointInTimeRecoverySpecification" in props) == kept
     answer = merge_template("dev")["Outputs"]["AnswerURL"]["Value"]["Fn::Sub"]
     assert answer == "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/answer"
+
+
+def test_per_deployment_values_are_parameters_and_logs_expire() -> None:
+    from devtools.package import merge_template
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage in ("dev", "prod"):
+        template = merge_template(stage)
+        stage_env = config["stages"][stage]["environment_variables"]
+        assert template["Parameters"]["VonageNumber"]["Default"] == stage_env["VONAGE_NUMBER"]
+        assert template["Parameters"]["AllowedCountries"]["Default"] == stage_env["ALLOWED_COUNTRIES"]
+        variables = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+        assert variables["VONAGE_NUMBER"] == {"Ref": "VonageNumber"}
+        assert variables["ALLOWED_COUNTRIES"] == {"Ref": "AllowedCountries"}
+        logs = template["Resources"]["FunctionLogs"]["Properties"]
+        assert logs == {"LogGroupName": {"Fn::Sub": "/aws/lambda/${APIHandler}"}, "RetentionInDays": 30}
+    # Vonage waits about a second for the answer URL: a function running for long helps nobody
+    assert config["lambda_timeout"] <= 5
