@@ -17,10 +17,14 @@ region to be set, and gets a placeholder here.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
+import py_compile
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -134,13 +138,66 @@ def package(stage: str, out: Path) -> Path:
     return out
 
 
+RUNTIME_TAG = f"cpython-{sys.version_info.major}{sys.version_info.minor}"  # the packaging Python's
+
+
+class ForeignExtension(SystemExit):
+    """The package holds a compiled extension that Lambda's Python cannot load."""
+
+
+def compile_for_runtime(archive: Path) -> int:
+    """Add each module's bytecode for the packaging Python (the runtime's) to `archive`; the
+    number of modules compiled.
+
+    Lambda's code directory is read-only: a module without its .pyc is compiled again at every
+    cold start. The .pyc files are hash-based and unchecked (PEP 552): zip extraction changes
+    file times, which a timestamp-based .pyc would take for an edit. An extension module built
+    for another Python stops the build (it would fail at import, on the first call).
+    """
+    with zipfile.ZipFile(archive) as source:
+        entries = source.infolist()
+        foreign = [
+            e.filename
+            for e in entries
+            if e.filename.endswith((".so", ".pyd"))
+            and RUNTIME_TAG not in e.filename
+            and "abi3" not in e.filename
+        ]
+        if foreign:
+            raise ForeignExtension(f"{archive}: extensions for another Python: {', '.join(foreign[:5])}")
+        with tempfile.TemporaryDirectory() as tmp:
+            source.extractall(tmp)
+            before = set(Path(tmp).rglob("*.pyc"))
+            compileall.compile_dir(
+                tmp, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+            )
+            compiled = sorted(set(Path(tmp).rglob("*.pyc")) - before)
+            rebuilt = archive.with_suffix(".tmp")
+            with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target:
+                for entry in entries:
+                    if entry.filename.endswith(".pyc") and RUNTIME_TAG not in entry.filename:
+                        continue  # another Python's bytecode (a local __pycache__): never loaded
+                    target.writestr(entry, source.read(entry.filename))
+                for path in compiled:
+                    info = zipfile.ZipInfo(path.relative_to(tmp).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                    info.external_attr = 0o644 << 16
+                    target.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    rebuilt.replace(archive)
+    return len(compiled)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=STAGES)
     args = parser.parse_args()
     out = package(args.stage, ROOT / "out" / args.stage)
+    compiled = compile_for_runtime(out / "deployment.zip")
     runtime = json.loads((out / "sam.json").read_text())["Resources"][FUNCTION]["Properties"]["Runtime"]
-    print(f"packaged {args.stage}: {out.relative_to(ROOT)}/sam.json, deployment.zip ({runtime})")
+    size = (out / "deployment.zip").stat().st_size
+    print(
+        f"packaged {args.stage}: {out.relative_to(ROOT)}/sam.json, deployment.zip ({runtime}, "
+        f"{compiled} modules compiled, {size / 1e6:.1f} MB)"
+    )
 
 
 if __name__ == "__main__":

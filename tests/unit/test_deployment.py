@@ -146,3 +146,27 @@ def test_per_deployment_values_are_parameters_and_logs_expire() -> None:
         assert logs == {"LogGroupName": {"Fn::Sub": "/aws/lambda/${APIHandler}"}, "RetentionInDays": 30}
     # Vonage waits about a second for the answer URL: a function running for long helps nobody
     assert config["lambda_timeout"] <= 5
+
+
+def test_a_package_with_an_extension_for_another_python_is_refused(tmp_path) -> None:
+    import sys
+    import zipfile
+
+    import pytest
+
+    from devtools.package import ForeignExtension, compile_for_runtime
+
+    other = f"cpython-{sys.version_info.major}{sys.version_info.minor + 1}"
+    archive = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(archive, "w") as package:
+        package.writestr("app.py", "x = 1\n")
+        package.writestr(f"fast.{other}-x86_64-linux-gnu.so", b"\x7fELF")
+    with pytest.raises(ForeignExtension, match=other):
+        compile_for_runtime(archive)
+    with zipfile.ZipFile(archive, "w") as package:
+        package.writestr("app.py", "x = 1\n")
+        package.writestr("__pycache__/old.cpython-30.pyc", b"")
+    assert compile_for_runtime(archive) == 1
+    mine = f"cpython-{sys.version_info.major}{sys.version_info.minor}"  # the packaging Python's
+    with zipfile.ZipFile(archive) as package:  # another Python's bytecode dropped, this one's added
+        assert sorted(package.namelist()) == [f"__pycache__/app.{mine}.pyc", "app.py"]
