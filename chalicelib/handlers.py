@@ -84,7 +84,12 @@ def _error_reply(exc: Exception, route: str, rejected: str | None = None) -> Rep
 
 def _expiry(now: datetime, settings: Settings) -> int:
     """The TTL of an item written now (RETENTION_DAYS)."""
-    return int(now.timestamp()) + settings.retention_days * 86400
+    return _expiry_after(int(now.timestamp()), settings)
+
+
+def _expiry_after(seconds: int, settings: Settings) -> int:
+    """_expiry() of a time already in epoch seconds."""
+    return seconds + settings.retention_days * 86400
 
 
 def _unauthorized(route: str, reason: str) -> Reply:
@@ -262,16 +267,13 @@ class Handlers:
             may_fail_over = fields.pop(FAILOVER_MARK, None) == "1"
         try:
             settings = self.load_settings()
-            # _signature_problem passes a request at once where nothing is signed (a local stage)
-            if settings.signature_secrets or settings.signature_secret_param:
-                rejected = self._signature_problem(settings, authorization, query, body)
-                if rejected:
-                    return _unauthorized("event", rejected)
+            rejected = self._signature_problem(settings, authorization, query, body)
+            if rejected:
+                return _unauthorized("event", rejected)
             event = parse_event(request_params(fields or None, body, content_type), received_at)
             reply = decision.failover(event.payload, settings) if may_fail_over else None
             store = self.store_for(settings)
-            expires_at = seconds + settings.retention_days * 86400  # _expiry(received, settings)
-            stored = store.save_event(event, received_at, expires_at, reply, deadline)
+            stored = store.save_event(event, received_at, _expiry_after(seconds, settings), reply, deadline)
         except Exception as exc:  # _error_reply re-raises what it does not know
             return _error_reply(exc, "event", rejected="event cannot be stored")
         if not stored:
