@@ -16,7 +16,7 @@ STAGE ?= dev
 # (a pyenv shim on PATH may not run: each candidate is tried)
 PY313 ?= $(shell for p in $$(command -v python3.13) $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 2>/dev/null); do "$$p" -c pass 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: run test unit simulate bench setup lint prereqs python-prereqs clean package templates
+.PHONY: run test unit simulate bench setup lint prereqs python-prereqs clean package templates deploy destroy
 
 run: setup
 	$(BIN)/python -m devtools.run_local
@@ -25,11 +25,14 @@ test: setup templates
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests
 
-# Both stages packaged (tests/integration/test_package.py reads them) and linted as deployed.
+# Both stages packaged (tests/integration/test_package.py reads them) and linted as written and
+# as deployed: after the SAM transform, which CloudFormation runs and cfn-lint does not.
 templates: $(PY_STAMP)
 	$(MAKE) --no-print-directory package STAGE=dev
 	$(MAKE) --no-print-directory package STAGE=prod
-	$(BIN)/cfn-lint out/dev/sam.json out/prod/sam.json
+	$(BIN)/python -m devtools.transform out/dev/sam.json out/dev/transformed.json
+	$(BIN)/python -m devtools.transform out/prod/sam.json out/prod/transformed.json
+	$(BIN)/cfn-lint out/dev/sam.json out/prod/sam.json out/dev/transformed.json out/prod/transformed.json
 
 unit: python-prereqs $(PY_STAMP)
 	$(BIN)/ruff check .
@@ -45,6 +48,17 @@ bench: setup
 # STAGE=dev|prod: out/$(STAGE)/sam.json and deployment.zip (no AWS credentials or region needed)
 package: $(PACKAGE_STAMP)
 	$(PACKAGE_VENV)/bin/python -m devtools.package $(STAGE)
+
+# STAGE=dev|prod BUCKET=<S3 bucket for the code>: the stack callgate-$(STAGE), created or updated
+# with the AWS CLI; its Parameters from deploy/$(STAGE).env and the environment (devtools/deploy.py)
+deploy:
+	@test -n "$(BUCKET)" || { echo "make deploy needs BUCKET=<an S3 bucket in the stack's region, for the code>" >&2; exit 2; }
+	$(MAKE) --no-print-directory package STAGE=$(STAGE)
+	$(PACKAGE_VENV)/bin/python -m devtools.deploy deploy $(STAGE) --bucket "$(BUCKET)"
+
+# Deletes the stack callgate-$(STAGE); prod asks for CONFIRM=callgate-prod and keeps its table.
+destroy:
+	$(PYTHON) -m devtools.deploy destroy $(STAGE)
 
 $(PACKAGE_STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PY313)" || { echo "make package builds for Lambda's python3.13: install CPython 3.13 (pyenv install 3.13) or put python3.13 on PATH, or set PY313=/path/to/python3.13" >&2; exit 1; }

@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from chalicelib.storage.keys import INDEXES
 from chalicelib.storage.table import create_table_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,6 @@ def table_resource(stage: str) -> dict[str, Any]:
     """The calls table as CloudFormation declares it, from the local definition."""
     args = create_table_args(f"callgate-{stage}")
     properties: dict[str, Any] = {
-        # the name .chalice/policy-<stage>.json grants access to
         "TableName": args["TableName"],
         "BillingMode": args["BillingMode"],
         "AttributeDefinitions": args["AttributeDefinitions"],
@@ -90,25 +90,104 @@ def parameters(stage: str) -> dict[str, Any]:
             "Default": _stage_setting(stage, "ALLOWED_COUNTRIES"),
             "AllowedPattern": "[A-Z]{2}(,[A-Z]{2})*",
         },
+        "SignatureSecretParam": {
+            "Type": "String",
+            "Description": (
+                "the SSM SecureString parameter holding the Vonage signature secret, a path "
+                "starting with /: VONAGE_SIGNATURE_SECRET_PARAM"
+            ),
+            "Default": _stage_setting(stage, "VONAGE_SIGNATURE_SECRET_PARAM"),
+            "AllowedPattern": "/[a-zA-Z0-9_.\\-/]{1,1010}",
+        },
     }
+
+
+# Each Parameter is the environment variable the app reads (a deploy sets them by either name).
+PARAMETER_VARIABLES = {
+    "VonageNumber": "VONAGE_NUMBER",
+    "AllowedCountries": "ALLOWED_COUNTRIES",
+    "SignatureSecretParam": "VONAGE_SIGNATURE_SECRET_PARAM",
+}
+ROLE = "DefaultRole"  # chalice's logical id for the function's role (its generated policy: logs only)
+LOGS = "FunctionLogs"
+SECRET_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SignatureSecretParam}"
+
+
+def function_name(stage: str) -> str:
+    """The function's name, fixed so its log group can be named (and granted) before it exists:
+    a log group named after `${APIHandler}` makes the role wait for the function, which waits
+    for the role (a circular dependency)."""
+    return f"callgate-{stage}"
+
+
+def _stage_config(stage: str) -> dict[str, Any]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {**config, **config["stages"][stage]}
+
+
+def role_policy(stage: str) -> dict[str, Any]:
+    """The function's only permissions: what the code calls, on the resources it calls them on.
+
+    DynamoDB authorises each part of a TransactWriteItems as its own action (PutItem,
+    UpdateItem: AWS, "Using IAM with DynamoDB transactions"). Writes go to the table only;
+    the indexes are read with Query. tests/test_iam.py holds this to the operations the code
+    performed while the test suite ran.
+    """
+    table = {"Fn::GetAtt": [TABLE, "Arn"]}
+    indexes = [{"Fn::Sub": f"${{{TABLE}.Arn}}/index/{name}"} for name in INDEXES]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "CallsTable",
+            "Effect": "Allow",
+            "Action": ["dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            "Resource": table,
+        },
+        {"Sid": "CallsIndexes", "Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": indexes},
+        {
+            "Sid": "SignatureSecret",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            # the parameter's name starts with "/" (its AllowedPattern)
+            "Resource": {"Fn::Sub": SECRET_ARN},
+        },
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": {"Fn::GetAtt": [LOGS, "Arn"]},  # the group's streams: "…:log-group:<name>:*"
+        },
+    ]
+    if _stage_config(stage).get("xray"):
+        statements.append(
+            {
+                "Sid": "XRay",
+                "Effect": "Allow",
+                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                "Resource": "*",  # X-Ray has no resource-level permissions
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def merge_template(stage: str) -> dict[str, Any]:
     """What `chalice package --merge-template` adds to the stage's sam.json."""
-    variables = {
-        "CALLS_TABLE": {"Ref": TABLE},
-        "VONAGE_NUMBER": {"Ref": "VonageNumber"},
-        "ALLOWED_COUNTRIES": {"Ref": "AllowedCountries"},
-    }
+    variables: dict[str, Any] = {"CALLS_TABLE": {"Ref": TABLE}}
+    variables.update({name: {"Ref": parameter} for parameter, name in PARAMETER_VARIABLES.items()})
     return {
         "Parameters": parameters(stage),
         "Resources": {
             TABLE: table_resource(stage),
-            FUNCTION: {"Properties": {"Environment": {"Variables": variables}}},
-            "FunctionLogs": {
+            FUNCTION: {
+                "Properties": {"FunctionName": function_name(stage), "Environment": {"Variables": variables}}
+            },
+            # chalice's role, with this policy in place of the one chalice generates
+            ROLE: {
+                "Properties": {"Policies": [{"PolicyName": "callgate", "PolicyDocument": role_policy(stage)}]}
+            },
+            LOGS: {
                 "Type": "AWS::Logs::LogGroup",
                 "Properties": {
-                    "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{FUNCTION}}}"},
+                    "LogGroupName": f"/aws/lambda/{function_name(stage)}",
                     "RetentionInDays": LOG_DAYS,
                 },
             },

@@ -26,10 +26,20 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.storage.timing import ANSWER_BUDGET_S
 from devtools import dynamodb_local as ddb
+from tests import aws_operations
 from tests.support import Harness
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    aws_operations.install()  # which AWS permissions the code needs (tests/unit/test_iam.py)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `after_all` run last: they read what the others recorded."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 UNLIMITED = ("MAX_CALLS_PER_USER_PER_HOUR", "MAX_CALLS_PER_USER_PER_DAY", "MAX_CALLS_PER_MINUTE")
 
 

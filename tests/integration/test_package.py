@@ -62,3 +62,32 @@ def test_every_module_comes_compiled_for_python_3_13(stage: str) -> None:
         flags = {package.read(name)[4:8] for name in names if name.endswith(".pyc")}
     assert flags == {b"\x01\x00\x00\x00"}  # hash-based, not checked against the source
     assert not [name for name in names if name.endswith(".pyc") and "cpython-313" not in name]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_function_runs_with_the_stages_own_role(stage: str) -> None:
+    """chalice's role, with the generated policy in place of chalice's (logs on every group)."""
+    from devtools.package import role_policy
+
+    resources = _template(stage)["Resources"]
+    role = resources["APIHandler"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    (policy,) = resources[role]["Properties"]["Policies"]
+    assert policy["PolicyDocument"] == role_policy(stage)
+    assert resources[role]["Type"] == "AWS::IAM::Role"
+    assert [name for name, r in resources.items() if r.get("Type") == "AWS::IAM::Role"] == [role]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_transformed_template_is_plain_cloudformation(stage: str) -> None:
+    """What CloudFormation deploys after the SAM transform (`make test` lints it too)."""
+    path = ROOT / "out" / stage / "transformed.json"
+    if not path.is_file():
+        pytest.fail(f"{path.relative_to(ROOT)} is missing: `make test` writes it (devtools/transform.py)")
+    resources = json.loads(path.read_text())["Resources"]
+    assert not [name for name, r in resources.items() if r["Type"].startswith("AWS::Serverless::")]
+    function = resources["APIHandler"]
+    assert function["Type"] == "AWS::Lambda::Function"
+    assert function["Properties"]["Runtime"] == "python3.13"
+    assert function["Properties"]["FunctionName"] == f"callgate-{stage}"
+    assert resources["FunctionLogs"]["Properties"]["LogGroupName"] == f"/aws/lambda/callgate-{stage}"
+    assert {r["Type"] for r in resources.values()} >= {"AWS::ApiGateway::RestApi", "AWS::DynamoDB::Table"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from chalice.deploy.swagger import SwaggerGenerator
 
 import app as app_module
@@ -33,31 +35,53 @@ def test_webhooks_stay_public() -> None:
     assert security("/health", "get") is None
 
 
-def test_policies_grant_only_what_the_store_calls_on_its_own_table() -> None:
-    for stage in ("dev", "prod"):
-        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
-        (table,) = [s for s in policy["Statement"] if s["Sid"] == "CallsTable"]
-        assert sorted(table["Action"]) == [
-            "dynamodb:DescribeTable",
-            "dynamodb:PutItem",
-            "dynamodb:Query",
-            "dynamodb:UpdateItem",
-        ]
-        assert table["Resource"] == [
-            f"arn:aws:dynamodb:*:*:table/callgate-{stage}",
-            f"arn:aws:dynamodb:*:*:table/callgate-{stage}/index/*",
-        ]
+def test_each_deployed_stage_reads_its_signature_secret_from_its_parameter() -> None:
+    """The parameter's name is a Parameter of the stack (default: the stage's config.json), the
+    function's VONAGE_SIGNATURE_SECRET_PARAM, and the one parameter its role may read."""
+    from devtools.package import merge_template, role_policy
 
-
-def test_each_deployed_stage_reads_only_its_own_signature_secret() -> None:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     for stage in ("dev", "prod"):
-        param = config["stages"][stage]["environment_variables"]["VONAGE_SIGNATURE_SECRET_PARAM"]
-        assert "ALLOW_UNSIGNED_WEBHOOKS" not in config["stages"][stage]["environment_variables"]
-        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
-        (secret,) = [s for s in policy["Statement"] if s["Sid"] == "SignatureSecret"]
+        settings = config["stages"][stage]["environment_variables"]
+        assert "ALLOW_UNSIGNED_WEBHOOKS" not in settings
+        template = merge_template(stage)
+        parameter = template["Parameters"]["SignatureSecretParam"]
+        assert parameter["Default"] == settings["VONAGE_SIGNATURE_SECRET_PARAM"]
+        assert re.fullmatch(parameter["AllowedPattern"], parameter["Default"])
+        assert not re.fullmatch(parameter["AllowedPattern"], "callgate/no-leading-slash")
+        variables = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+        assert variables["VONAGE_SIGNATURE_SECRET_PARAM"] == {"Ref": "SignatureSecretParam"}
+        (secret,) = [s for s in role_policy(stage)["Statement"] if s["Sid"] == "SignatureSecret"]
         assert secret["Action"] == ["ssm:GetParameter"]
-        assert secret["Resource"] == f"arn:aws:ssm:*:*:parameter{param}"
+        assert secret["Resource"]["Fn::Sub"].endswith(":parameter${SignatureSecretParam}")
+
+
+def test_the_role_replaces_chalices_and_the_log_group_needs_no_function() -> None:
+    """The log group is named after the fixed function name, not `${APIHandler}`: the role's
+    policy names the group, so a group that waited for the function would wait for the role."""
+    from devtools.package import function_name, merge_template
+
+    for stage in ("dev", "prod"):
+        resources = merge_template(stage)["Resources"]
+        assert resources["APIHandler"]["Properties"]["FunctionName"] == function_name(stage)
+        logs = resources["FunctionLogs"]["Properties"]
+        assert logs["LogGroupName"] == f"/aws/lambda/{function_name(stage)}"
+        assert "APIHandler" not in json.dumps(resources["FunctionLogs"])
+        (policy,) = resources["DefaultRole"]["Properties"]["Policies"]
+        assert "APIHandler" not in json.dumps(policy)
+
+
+def test_xray_on_a_stage_adds_its_two_permissions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devtools import package
+
+    def statements(stage: str) -> list[str]:
+        return [s["Sid"] for s in package.role_policy(stage)["Statement"]]
+
+    assert "XRay" not in statements("dev")
+    real = package._stage_config
+    monkeypatch.setattr(package, "_stage_config", lambda stage: {**real(stage), "xray": True})
+    (xray,) = [s for s in package.role_policy("dev")["Statement"] if s["Sid"] == "XRay"]
+    assert xray["Action"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 
 
 def test_headers_are_read_whatever_their_case_and_whether_present() -> None:
@@ -114,8 +138,7 @@ def test_the_packaged_table_is_the_local_definition() -> None:
         table = template["Resources"]["CallsTable"]
         props = table["Properties"]
         assert table["Type"] == "AWS::DynamoDB::Table"
-        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
-        assert f":table/{props['TableName']}" in json.dumps(policy)  # the name its policy grants
+        assert props["TableName"] == f"callgate-{stage}"
         for name in ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes"):
             assert props[name] == local[name], name
         assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
@@ -143,7 +166,7 @@ def test_per_deployment_values_are_parameters_and_logs_expire() -> None:
         assert variables["VONAGE_NUMBER"] == {"Ref": "VonageNumber"}
         assert variables["ALLOWED_COUNTRIES"] == {"Ref": "AllowedCountries"}
         logs = template["Resources"]["FunctionLogs"]["Properties"]
-        assert logs == {"LogGroupName": {"Fn::Sub": "/aws/lambda/${APIHandler}"}, "RetentionInDays": 30}
+        assert logs == {"LogGroupName": f"/aws/lambda/callgate-{stage}", "RetentionInDays": 30}
     # Vonage waits about a second for the answer URL: a function running for long helps nobody
     assert config["lambda_timeout"] <= 5
 
