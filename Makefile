@@ -13,6 +13,7 @@ PACKAGE_VENV := .venv-package
 PACKAGE_STAMP := $(PACKAGE_VENV)/.installed
 STAGE ?= dev
 # Lambda's runtime is the Python that runs `chalice package`: 3.13, on PATH or under pyenv.
+# (.venv-package also gets boto3, which Lambda provides, for the cold-start bench: never packaged)
 # (a pyenv shim on PATH may not run: each candidate is tried)
 PY313 ?= $(shell for p in $$(command -v python3.13) $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 2>/dev/null); do "$$p" -c pass 2>/dev/null && { echo "$$p"; break; }; done)
 
@@ -42,7 +43,9 @@ unit: python-prereqs $(PY_STAMP)
 simulate: python-prereqs $(PY_STAMP)
 	$(BIN)/python -m devtools.simulate
 
+# also a cold start of the dev package, run by CPython 3.13 as Lambda runs it (bench/cold_start.py)
 bench: setup
+	$(MAKE) --no-print-directory package STAGE=dev
 	$(BIN)/python -m bench.bench
 
 # STAGE=dev|prod: out/$(STAGE)/sam.json and deployment.zip (no AWS credentials or region needed)
@@ -63,7 +66,7 @@ destroy:
 $(PACKAGE_STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PY313)" || { echo "make package builds for Lambda's python3.13: install CPython 3.13 (pyenv install 3.13) or put python3.13 on PATH, or set PY313=/path/to/python3.13" >&2; exit 1; }
 	test -x $(PACKAGE_VENV)/bin/python || $(PY313) -m venv $(PACKAGE_VENV)
-	$(PACKAGE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt $$(grep '^chalice==' requirements-dev.txt)
+	$(PACKAGE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt $$(grep -E '^(chalice|boto3)==' requirements-dev.txt)
 	touch $@
 
 setup: prereqs $(PY_STAMP) $(DDB_STAMP)

@@ -45,7 +45,9 @@ def test_the_package_holds_the_code_and_no_extension_for_another_python(stage: s
         assert needed in names, needed
     compiled = [name for name in names if name.endswith((".so", ".pyd"))]
     assert all("cpython-313" in name or "abi3" in name for name in compiled), compiled
-    assert not any(name.startswith(("tests/", "bench/", "devtools/", ".venv")) for name in names)
+    assert not any(name.startswith(("tests/", "bench/", "devtools/", "deploy/", ".venv")) for name in names)
+    assert not any(name.startswith(("boto3/", "botocore/")) for name in names)  # Lambda's own
+    assert (ROOT / "out" / stage / "deployment.zip").stat().st_size <= 3_000_000
 
 
 @pytest.mark.parametrize("stage", STAGES)
