@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from chalice import Chalice, IAMAuthorizer, Response
 
@@ -68,20 +70,30 @@ def _query() -> dict[str, str] | None:
     return dict(params) if params else None
 
 
-def _header(name: str) -> str | None:
-    """The request's header `name` (lower case). Chalice keeps the headers lower-cased in a dict
+def _headers(request: Any) -> Mapping[str, str]:
+    """The request's headers by lower-case name. Chalice keeps them lower-cased in a dict
     (`_dict`): asked directly, an absent header (Authorization, unsigned) raises and catches no
     KeyError on every request; anything else is asked the public way."""
-    headers = app.current_request.headers
-    return getattr(headers, "_dict", headers).get(name)
+    headers = request.headers
+    return getattr(headers, "_dict", headers)  # type: ignore[no-any-return]
 
 
-def _webhook_parts() -> tuple[dict[str, str] | None, bytes | None, str | None]:
-    return _query(), app.current_request.raw_body, _header("content-type")
+def _header(name: str) -> str | None:
+    """The current request's header `name` (lower case)."""
+    return _headers(app.current_request).get(name)
 
 
-def _authorization() -> str | None:
-    return _header("authorization")
+def _webhook_parts() -> tuple[dict[str, str] | None, bytes | None, str | None, str | None]:
+    """(query, body, content type, Authorization) of the current webhook request, read in one
+    place and passed on by position (the event URL takes them on every event)."""
+    request = app.current_request
+    params, headers = request.query_params, _headers(request)
+    return (
+        dict(params) if params else None,
+        request.raw_body,
+        headers.get("content-type"),
+        headers.get("authorization"),
+    )
 
 
 # '*/*': never let Chalice answer Vonage with a 415; bad input gets a spoken refusal.
@@ -93,17 +105,18 @@ def answer() -> Response:
     # anywhere else in Lambda the eventUrl needs PUBLIC_BASE_URL (the handlers log its absence).
     trusted = stage is not None or "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
     base_url = public_base_url(None, request.headers, stage) if trusted else None
-    return _response(handlers.answer(*_webhook_parts(), base_url=base_url, authorization=_authorization()))
+    query, body, content_type, authorization = _webhook_parts()
+    return _response(handlers.answer(query, body, content_type, base_url, authorization))
 
 
 @app.route("/event", methods=["GET", "POST"], content_types=["application/json"])
 def event() -> Response:
-    return _response(handlers.event(*_webhook_parts(), authorization=_authorization()))
+    return _response(handlers.event(*_webhook_parts()))
 
 
 @app.route("/fallback", methods=["GET", "POST"], content_types=["*/*"])
 def fallback() -> Response:
-    return _response(handlers.fallback(*_webhook_parts(), authorization=_authorization()))
+    return _response(handlers.fallback(*_webhook_parts()))
 
 
 @app.route("/calls", methods=["GET"], authorizer=iam)

@@ -9,7 +9,8 @@ Local on a free port, stops it even on error, and never reaches AWS (dummy crede
 - import: median `import app` over median `import chalice, boto3`, fresh interpreters.
 - CPU per request (bench/lambda_invoke.py): answer and event URLs through `app.app(event,
   context)` with API Gateway proxy events, the local stage's settings in os.environ and an
-  instant fake DynamoDB; each against a floor route on a separate Chalice app. Per repeat the
+  instant fake DynamoDB; each against a floor route on a separate Chalice app, and against the
+  same floor writing one JSON log line per request (callgate writes one). Per repeat the
   median of REQUESTS requests (after WARMUP); the figure is the lowest median of REPEATS.
 - round trips: DynamoDB calls per request counted by the fake (an answer refused by a rate
   limit too).
@@ -17,6 +18,8 @@ Local on a free port, stops it even on error, and never reaches AWS (dummy crede
   next event once a call has 10 and 1,000 events, its largest item (and its SUMMARY and LEG
   items), GET /calls/{id} of the 1,000-event call (its first page, and all of it), and the
   first page of GET /calls for a user with 25 calls of 200 events.
+- cold start (bench/cold_start.py): out/dev/deployment.zip unpacked and run by CPython 3.13
+  in fresh processes as Lambda runs it, with and without its bytecode.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import lambda_invoke, storage_costs
+from bench import cold_start, lambda_invoke, storage_costs
 from devtools import dynamodb_local
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +51,20 @@ ROWS: dict[str, tuple[str, str]] = {
     "event_cpu_us": ("{:.1f}", "POST /event via app.app(event, ctx), CPU µs (min of medians)"),
     "event_floor_cpu_us": ("{:.1f}", "floor route: json.loads + one put_item, CPU µs"),
     "event_vs_floor": ("{:.2f}", "event CPU / floor CPU"),
+    "answer_logged_floor_cpu_us": ("{:.1f}", "answer floor + one JSON log line per request, CPU µs"),
+    "answer_vs_logged_floor": ("{:.2f}", "answer CPU / that floor's (callgate logs every request)"),
+    "event_logged_floor_cpu_us": ("{:.1f}", "event floor + one JSON log line per request, CPU µs"),
+    "event_vs_logged_floor": ("{:.2f}", "event CPU / that floor's"),
+    "package_zip_mb": ("{:.2f}", "out/dev/deployment.zip (MB)"),
+    "cold_init_ms": ("{:.1f}", "package, CPython 3.13: Lambda's init (import app, DynamoDB client), ms"),
+    "cold_first_answer_ms": ("{:.1f}", "then the first GET /answer, DynamoDB Local (wall ms)"),
+    "cold_warm_answer_ms": ("{:.1f}", "then a second one (wall ms)"),
+    "cold_no_bytecode_init_ms": ("{:.1f}", "the same init with the zip's bytecode removed (ms)"),
+    "cold_no_bytecode_first_answer_ms": ("{:.1f}", "its first GET /answer (wall ms)"),
+    "cold_no_bytecode_warm_answer_ms": ("{:.1f}", "its second (wall ms)"),
+    "cold_import_app_ms": ("{:.1f}", "`import app` alone from the package, 3.13, no client built (ms)"),
+    "cold_import_chalice_boto3_ms": ("{:.1f}", "`import chalice, boto3` from the package (ms)"),
+    "cold_import_vs_chalice_boto3": ("{:.2f}", "import app / import chalice+boto3, 3.13, package"),
     "answer_round_trips": ("{:.2f}", "DynamoDB calls per answer (connect)"),
     "answer_round_trips_over_limit": ("{:.2f}", "DynamoDB calls per answer refused by a rate limit"),
     "event_round_trips": ("{:.2f}", "DynamoDB calls per event"),
@@ -134,6 +151,7 @@ def main() -> None:
             results.update(lambda_invoke.measure(say))
             say("storage on DynamoDB Local: building calls of 10, 1,000 and 25 calls of 200 events")
             results.update(storage_costs.measure(url, say))
+        results.update(cold_start.measure(url, say))
     finally:
         dynamodb_local.stop(proc)
     results["bench_seconds"] = round(time.monotonic() - STARTED, 1)

@@ -187,18 +187,29 @@ def event_requests(count: int) -> list[tuple[dict[str, Any], LambdaContext]]:
     return requests[:count]
 
 
-def floor_app(client: FakeDynamoDB) -> Chalice:
+def floor_app(client: FakeDynamoDB, log_lines: bool = False) -> Chalice:
     """The least an answer URL and an event URL can do, on a Chalice app of their own.
 
     Answer: read `to`, validate it with phonenumbers, return a constant NCCO. Event: parse the
-    JSON body, one put_item on the same instant fake.
+    JSON body, one put_item on the same instant fake. `log_lines`: each also writes one JSON
+    line of the request's ids and outcome, to the stream the app's lines go to (the least a
+    service that logs every request does; callgate writes one line per request).
     """
-    floor = Chalice(app_name="floor")
+    floor = Chalice(app_name="floor-logged" if log_lines else "floor")
+
+    def log_line(route: str, ids: Any) -> None:
+        if log_lines:
+            stream = logging.getLogger("callgate").handlers[0].stream  # type: ignore[attr-defined]
+            fields = {"route": route, "status": 200, "conversation_uuid": ids.get("conversation_uuid"),
+                      "uuid": ids.get("uuid")}  # fmt: skip
+            stream.write(json.dumps(fields) + "\n")
+            stream.flush()
 
     @floor.route("/answer", methods=["GET", "POST"], content_types=["*/*"])
     def answer() -> Response:
         to = (floor.current_request.query_params or {}).get("to") or ""
         valid = phonenumbers.is_valid_number(phonenumbers.parse("+" + to, None))
+        log_line("/answer", floor.current_request.query_params or {})
         return Response(body=CONSTANT_NCCO if valid else "[]", status_code=200, headers=JSON_HEADERS)
 
     @floor.route("/event", methods=["GET", "POST"], content_types=["application/json"])
@@ -210,6 +221,7 @@ def floor_app(client: FakeDynamoDB) -> Chalice:
             Item={"pk": {"S": str(payload.get("conversation_uuid"))},
                   "sk": {"S": str(payload.get("timestamp"))}, "payload": {"S": raw.decode()}},
         )  # fmt: skip
+        log_line("/event", payload)
         return Response(body="{}", status_code=200, headers=JSON_HEADERS)
 
     return floor
@@ -286,11 +298,14 @@ def measure(progress: Callable[[str], None]) -> dict[str, float]:
     app_module.handlers.store_for = lambda settings: CallStore(fake, settings.calls_table)
     real: Invoke = app_module.app
     floor: Invoke = floor_app(fake)
+    logged: Invoke = floor_app(fake, log_lines=True)
     kinds: dict[str, tuple[Invoke, Callable[[int], list[tuple[dict[str, Any], LambdaContext]]]]] = {
         "answer": (real, answer_requests),
         "answer_floor": (floor, answer_requests),
+        "answer_logged_floor": (logged, answer_requests),
         "event": (real, event_requests),
         "event_floor": (floor, event_requests),
+        "event_logged_floor": (logged, event_requests),
     }
     # one of each through the real app first: the answer connects, the event is stored
     (event, context), = answer_requests(1)  # fmt: skip
@@ -317,6 +332,8 @@ def measure(progress: Callable[[str], None]) -> dict[str, float]:
     results = {f"{name}_cpu_us": round(value, 1) for name, value in best.items()}
     results["answer_vs_floor"] = round(best["answer"] / best["answer_floor"], 2)
     results["event_vs_floor"] = round(best["event"] / best["event_floor"], 2)
+    results["answer_vs_logged_floor"] = round(best["answer"] / best["answer_logged_floor"], 2)
+    results["event_vs_logged_floor"] = round(best["event"] / best["event_logged_floor"], 2)
     results.update(_round_trips(real, fake))
     return results
 

@@ -8,6 +8,9 @@ What an exception becomes is decided in one place for each kind of route: the
 answer URL turns every failure into a spoken refusal (`_refusal_for`; Vonage
 drops the call on a 500 and never retries it), the other routes into a 4xx or
 503 (`_error_reply`; Vonage retries a 503 from the event URL).
+
+Every request writes one request line as it replies (`metrics.line`): route, outcome, status,
+latency and ids, with the request's CloudWatch metrics embedded.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from chalicelib import decision, logs, signature, summary
+from chalicelib import decision, logs, metrics, prompts, signature, summary
 from chalicelib.listing import BadQuery, parse_listing, parse_record
 from chalicelib.secrets import SecretMisconfigured, SecretUnavailable
 from chalicelib.settings import ConfigError, Settings, load
@@ -28,6 +31,7 @@ from chalicelib.storage.timing import ANSWER_BUDGET_S, EVENT_BUDGET_S, WORST_CAL
 from chalicelib.webhooks import (
     MAX_ID_CHARS,
     AnswerRequest,
+    Event,
     WebhookError,
     compact_json,
     now_stamp,
@@ -53,6 +57,107 @@ class Reply(NamedTuple):
 # What /event answers once an event is stored (and no failover is due): one reply for all of them,
 # its JSON with it. Never changed: nothing writes to a Reply's body.
 _STORED = Reply(200, {}, "{}")
+_perf_counter = time.perf_counter
+
+
+# --- the request lines: one per request, written as it replies (metrics.py) ----------------------
+
+
+class _Route(NamedTuple):
+    log: str  # the request line's "log"
+    path: str  # its "route", and every other line's about the request (`misconfigured`, say)
+
+
+_ANSWER = _Route("answer_decision", "/answer")
+_EVENT = _Route("event", "/event")
+_FALLBACK = _Route("fallback", "/fallback")
+_LISTING = _Route("history", "/calls")
+_RECORD = _Route("history", "/calls/{id}")
+_HEALTH = _Route("health", "/health")
+_OUTCOMES = {401: "unauthorized", 404: "not_found", 503: "unavailable"}  # else 4xx rejected, 5xx error
+_KINDS: dict[tuple[_Route, str, int, tuple[str, ...]], metrics.Kind] = {}
+
+
+def _kind(route: _Route, outcome: str, status: int, counts: tuple[str, ...] = ()) -> metrics.Kind:
+    """The kind of line (its constant text) for this outcome; built once. Every argument comes
+    from this module, never from a request: the cache stays small."""
+    key = (route, outcome, status, counts)
+    try:
+        return _KINDS[key]
+    except KeyError:
+        kind = _KINDS[key] = metrics.Kind(route.log, route.path, outcome, status, counts)
+        return kind
+
+
+_EVENT_STORED = _kind(_EVENT, "stored", 200, (metrics.EVENTS_STORED,))
+_EVENT_DUPLICATE = _kind(_EVENT, "duplicate", 200, (metrics.DUPLICATES,))
+_FAILOVER_STORED = _kind(_EVENT, "failover", 200, (metrics.EVENTS_STORED,))
+_FAILOVER_DUPLICATE = _kind(_EVENT, "failover", 200, (metrics.DUPLICATES,))
+
+# An answer's Decision and Reason are metric dimensions, each of its values a metric of its own:
+# only these, so a stored answer that says otherwise cannot add metrics ("other").
+_DECISIONS = frozenset({decision.CONNECT, decision.REFUSE})
+_REASONS = frozenset({prompts.ALLOWED, *prompts.REFUSALS})
+_ANSWER_KINDS: dict[tuple[str, str], metrics.Kind] = {}
+
+
+def _answer_kind(made: Any, reason: Any) -> metrics.Kind:
+    """The kind of an answer's line: its decision is the outcome, and it counts one Answer."""
+    # a stored answer is JSON: its reason may be a list, which no frozenset lookup takes
+    key = (
+        made if type(made) is str and made in _DECISIONS else "other",
+        reason if type(reason) is str and reason in _REASONS else "other",
+    )
+    try:
+        return _ANSWER_KINDS[key]
+    except KeyError:
+        kind = _ANSWER_KINDS[key] = metrics.Kind(
+            _ANSWER.log, _ANSWER.path, key[0], 200, (metrics.ANSWERS,),
+            ((metrics.DECISION, key[0]), (metrics.REASON, key[1])),
+        )  # fmt: skip
+        return kind
+
+
+def _namespace(settings: Settings | None) -> str:
+    """Where the metrics go: the stage's METRICS_NAMESPACE, the default without settings."""
+    return metrics.DEFAULT_NAMESPACE if settings is None else settings.metrics_namespace
+
+
+def _write(
+    kind: metrics.Kind,
+    settings: Settings | None,
+    started: float,
+    conversation_uuid: str | None = None,
+    uuid: str | None = None,
+    storage_s: float | None = None,
+) -> None:
+    """The request line of `kind`, in the stage's namespace (see metrics.line)."""
+    logs.request(metrics.line(kind, _namespace(settings), started, conversation_uuid, uuid, storage_s))
+
+
+def _failed(
+    exc: Exception,
+    route: _Route,
+    started: float,
+    settings: Settings | None,
+    ids: tuple[str | None, str | None],
+    storage_begun: float | None,
+    rejected: str | None = None,
+) -> Reply:
+    """_error_reply()'s reply, and the request line saying what it was. An exception that
+    _error_reply does not know (Chalice answers 500) gets its line too, then goes on.
+
+    `storage_begun`: when the store's call that failed began, if one did (its time counts)."""
+    waited = None if storage_begun is None else _perf_counter() - storage_begun
+    try:
+        reply = _error_reply(exc, route.path, rejected)
+    except Exception:
+        _write(_kind(route, "error", 500), settings, started, *ids, waited)
+        raise
+    status = reply.status
+    outcome = _OUTCOMES.get(status) or ("rejected" if status < 500 else "error")
+    _write(_kind(route, outcome, status), settings, started, *ids, waited)
+    return reply
 
 
 def _now() -> datetime:
@@ -155,18 +260,24 @@ class Handlers:
         401 and no NCCO. `base_url` is where Vonage reaches this service (for the connect's
         eventUrl); PUBLIC_BASE_URL overrides it.
         """
+        started = _perf_counter()
         deadline = time.monotonic() + self.answer_budget_s
         now = self.clock()
         request: AnswerRequest | None = None
         settings: Settings | None = None
         made: decision.Decision | None = None
         encoded: _AnswerJSON | None = None
+        storage_begun: float | None = None
+        waited: float | None = None  # seconds in the store's calls
         try:
             request = read_answer(query, body, content_type)
             settings = self.load_settings()
             rejected = self._signature_problem(settings, authorization, query, body)
             if rejected:
-                return _unauthorized("answer", rejected)
+                reply = _unauthorized(_ANSWER.path, rejected)
+                ids = (request.conversation_uuid, request.uuid)
+                _write(_kind(_ANSWER, "unauthorized", 401), settings, started, *ids)
+                return reply
             base = settings.public_base_url or base_url
             if base is None:  # the connect cannot ask for failover: no synchronous eventUrl
                 logs.warning("no_event_url", why="set PUBLIC_BASE_URL")
@@ -178,15 +289,22 @@ class Handlers:
             leg_key = request.leg_key
             if leg_key is not None:  # else there is nothing to file it under
                 call = CallIdentity(request.conversation_uuid, request.caller, answer["received_at"])  # type: ignore[arg-type]
-                saved = self.store_for(settings).save_answer(
-                    call, leg_key, answer, _expiry(now, settings), made.limits, deadline, encoded.whole()
-                )
+                store = self.store_for(settings)
+                expires, whole = _expiry(now, settings), encoded.whole()
+                storage_begun = _perf_counter()
+                saved = store.save_answer(call, leg_key, answer, expires, made.limits, deadline, whole)
+                waited = _perf_counter() - storage_begun
                 answer, stored = saved.answer, saved.stored
         except Exception as exc:  # the caller must hear something, whatever broke
-            answer, stored = self._refusal_for(exc, request, settings, made, now, deadline)
+            if storage_begun is not None and waited is None:  # the store's call failed
+                waited = _perf_counter() - storage_begun
+            answer, stored, correcting = self._refusal_for(exc, request, settings, made, now, deadline)
+            if correcting is not None:
+                waited = correcting if waited is None else waited + correcting
         if encoded is None or encoded.answer is not answer:  # a retry's first answer, a refusal
             encoded = _AnswerJSON.of(answer)
-        _log_answer(request.conversation_uuid if request else None, encoded.fields, stored)
+        conversation_uuid = request.conversation_uuid if request else None
+        _log_answer(conversation_uuid, encoded, stored, started, settings, waited)
         return Reply(200, answer["ncco"], encoded.ncco)
 
     def _refusal_for(
@@ -197,20 +315,22 @@ class Handlers:
         made: decision.Decision | None,
         now: datetime,
         deadline: float,
-    ) -> tuple[dict[str, Any], bool]:
-        """The answer when something failed, and whether it is stored (only a corrected one is)."""
+    ) -> tuple[dict[str, Any], bool, float | None]:
+        """The answer when something failed, whether it is stored (only a corrected one is), and
+        the seconds spent correcting it (None: no store call made)."""
         received_at = utc_iso(now)
         dest = made.destination if made is not None else None
         if isinstance(exc, (ConfigError, SecretMisconfigured)):
-            return decision.refusal("misconfigured", str(exc), None, request, received_at).answer, False
+            refused = decision.refusal("misconfigured", str(exc), None, request, received_at).answer
+            return refused, False, None
         if isinstance(exc, SecretUnavailable):  # cannot tell Vonage from a forger: fail closed
-            return decision.refusal(
-                "policy_unavailable", str(exc), settings, request, received_at
-            ).answer, False
+            refused = decision.refusal("policy_unavailable", str(exc), settings, request, received_at).answer
+            return refused, False, None
         if isinstance(exc, StoreRejected):
-            return decision.refusal(
+            refused = decision.refusal(
                 "invalid_request", str(exc), settings, request, received_at, dest
-            ).answer, False
+            ).answer
+            return refused, False, None
         if not isinstance(exc, StoreUnavailable) or request is None or settings is None:
             logs.exception(
                 "answer_failed", exc, conversation_uuid=request.conversation_uuid if request else None
@@ -218,7 +338,7 @@ class Handlers:
             return decision.refusal(
                 "internal_error", "unexpected error (see the traceback logged above)", settings,
                 request, received_at if request else None,
-            ).answer, False  # fmt: skip
+            ).answer, False, None  # fmt: skip
         # Fail closed: a call the policy store cannot vouch for is a call we do not pay for.
         refused = decision.refusal(
             "policy_unavailable", str(exc), settings, request, received_at, dest
@@ -227,19 +347,21 @@ class Handlers:
             # The counted write may have been applied before its reply was lost: make the
             # stored answer say what the caller hears. Best effort.
             call = CallIdentity(request.conversation_uuid, request.caller, received_at)  # type: ignore[arg-type]
+            correcting: float | None = None
             try:
-                self.store_for(settings).replace_answer(
-                    call,
-                    request.leg_key,
-                    refused,
-                    _expiry(now, settings),  # type: ignore[arg-type]
-                )
-                return refused, True
+                store, expires = self.store_for(settings), _expiry(now, settings)
+                storage_begun = _perf_counter()
+                try:
+                    store.replace_answer(call, request.leg_key, refused, expires)  # type: ignore[arg-type]
+                finally:
+                    correcting = _perf_counter() - storage_begun
+                return refused, True, correcting
             except Exception as again:  # best effort: the caller hears the refusal regardless
                 logs.warning(
                     "answer_not_corrected", conversation_uuid=request.conversation_uuid, error=str(again)
                 )
-        return refused, False
+            return refused, False, correcting
+        return refused, False, None
 
     # --- the event URL ---------------------------------------------------------------------------
 
@@ -252,6 +374,7 @@ class Handlers:
     ) -> Reply:
         """200 once stored ({} or a failover NCCO); 4xx for input that can never be stored;
         503 so Vonage retries (and, for a synchronous connect, then asks /fallback)."""
+        started = _perf_counter()
         deadline = time.monotonic() + EVENT_BUDGET_S
         if self.clock is _now:  # the system clock, read as _now reads it but without a datetime
             received_at, seconds = now_stamp()
@@ -265,28 +388,38 @@ class Handlers:
         if query:  # most events come without one
             fields = dict(query)
             may_fail_over = fields.pop(FAILOVER_MARK, None) == "1"
+        settings: Settings | None = None
+        event: Event | None = None
+        storage_begun: float | None = None
         try:
             settings = self.load_settings()
             rejected = self._signature_problem(settings, authorization, query, body)
             if rejected:
-                return _unauthorized("event", rejected)
+                unauthorized = _unauthorized(_EVENT.path, rejected)
+                _write(_kind(_EVENT, "unauthorized", 401), settings, started)
+                return unauthorized
             event = parse_event(request_params(fields or None, body, content_type), received_at)
             reply = decision.failover(event.payload, settings) if may_fail_over else None
-            store = self.store_for(settings)
-            stored = store.save_event(event, received_at, _expiry_after(seconds, settings), reply, deadline)
+            store, expires = self.store_for(settings), _expiry_after(seconds, settings)
+            storage_begun = _perf_counter()
+            stored = store.save_event(event, received_at, expires, reply, deadline)
+            waited = _perf_counter() - storage_begun
         except Exception as exc:  # _error_reply re-raises what it does not know
-            return _error_reply(exc, "event", rejected="event cannot be stored")
-        if not stored:
-            logs.info("duplicate_event", conversation_uuid=event.conversation_uuid, digest=event.digest)
-        if reply is not None:
-            logs.info(
-                "failover",
-                conversation_uuid=event.conversation_uuid,
-                uuid=event.leg_uuid,
-                status=event.status,
-            )
-            return Reply(200, reply)
-        return _STORED
+            ids = (None, None) if event is None else (event.conversation_uuid, event.leg_uuid)
+            return _failed(exc, _EVENT, started, settings, ids, storage_begun, "event cannot be stored")
+        namespace = settings.metrics_namespace
+        call, leg = event.conversation_uuid, event.leg_uuid
+        if reply is None:
+            if stored:
+                logs.request(metrics.line(_EVENT_STORED, namespace, started, call, leg, waited))
+            else:  # a redelivery: its digest is what made it one
+                more = f',"digest":"{event.digest}"'
+                logs.request(metrics.line(_EVENT_DUPLICATE, namespace, started, call, leg, waited, more))
+            return _STORED
+        kind = _FAILOVER_STORED if stored else _FAILOVER_DUPLICATE
+        more = f',"event_status":{metrics.value(event.status)}'
+        logs.request(metrics.line(kind, namespace, started, call, leg, waited, more))
+        return Reply(200, reply)
 
     # --- the fallback answer URL -------------------------------------------------------------------
 
@@ -302,34 +435,47 @@ class Handlers:
         With settings that cannot be read nothing can be verified or stored: the built-in
         message is spoken (it connects nothing, so a forger gains nothing).
         """
+        started = _perf_counter()
         deadline = time.monotonic() + self.answer_budget_s  # Vonage waits on it like the answer URL
         now = self.clock()
         try:
             settings: Settings | None = self.load_settings()
             rejected = self._signature_problem(settings, authorization, query, body)  # type: ignore[arg-type]
             if rejected:
-                return _unauthorized("fallback", rejected)
+                unauthorized = _unauthorized(_FALLBACK.path, rejected)
+                _write(_kind(_FALLBACK, "unauthorized", 401), settings, started)
+                return unauthorized
         except (ConfigError, SecretUnavailable) as exc:
-            logs.error("misconfigured", route="fallback", error=str(exc))
+            logs.error("misconfigured", route=_FALLBACK.path, error=str(exc))
             settings = None
+        except Exception:  # unexpected (Chalice answers 500): the request line says so, then it goes on
+            _write(_kind(_FALLBACK, "error", 500), None, started)
+            raise
         reply = Reply(200, decision.fallback_answer(settings))
         try:
             use = parse_fallback(request_params(query, body, content_type), now)
         except WebhookError as exc:
             logs.warning("fallback_unreadable", error=str(exc))
+            _write(_kind(_FALLBACK, "unreadable", 200), settings, started)
             return reply
         request = use.request
+        ids = (request.conversation_uuid, request.uuid)
         logs.warning("fallback_used", conversation_uuid=request.conversation_uuid, **use.fallback)
         if settings is None or use.use_key is None:
+            _write(_kind(_FALLBACK, "not_recorded", 200), settings, started, *ids)
             return reply
         call = CallIdentity(request.conversation_uuid, request.caller, use.fallback["received_at"])  # type: ignore[arg-type]
+        outcome, waited = "not_recorded", None
         try:
-            store = self.store_for(settings)
-            store.save_fallback(call, use.use_key, use.fallback, _expiry(now, settings), deadline)
-            if use.carried is not None:  # only if a write still fits the budget (transact checks)
-                store.save_event(
-                    use.carried, use.fallback["received_at"], _expiry(now, settings), None, deadline
-                )
+            store, expires = self.store_for(settings), _expiry(now, settings)
+            storage_begun = _perf_counter()
+            try:
+                store.save_fallback(call, use.use_key, use.fallback, expires, deadline)
+                if use.carried is not None:  # only if a write still fits the budget (transact checks)
+                    store.save_event(use.carried, use.fallback["received_at"], expires, None, deadline)
+            finally:
+                waited = _perf_counter() - storage_begun
+            outcome = "recorded"
         except StoreUnavailable as exc:
             logs.error("fallback_not_recorded", conversation_uuid=request.conversation_uuid, error=str(exc))
         except Exception as exc:  # the caller must still hear the fallback answer, whatever broke
@@ -340,59 +486,93 @@ class Handlers:
                 conversation_uuid=request.conversation_uuid,
                 error=use.carried_problem,
             )
+        _write(_kind(_FALLBACK, outcome, 200), settings, started, *ids, waited)
         return reply
 
     # --- reads -----------------------------------------------------------------------------------
 
     def get_call(self, conversation_uuid: str, query: Mapping[str, str] | None = None) -> Reply:
         """GET /calls/{id}: the call record, with one page of its events (`next` for the rest)."""
+        started = _perf_counter()
         if not conversation_uuid or len(conversation_uuid) > MAX_ID_CHARS:
+            _write(_kind(_RECORD, "rejected", 400), None, started)
             return Reply(400, {"error": f"conversation_uuid must be 1-{MAX_ID_CHARS} characters"})
+        settings: Settings | None = None
+        storage_begun: float | None = None
         try:
             page = parse_record(conversation_uuid, query)
-            found = self.store_for(self.load_settings()).get_call(conversation_uuid, page.limit, page.start)
+            settings = self.load_settings()
+            store = self.store_for(settings)
+            storage_begun = _perf_counter()
+            found = store.get_call(conversation_uuid, page.limit, page.start)
+            waited = _perf_counter() - storage_begun
         except Exception as exc:  # _error_reply re-raises what it does not know
-            return _error_reply(exc, "calls/{conversation_uuid}")
+            return _failed(exc, _RECORD, started, settings, (conversation_uuid, None), storage_begun)
         if found is None:
+            _write(_kind(_RECORD, "not_found", 404), settings, started, conversation_uuid, None, waited)
             return Reply(404, {"error": f"no call with conversation_uuid {conversation_uuid!r}"})
-        return Reply(
+        reply = Reply(
             200,
             summary.record_view(
                 conversation_uuid, found.summary, found.answers, found.fallbacks, found.legs, found.events,
                 found.next,
             ),
         )  # fmt: skip
+        _write(_kind(_RECORD, "found", 200), settings, started, conversation_uuid, None, waited)
+        return reply
 
     def list_calls(self, query: Mapping[str, str] | None) -> Reply:
         """GET /calls?user=…|date=…: newest first, `next` for the following page."""
+        started = _perf_counter()
+        settings: Settings | None = None
+        storage_begun: float | None = None
         try:
             listing = parse_listing(query)
-            page = self.store_for(self.load_settings()).list_calls(listing)
+            settings = self.load_settings()
+            store = self.store_for(settings)
+            storage_begun = _perf_counter()
+            page = store.list_calls(listing)
+            waited = _perf_counter() - storage_begun
         except Exception as exc:  # _error_reply re-raises what it does not know
-            return _error_reply(exc, "calls")
-        return Reply(200, {"calls": [summary.listing_view(item) for item in page.calls], "next": page.next})
+            return _failed(exc, _LISTING, started, settings, (None, None), storage_begun)
+        reply = Reply(200, {"calls": [summary.listing_view(item) for item in page.calls], "next": page.next})
+        _write(_kind(_LISTING, "listed", 200), settings, started, None, None, waited)
+        return reply
 
     def health(self) -> Reply:
         """The settings, the signature secret and the table (its check is cached briefly by the
         store, so pollers cannot starve the webhooks of DynamoDB)."""
+        started = _perf_counter()
+        settings: Settings | None = None
+        waited: float | None = None
         try:
             settings = self.load_settings()
             self._signature_problem(settings, None, None, None)  # the secret can be read
-            self.store_for(settings).check()
+            store = self.store_for(settings)
+            storage_begun = _perf_counter()
+            try:
+                store.check()
+            finally:
+                waited = _perf_counter() - storage_begun
+            reply = Reply(200, {"status": "ok"})
         except ConfigError as exc:  # names the setting, never a value
-            return Reply(503, {"status": "misconfigured", "error": str(exc)})
+            reply = Reply(503, {"status": "misconfigured", "error": str(exc)})
         except SecretMisconfigured as exc:
-            logs.error("health", status="misconfigured", error=str(exc))
-            return Reply(
+            logs.error("health_failed", status="misconfigured", error=str(exc))
+            reply = Reply(
                 503, {"status": "misconfigured", "error": "the signature secret parameter is unusable"}
             )
         except SecretUnavailable as exc:  # AWS's messages may name the account and role: logged only
-            logs.error("health", status="unavailable", error=str(exc))
-            return Reply(503, {"status": "unavailable", "error": "the signature secret cannot be read"})
+            logs.error("health_failed", status="unavailable", error=str(exc))
+            reply = Reply(503, {"status": "unavailable", "error": "the signature secret cannot be read"})
         except StoreUnavailable as exc:
-            logs.error("health", status="unavailable", error=str(exc))
-            return Reply(503, {"status": "unavailable", "error": "the calls table is unavailable"})
-        return Reply(200, {"status": "ok"})
+            logs.error("health_failed", status="unavailable", error=str(exc))
+            reply = Reply(503, {"status": "unavailable", "error": "the calls table is unavailable"})
+        except Exception:  # unexpected (Chalice answers 500): the request line says so, then it goes on
+            _write(_kind(_HEALTH, "error", 500), settings, started, None, None, waited)
+            raise
+        _write(_kind(_HEALTH, reply.body["status"], reply.status), settings, started, None, None, waited)
+        return reply
 
 
 class _AnswerJSON(NamedTuple):
@@ -415,8 +595,21 @@ class _AnswerJSON(NamedTuple):
 _compact = compact_json(sort_keys=False)
 
 
-def _log_answer(conversation_uuid: str | None, fields: str, stored: bool) -> None:
-    """One JSON line per answer, for log search and metrics; `stored` false marks an answer the
-    call record lacks (Lambda cannot write after it has replied, so none is written later).
-    `fields`: the answer's fields but its NCCO, as JSON."""
-    logs.info_with("answer_decision", {"conversation_uuid": conversation_uuid, "stored": stored}, fields)
+def _log_answer(
+    conversation_uuid: str | None,
+    encoded: _AnswerJSON,
+    stored: bool,
+    started: float,
+    settings: Settings | None,
+    storage_s: float | None,
+) -> None:
+    """The answer's request line: the answer's fields but its NCCO (JSON already), for log search
+    and metrics; `stored` false marks an answer the call record lacks (Lambda cannot write after
+    it has replied, so none is written later)."""
+    answer, fields = encoded.answer, encoded.fields
+    flag = "true" if stored else "false"
+    members = f',"conversation_uuid":{metrics.value(conversation_uuid)},"stored":{flag}'
+    if fields != "{}":
+        members = members + "," + fields[1:-1]
+    kind = _answer_kind(answer.get("decision"), answer.get("reason"))
+    logs.request(metrics.line_with(kind, _namespace(settings), started, members, storage_s))

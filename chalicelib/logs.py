@@ -11,8 +11,6 @@ import logging
 import traceback
 from typing import Any
 
-from chalicelib.webhooks import compact_json
-
 log = logging.getLogger("callgate")
 
 
@@ -22,9 +20,14 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if message.startswith("{"):
+        if message.startswith("{") and not record.exc_info:
             return '{"level":"' + record.levelname + '",' + message[1:] if len(message) > 2 else message
-        return message
+        # Someone else's line (Chalice's "Caught exception for path …", with its traceback):
+        # made one JSON object too, the traceback a field of it.
+        fields: dict[str, Any] = {"level": record.levelname, "log": message}
+        if record.exc_info:
+            fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+        return _ENCODER.encode(fields)
 
 
 def write_to(stream: Any) -> None:
@@ -39,23 +42,28 @@ def write_to(stream: Any) -> None:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-_plain_line = compact_json(sort_keys=False)  # the same text, set up once; plain values only
-
-
 def _line(event: str, fields: dict[str, Any]) -> str:
     return _ENCODER.encode({"log": event, **fields})
 
 
-def _emit(level: int, line: str) -> None:
-    """log.log(level, line), but written straight to the stream when callgate's one handler is its
-    own JsonLines (as in Lambda): the line is final, and building a LogRecord (caller, time,
-    thread…) costs three times the write. With any other handler or filter (a test's capture, a
-    deployment's own) the line goes through logging as usual."""
+INFO_PREFIX = '{"level":"INFO",'  # how JsonLines starts a line logged at INFO
+_INFO_SKIP = len(INFO_PREFIX)
+
+
+def request(text: str) -> None:
+    """Write a request line: `text` is already what JsonLines would write for it at INFO
+    (metrics.line: INFO_PREFIX first, a newline last), so the usual case copies nothing.
+
+    Straight to the stream when callgate's one handler is its own JsonLines (as in Lambda):
+    building a LogRecord (caller, time, thread…) costs three times the write. With any other
+    handler or filter (a test's capture, a deployment's own) the line goes through logging as
+    usual, as the JSON object JsonLines adds the level to."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     handlers = log.handlers
     if len(handlers) == 1 and not log.propagate and not log.filters:
         handler = handlers[0]
-        if type(handler) is JsonLines and not handler.filters and level >= handler.level:
-            text = '{"level":"' + logging.getLevelName(level) + '",' + line[1:] + "\n"
+        if type(handler) is JsonLines and not handler.filters and handler.level <= logging.INFO:
             written = False
             try:
                 with handler.lock:  # type: ignore[union-attr]
@@ -66,20 +74,7 @@ def _emit(level: int, line: str) -> None:
             except Exception:  # logging reports it (handleError) on the way below
                 if written:  # the line is out (a flush failed): not twice
                     return
-    log.log(level, line)
-
-
-def info(event: str, **fields: Any) -> None:
-    if log.isEnabledFor(logging.INFO):  # the line is not built for nothing
-        _emit(logging.INFO, _line(event, fields))
-
-
-def info_with(event: str, fields: dict[str, Any], encoded: str) -> None:
-    """info() with more fields already encoded as one JSON object (for something else too).
-    `fields`: text, numbers, booleans and None only (the answer line's ids and flags)."""
-    if log.isEnabledFor(logging.INFO):
-        line = _plain_line({"log": event, **fields})
-        _emit(logging.INFO, line if encoded == "{}" else line[:-1] + "," + encoded[1:])
+    log.info("{" + text[_INFO_SKIP:-1])
 
 
 def warning(event: str, **fields: Any) -> None:

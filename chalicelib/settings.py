@@ -30,9 +30,11 @@ DEFAULT_MAX_CALLS_PER_MINUTE = 60
 DEFAULT_MAX_CALL_SECONDS = 3600
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_SIGNATURE_MAX_AGE_SECONDS = 300
+DEFAULT_METRICS_NAMESPACE = "callgate"
 MAX_DERIVED = 256  # values Settings.derive keeps per settings (a few per caller ID and host)
 T = TypeVar("T")
 _PARAMETER_NAME = re.compile(r"/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")  # SSM Parameter Store names
+_NAMESPACE = re.compile(r"[0-9A-Za-z._\-/#: ]{1,255}")  # CloudWatch's rule for a metric namespace
 NUMBER_TYPES = frozenset(name for name in vars(phonenumbers.PhoneNumberType) if name.isupper())
 
 # The variables this module reads; anything else in the environment is ignored.
@@ -68,6 +70,7 @@ NAMES = (
     "VONAGE_SIGNATURE_SECRET_PARAM",
     "SIGNATURE_MAX_AGE_SECONDS",
     "ALLOW_UNSIGNED_WEBHOOKS",
+    "METRICS_NAMESPACE",
     "AWS_LAMBDA_FUNCTION_NAME",  # set by Lambda itself: a deployed function, never a local stage
 )
 
@@ -109,6 +112,7 @@ class Settings:
     signature_secret_param: str | None
     signature_max_age_seconds: int
     allow_unsigned_webhooks: bool
+    metrics_namespace: str  # CloudWatch namespace of the metrics in the request lines (metrics.py)
     # Not a setting: what requests derive from these values (see derive), kept with them.
     derived: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -238,7 +242,19 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         },
         refusal_texts=_refusal_texts(values),
         **_signature(values),
+        metrics_namespace=_namespace(values, "METRICS_NAMESPACE"),
     )
+
+
+def _namespace(values: dict[str, str | None], name: str) -> str:
+    """A CloudWatch metric namespace: 1-255 of its characters, not blank, not AWS's own `AWS/`."""
+    value = (values[name] or "").strip() or DEFAULT_METRICS_NAMESPACE
+    if not _NAMESPACE.fullmatch(value) or value.startswith("AWS/"):
+        raise ConfigError(
+            f"{name}={value!r} is not a CloudWatch namespace (up to 255 of A-Z a-z 0-9 . - _ / # : "
+            "and space, not starting with AWS/)"
+        )
+    return value
 
 
 def _secret(values: dict[str, str | None], name: str) -> str | None:

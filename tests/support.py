@@ -70,12 +70,14 @@ def bearer(
 
 
 def answer_log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    """The JSON `answer_decision` lines the answer URL logged, one per answer."""
-    return [
+    """The JSON `answer_decision` lines the answer URL logged, one per answer (a 401's line
+    answers nothing: it has no decision)."""
+    lines = [
         json.loads(record.getMessage())
         for record in caplog.records
         if record.getMessage().startswith('{"log":"answer_decision"')
     ]
+    return [line for line in lines if "decision" in line]
 
 
 LIMIT_REASONS = frozenset({"user_rate_limited", "global_rate_limited"})  # refusals that are not stored

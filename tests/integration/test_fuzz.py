@@ -17,12 +17,14 @@ What must hold for every request:
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -432,7 +434,7 @@ def _check(
     failed = [line for line in lines if line["log"] in FAILURES]
     assert not failed, failed
     if route == "/answer":
-        decisions = [line for line in lines if line["log"] == "answer_decision"]
+        decisions = [line for line in lines if line["log"] == "answer_decision" and "decision" in line]
         assert len(decisions) == (0 if status == 401 else 1), lines
         # refused by DynamoDB (an id too long for a key, say) rather than when read: a defect
         assert not decisions or decisions[0]["reason"] not in BROKEN, decisions
@@ -461,6 +463,22 @@ def callgate_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     logger.removeHandler(caplog.handler)
 
 
+@contextmanager
+def lambda_like_start(client: Any) -> Iterator[None]:
+    """Start the way Lambda does: the DynamoDB client built before the first request (app.py
+    builds it at init), and a heap the size of one function's. Without this the first answer
+    could pay for the client and a collection of everything the earlier tests left (once
+    measured: 240 ms), leave too little of its 0.85 s for its write and be refused
+    (policy_unavailable): the budget at work, not a defect of the request."""
+    assert client.http.get("/health").status_code == 200
+    gc.collect()
+    gc.freeze()  # what earlier tests left is not scanned again by each collection
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("route", ROUTES)
 def test_fuzz(route: str, mode: str, make_project, fuzz_table: Table, callgate_logs) -> None:
@@ -472,7 +490,7 @@ def test_fuzz(route: str, mode: str, make_project, fuzz_table: Table, callgate_l
     fuzz_table.ahead = route == "/event"
     fuzz_table.counts_calls = route == "/answer"
     strategy = signed_requests(route) if mode == "signed" else requests(route)
-    with chalice_client(make_project(**env)) as client:
+    with chalice_client(make_project(**env)) as client, lambda_like_start(client):
 
         @settings(
             max_examples=EXAMPLES,

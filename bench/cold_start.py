@@ -1,0 +1,150 @@
+"""A cold start of the packaged function, as close to Lambda's as runs here.
+
+out/dev/deployment.zip (what `make package` builds) is unpacked and run by CPython 3.13 (the
+runtime's version, from .venv-package) in fresh processes that cannot write bytecode (Lambda's
+code directory is read-only), with Lambda's AWS_LAMBDA_FUNCTION_NAME set so the app does what
+it does at a real init. Each process times `import app` (Lambda's init), then the first and a
+second GET /answer (signed, as Vonage signs it) through `app.app(event, context)` against
+DynamoDB Local. The same again
+with the zip's bytecode removed shows what shipping it saves. Lambda's init includes building
+the DynamoDB client (the app does it then, not in the first answer's budget); `import app`
+alone, outside Lambda, against `import chalice, boto3` from the same directory is the budget's
+ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import lambda_invoke
+from chalicelib.signature import sign
+from devtools import dynamodb_local
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "out" / "dev" / "deployment.zip"
+PYTHON = ROOT / ".venv-package" / "bin" / "python"  # CPython 3.13, as `make package` builds with
+RUNS = 7
+SECRET = "cold-start-bench-signature-secret-0123456789"  # 32+ bytes, as HS256 needs
+TABLE = "callgate-cold-start"  # a table of its own: the storage bench's calls count toward rate limits
+
+_INVOKE = """
+import json, sys, time
+started = time.perf_counter()
+import app
+init = time.perf_counter()
+class Context:
+    function_name = "callgate-dev"
+    aws_request_id = "cold-start"
+    def get_remaining_time_in_millis(self):
+        return 5000
+times, decisions = [], []
+for event in json.load(open(sys.argv[1])):
+    before = time.perf_counter()
+    reply = app.app(event, Context())
+    times.append((time.perf_counter() - before) * 1000)
+    body = json.loads(reply["body"])
+    decisions.append((reply["statusCode"], body[-1]["action"] if isinstance(body, list) else body))
+print(json.dumps({"init_ms": (init - started) * 1000, "first_ms": times[0], "second_ms": times[1],
+                  "decisions": decisions}))
+"""
+_IMPORT = """
+import time
+started = time.perf_counter()
+import chalice, boto3
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def _signed(event: dict[str, Any]) -> dict[str, Any]:
+    """`event` with Vonage's signature, made now (a token is good for 300 s)."""
+    token = "Bearer " + sign(SECRET, time.time(), event["queryStringParameters"], None)
+    event["headers"]["Authorization"] = token
+    event["multiValueHeaders"]["Authorization"] = [token]
+    return event
+
+
+def _unpack(target: Path, bytecode: bool) -> Path:
+    with zipfile.ZipFile(PACKAGE) as package:
+        package.extractall(target)
+    if not bytecode:
+        for cache in list(target.rglob("__pycache__")):
+            shutil.rmtree(cache)
+    return target
+
+
+def _run(code: str, cwd: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(PYTHON), "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"cold start failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout.strip().splitlines()[-1]  # the app's log lines come before
+
+
+def measure(endpoint: str, progress: Callable[[str], None]) -> dict[str, float]:
+    """Median figures over RUNS fresh processes; {} when the package or Python 3.13 is missing."""
+    if not PACKAGE.is_file() or not PYTHON.is_file():
+        progress("cold start skipped: run `make package STAGE=dev` first (it needs CPython 3.13)")
+        return {}
+    dynamodb_local.ensure_table(endpoint, TABLE)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **dynamodb_local.LOCAL_AWS_ENV,
+        **lambda_invoke.stage_environment(endpoint),
+        "CALLS_TABLE": TABLE,
+        "VONAGE_SIGNATURE_SECRET": SECRET,  # deployed stages read it from SSM, unreachable here
+        "AWS_LAMBDA_FUNCTION_NAME": "callgate-dev",
+        "PYTHONDONTWRITEBYTECODE": "1",  # Lambda's code directory is read-only
+    }
+    del env["ALLOW_UNSIGNED_WEBHOOKS"]  # a deployed function takes signed requests only
+    # every run calls as the same user: limits high enough (still counted) for all of them
+    env.update(dict.fromkeys(("MAX_CALLS_PER_USER_PER_HOUR", "MAX_CALLS_PER_USER_PER_DAY"), "100000"))
+    results: dict[str, float] = {"package_zip_mb": round(PACKAGE.stat().st_size / 1e6, 2)}
+    variants = {"cold": True, "cold_no_bytecode": False}
+    calls = iter(lambda_invoke.answer_requests((RUNS * len(variants) + 1) * 2))  # a new call each
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = {label: _unpack(Path(tmp) / label, bytecode) for label, bytecode in variants.items()}
+
+        def cold_start(label: str) -> dict[str, Any]:
+            events = Path(tmp) / "events.json"
+            events.write_text(json.dumps([_signed(next(calls)[0]), _signed(next(calls)[0])]))
+            run: dict[str, Any] = json.loads(_run(_INVOKE, dirs[label], env, str(events)))
+            if [tuple(d) for d in run["decisions"]] != [(200, "connect")] * 2:  # the reply's last action
+                raise RuntimeError(f"the packaged function did not connect: {run['decisions']}")
+            return run
+
+        progress(f"cold starts from the package, with and without its bytecode: {RUNS} runs each")
+        cold_start("cold")  # DynamoDB Local's own warm-up (its JIT): not counted
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
+        for _ in range(RUNS):  # interleaved: whatever else the machine does falls on both
+            for label in variants:
+                runs[label].append(cold_start(label))
+        for label, found in runs.items():
+            for key, name in (
+                ("init_ms", "init"),
+                ("first_ms", "first_answer"),
+                ("second_ms", "warm_answer"),
+            ):
+                results[f"{label}_{name}_ms"] = round(statistics.median(run[key] for run in found), 1)
+        plain = {name: value for name, value in env.items() if name != "AWS_LAMBDA_FUNCTION_NAME"}
+        for key, code, environment in (
+            ("cold_import_app_ms", _IMPORT.replace("import chalice, boto3", "import app"), plain),
+            ("cold_import_chalice_boto3_ms", _IMPORT, env),
+        ):
+            results[key] = round(
+                statistics.median(float(_run(code, dirs["cold"], environment)) for _ in range(RUNS)), 1
+            )
+    results["cold_import_vs_chalice_boto3"] = round(
+        results["cold_import_app_ms"] / results["cold_import_chalice_boto3_ms"], 2
+    )
+    return results

@@ -1,0 +1,672 @@
+"""Every request writes exactly one request line, with its CloudWatch metrics embedded (EMF).
+
+The handlers run over a fake store (no DynamoDB) and write through callgate's own
+JsonLines handler, alone on the logger as in Lambda, to a buffer: what is checked is the
+text Lambda would hand to CloudWatch Logs. Each line is validated against the embedded
+metric format's rules, then its fields and metric values are checked per route and outcome.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chalicelib import handlers as handlers_module
+from chalicelib import logs, metrics
+from chalicelib.handlers import Handlers, Reply
+from chalicelib.settings import ConfigError, Settings
+from chalicelib.storage.call_store import Page, SavedAnswer, StoredCall
+from chalicelib.storage.errors import StoreRejected, StoreUnavailable
+from tests.support import JSON, SECRET, bearer, stage_settings
+
+CONNECT_QUERY = {"from_user": "jane", "to": "14155550101", "conversation_uuid": "CON-1", "uuid": "leg-1"}
+STATUS = {"conversation_uuid": "CON-1", "uuid": "leg-2", "status": "answered",
+          "timestamp": "2026-11-20T12:00:00.000Z"}  # fmt: skip
+STATUS_BODY = json.dumps(STATUS).encode()
+BUSY = {**STATUS, "status": "busy"}
+REQUEST_FIELDS = {"level", "log", "route", "outcome", "status", "latency_ms", "conversation_uuid", "uuid"}
+# CloudWatch's StandardUnit values
+UNITS = {
+    *(f"{size}{rate}" for size in ("Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes", "Bits",
+                                   "Kilobits", "Megabits", "Gigabits", "Terabits", "Count")
+      for rate in ("", "/Second")),
+    "Seconds", "Microseconds", "Milliseconds", "Percent", "None",
+}  # fmt: skip
+
+
+# --- the embedded metric format ---------------------------------------------------------------
+
+
+def emf_metrics(line: dict[str, Any]) -> dict[str, tuple[float, str, tuple[str, ...], str]]:
+    """The line's metrics per the EMF specification, as name -> (value, unit, dimension names,
+    namespace); raises AssertionError where the line breaks a rule. {} without `_aws`."""
+    if "_aws" not in line:
+        return {}
+    aws = line["_aws"]
+    assert set(aws) == {"Timestamp", "CloudWatchMetrics"}, aws
+    stamp = aws["Timestamp"]
+    assert type(stamp) is int, "Timestamp: epoch milliseconds, an integer"
+    assert abs(stamp - time.time() * 1000) < 60_000, "Timestamp: now, in milliseconds"
+    directives = aws["CloudWatchMetrics"]
+    assert isinstance(directives, list) and directives, "CloudWatchMetrics: a non-empty array"
+    found: dict[str, tuple[float, str, tuple[str, ...], str]] = {}
+    for directive in directives:
+        assert set(directive) == {"Namespace", "Dimensions", "Metrics"}, directive
+        namespace = directive["Namespace"]
+        assert isinstance(namespace, str) and 0 < len(namespace) <= 255 and namespace.strip()
+        dimension_sets = directive["Dimensions"]
+        assert isinstance(dimension_sets, list) and dimension_sets, "Dimensions: an array of sets"
+        for names in dimension_sets:
+            assert isinstance(names, list) and 1 <= len(names) <= 30, "at most 30 dimensions a set"
+            for name in names:
+                assert isinstance(line.get(name), str) and line[name], f"dimension {name}: a string member"
+        declared = directive["Metrics"]
+        assert isinstance(declared, list) and 1 <= len(declared) <= 100, "at most 100 metrics"
+        for metric in declared:
+            assert set(metric) <= {"Name", "Unit", "StorageResolution"} and isinstance(metric["Name"], str)
+            assert metric.get("Unit", "None") in UNITS, metric
+            value = line.get(metric["Name"])
+            assert type(value) in (int, float), f"metric {metric['Name']}: a number member, not {value!r}"
+            assert metric["Name"] not in found, f"{metric['Name']} declared twice"
+            found[metric["Name"]] = (value, metric["Unit"], tuple(dimension_sets[0]), namespace)
+    return found
+
+
+def test_the_validator_refuses_what_breaks_the_format() -> None:
+    """emf_metrics can fail: each broken line is refused."""
+    directive = {"Namespace": "callgate", "Dimensions": [["Route"]],
+                 "Metrics": [{"Name": "EventsStored", "Unit": "Count"}]}  # fmt: skip
+
+    def line(stamp: Any = None, **changes: Any) -> dict[str, Any]:
+        aws = {"Timestamp": int(time.time() * 1000) if stamp is None else stamp,
+               "CloudWatchMetrics": [{**directive, **changes}]}  # fmt: skip
+        return {"Route": "/event", "EventsStored": 1, "_aws": aws}
+
+    assert emf_metrics(line()) == {"EventsStored": (1, "Count", ("Route",), "callgate")}
+    broken = [
+        {**line(), "Route": 1},  # a dimension that is no string
+        {k: v for k, v in line().items() if k != "Route"},  # a dimension missing
+        {**line(), "EventsStored": "1"},  # a metric that is no number
+        line(stamp=time.time()),  # seconds, a float
+        line(stamp=1_000),  # not now
+        line(Namespace=""),
+        line(Dimensions=[["Route"] * 31]),
+        line(Metrics=[{"Name": "EventsStored", "Unit": "Calls"}]),
+        line(Metrics=[{"Name": "EventsStored", "Unit": "Count"}] * 2),
+    ]
+    for each in broken:
+        with pytest.raises(AssertionError):
+            emf_metrics(each)
+
+
+# --- the harness ----------------------------------------------------------------------------------
+
+
+class FakeStore:
+    """The store's operations the handlers call, answering as told: `fail` is raised by every
+    call, `stored` is save_event's answer, `limited` makes save_answer refuse by a rate limit,
+    `first` is the answer a retried request gets back, `delay` seconds are spent in each call."""
+
+    def __init__(
+        self,
+        fail: Exception | None = None,
+        stored: bool = True,
+        limited: bool = False,
+        first: dict[str, Any] | None = None,
+        found: StoredCall | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.fail, self.stored, self.limited, self.first = fail, stored, limited, first
+        self.found, self.delay = found, delay
+        self.calls: list[str] = []
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail is not None:
+            raise self.fail
+
+    def save_answer(self, call: Any, leg_key: str, answer: dict[str, Any], expires_at: int, limits: Any,
+                    deadline: float, encoded: str | None = None) -> SavedAnswer:  # fmt: skip
+        self._call("save_answer")
+        if self.limited and limits:
+            return SavedAnswer(limits[0].refusal, False)
+        return SavedAnswer(self.first or answer, True)
+
+    def replace_answer(self, *_: Any) -> None:
+        self._call("replace_answer")
+
+    def save_event(self, *_: Any) -> bool:
+        self._call("save_event")
+        return self.stored
+
+    def save_fallback(self, *_: Any) -> bool:
+        self._call("save_fallback")
+        return True
+
+    def get_call(self, *_: Any) -> StoredCall | None:
+        self._call("get_call")
+        return self.found
+
+    def list_calls(self, *_: Any) -> Page:
+        self._call("list_calls")
+        return Page([], None)
+
+    def check(self) -> None:
+        self._call("check")
+
+
+def broken_settings() -> Settings:
+    raise ConfigError("VONAGE_NUMBER is not set")
+
+
+def stage(**overrides: str | None) -> Settings:
+    """The smallest stage's settings, with an eventUrl for the connect (else a warning says so)."""
+    return stage_settings(PUBLIC_BASE_URL="https://calls.example.com", **overrides)
+
+
+SIGNED = {"VONAGE_SIGNATURE_SECRET": SECRET, "ALLOW_UNSIGNED_WEBHOOKS": None}
+
+
+def handlers(
+    store: FakeStore | None = None, settings: Settings | Callable[[], Settings] | None = None
+) -> Handlers:
+    """Handlers over `store` (a fresh FakeStore) with these settings (stage()'s)."""
+    fixed = stage() if settings is None else settings
+    return Handlers(
+        store_for=lambda _: store if store is not None else FakeStore(),
+        load_settings=fixed if callable(fixed) else lambda: fixed,
+    )
+
+
+@pytest.fixture
+def written() -> Iterator[io.StringIO]:
+    """What callgate writes, as in Lambda: its own JsonLines alone on the logger, at INFO."""
+    log = logging.getLogger("callgate")
+    saved = (log.handlers[:], log.propagate, log.level, log.filters[:])
+    stream = io.StringIO()
+    log.handlers[:] = [logs.JsonLines(stream)]
+    log.propagate, log.filters[:] = False, []
+    log.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        log.handlers[:], log.propagate, _, log.filters[:] = saved
+        log.setLevel(saved[2])
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    """Every line written since the last call: each one JSON object, level first, nothing else."""
+    text = stream.getvalue()
+    stream.seek(0)
+    stream.truncate()
+    assert text == "" or text.endswith("\n")
+    found = []
+    for raw in text.splitlines():
+        assert raw.startswith('{"level":"'), raw[:80]
+        line = json.loads(raw)
+        assert isinstance(line, dict) and next(iter(line)) == "level" and list(line)[1] == "log"
+        found.append(line)
+    return found
+
+
+def request_line(stream: io.StringIO, others: int | None = 0) -> dict[str, Any]:
+    """The request's one request line, checked against the format; `others`: how many other
+    lines (error and warning details) it wrote besides, None for any number."""
+    written = lines(stream)
+    requests = [line for line in written if REQUEST_FIELDS <= set(line)]
+    assert len(requests) == 1, written
+    if others is not None:
+        assert len(written) - 1 == others, written
+    (line,) = requests
+    assert line["level"] == "INFO"
+    assert type(line["status"]) is int and isinstance(line["outcome"], str)
+    assert type(line["latency_ms"]) in (int, float) and line["latency_ms"] >= 0
+    assert round(line["latency_ms"], 2) == line["latency_ms"], "rounded to 0.01 ms"
+    emf_metrics(line)
+    return line
+
+
+def counted(line: dict[str, Any]) -> dict[str, float]:
+    """The line's metrics by name, their values."""
+    return {name: value for name, (value, _, _, _) in emf_metrics(line).items()}
+
+
+def check_route_metrics(line: dict[str, Any], namespace: str = metrics.DEFAULT_NAMESPACE) -> None:
+    """Every metric but Answers is by Route (the line's own route), and all in `namespace`."""
+    for name, (value, unit, dimensions, space) in emf_metrics(line).items():
+        assert space == namespace
+        if name == metrics.ANSWERS:
+            assert (unit, dimensions, value) == ("Count", ("Decision", "Reason"), 1)
+        else:
+            assert dimensions == ("Route",) and line["Route"] == line["route"]
+            assert unit == ("Milliseconds" if name == metrics.STORAGE_LATENCY else "Count")
+
+
+# --- the answer URL -------------------------------------------------------------------------------
+
+
+def test_a_connect_writes_one_line_with_its_answer_and_metrics(written: io.StringIO) -> None:
+    reply = handlers().answer(CONNECT_QUERY, None, None)
+    line = request_line(written)
+    assert reply.status == 200
+    assert (line["log"], line["route"], line["outcome"], line["status"]) == (
+        "answer_decision", "/answer", "connect", 200,
+    )  # fmt: skip
+    assert (line["conversation_uuid"], line["uuid"], line["stored"]) == ("CON-1", "leg-1", True)
+    assert (line["decision"], line["reason"], line["destination"]) == ("connect", "allowed", "+14155550101")
+    assert (line["Decision"], line["Reason"]) == ("connect", "allowed")
+    assert set(counted(line)) == {"Answers", "StorageLatency"} and counted(line)["Answers"] == 1
+    assert line["latency_ms"] + 0.01 >= line["StorageLatency"] >= 0
+    check_route_metrics(line)
+
+
+@pytest.mark.parametrize(
+    ("query", "reason", "stored"),
+    [
+        ({**CONNECT_QUERY, "to": "18765550100"}, "country_not_allowed", True),
+        ({**CONNECT_QUERY, "to": "12"}, "invalid_number", True),
+        ({**CONNECT_QUERY, "from_user": ""}, "unknown_caller", True),
+        ({k: v for k, v in CONNECT_QUERY.items() if k != "conversation_uuid"}, "invalid_request", False),
+    ],
+)
+def test_a_refusal_counts_one_answer_by_its_reason(
+    written: io.StringIO, query: dict[str, str], reason: str, stored: bool
+) -> None:
+    store = FakeStore()
+    handlers(store).answer(query, None, None)
+    line = request_line(written)
+    assert (line["outcome"], line["status"], line["decision"]) == ("refuse", 200, "refuse")
+    assert line["reason"] == reason
+    assert (line["Decision"], line["Reason"], line["stored"]) == ("refuse", reason, stored)
+    assert counted(line)["Answers"] == 1
+    # storage latency only where the store was asked (an answer without ids is filed nowhere)
+    assert ("StorageLatency" in line) == bool(store.calls) == stored
+    check_route_metrics(line)
+
+
+def test_a_limits_refusal_is_counted_though_not_stored(written: io.StringIO) -> None:
+    handlers(FakeStore(limited=True)).answer(CONNECT_QUERY, None, None)
+    line = request_line(written)
+    assert (line["outcome"], line["Reason"], line["stored"]) == ("refuse", "user_rate_limited", False)
+    assert set(counted(line)) == {"Answers", "StorageLatency"}
+
+
+def test_storage_that_fails_is_a_spoken_refusal_and_still_timed(written: io.StringIO) -> None:
+    handlers(FakeStore(fail=StoreUnavailable("timed out"))).answer(CONNECT_QUERY, None, None)
+    line = request_line(written)
+    # no 503 on the answer URL: the caller hears a refusal, so nothing counts as Unavailable
+    assert (line["status"], line["outcome"], line["Reason"]) == (200, "refuse", "policy_unavailable")
+    assert set(counted(line)) == {"Answers", "StorageLatency"}
+
+
+def test_broken_settings_count_in_the_default_namespace(written: io.StringIO) -> None:
+    handlers(settings=broken_settings).answer(CONNECT_QUERY, None, None)
+    line = request_line(written)
+    assert (line["outcome"], line["Reason"]) == ("refuse", "misconfigured")
+    assert {space for _, _, _, space in emf_metrics(line).values()} == {"callgate"}
+
+
+def test_an_unsigned_answer_request_is_one_unauthorized_line(written: io.StringIO) -> None:
+    signed = stage(**SIGNED)
+    store = FakeStore()
+    reply = handlers(store, signed).answer(CONNECT_QUERY, None, None, authorization="Bearer forged")
+    line = request_line(written, others=1)  # and the warning saying why
+    assert reply.status == 401 and not store.calls
+    assert (line["log"], line["outcome"], line["status"]) == ("answer_decision", "unauthorized", 401)
+    assert (line["conversation_uuid"], line["uuid"]) == ("CON-1", "leg-1")
+    assert counted(line) == {"Unauthorized": 1} and "decision" not in line
+    check_route_metrics(line)
+
+
+def test_a_signed_answer_request_is_answered(written: io.StringIO) -> None:
+    signed = stage(**SIGNED)
+    handlers(settings=signed).answer(CONNECT_QUERY, None, None, authorization=bearer(query=CONNECT_QUERY))
+    assert request_line(written)["outcome"] == "connect"
+
+
+@pytest.mark.parametrize("reason", ["something new", ["a", "list"], None, ""])
+def test_an_answer_reason_outside_the_codes_is_no_dimension_of_its_own(
+    written: io.StringIO, reason: Any
+) -> None:
+    """A retried request gets the stored first answer back: its reason is logged as it is, but
+    metrics only know the reason codes (each dimension value is a metric of its own)."""
+    first = handlers().answer(CONNECT_QUERY, None, None)  # the answer to store
+    lines(written)
+    stored = {"decision": "connect", "reason": reason, "ncco": first.body, "uuid": "leg-1"}
+    reply = handlers(FakeStore(first=stored)).answer(CONNECT_QUERY, None, None)
+    line = request_line(written)
+    assert reply.status == 200 and reply.body == first.body
+    assert (line["reason"], line["Reason"], line["Decision"]) == (reason, "other", "connect")
+
+
+def test_the_namespace_is_the_stages(written: io.StringIO) -> None:
+    settings = stage(METRICS_NAMESPACE="callgate/test")
+    handlers(settings=settings).answer(CONNECT_QUERY, None, None)
+    line = request_line(written)
+    assert {space for _, _, _, space in emf_metrics(line).values()} == {"callgate/test"}
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "callgate/test"
+
+
+def test_latency_covers_the_request_and_storage_latency_the_store(written: io.StringIO) -> None:
+    handlers(FakeStore(delay=0.03)).event(None, STATUS_BODY, JSON)
+    line = request_line(written)
+    assert line["StorageLatency"] >= 30 and line["latency_ms"] >= line["StorageLatency"]
+    handlers(FakeStore()).event(None, STATUS_BODY, JSON)
+    assert request_line(written)["StorageLatency"] < 30
+
+
+# --- the event URL --------------------------------------------------------------------------------
+
+
+def test_a_stored_event_writes_one_line(written: io.StringIO) -> None:
+    reply = handlers().event(None, STATUS_BODY, JSON)
+    line = request_line(written)
+    assert reply == Reply(200, {}, "{}")
+    assert (line["log"], line["route"], line["outcome"], line["status"]) == ("event", "/event", "stored", 200)
+    assert (line["conversation_uuid"], line["uuid"]) == ("CON-1", "leg-2")
+    assert set(counted(line)) == {"EventsStored", "StorageLatency"} and counted(line)["EventsStored"] == 1
+    check_route_metrics(line)
+    assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Route"]]
+
+
+def test_a_redelivery_counts_a_duplicate(written: io.StringIO) -> None:
+    handlers(FakeStore(stored=False)).event(None, STATUS_BODY, JSON)
+    line = request_line(written)
+    assert (line["outcome"], line["status"]) == ("duplicate", 200)
+    assert set(counted(line)) == {"Duplicates", "StorageLatency"} and counted(line)["Duplicates"] == 1
+    assert isinstance(line["digest"], str) and len(line["digest"]) == 20
+    check_route_metrics(line)
+
+
+@pytest.mark.parametrize(("stored", "count"), [(True, "EventsStored"), (False, "Duplicates")])
+def test_a_failover_event_says_so(written: io.StringIO, stored: bool, count: str) -> None:
+    reply = handlers(FakeStore(stored=stored)).event({"failover": "1"}, json.dumps(BUSY).encode(), JSON)
+    line = request_line(written)
+    assert reply.status == 200 and isinstance(reply.body, list)
+    assert (line["outcome"], line["event_status"], line["status"]) == ("failover", "busy", 200)
+    assert set(counted(line)) == {count, "StorageLatency"}
+
+
+HUGE = b'{"a": "' + b"x" * 300_000 + b'"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "status"), [(b"{not json", 400), (b"[]", 400), (b'{"status": "started"}', 400), (HUGE, 413)]
+)
+def test_an_event_that_can_never_be_stored_is_rejected(
+    written: io.StringIO, body: bytes, status: int
+) -> None:
+    store = FakeStore()
+    reply = handlers(store).event(None, body, JSON)
+    line = request_line(written)
+    assert reply.status == status == line["status"] and not store.calls
+    assert (line["outcome"], line["conversation_uuid"], line["uuid"]) == ("rejected", None, None)
+    assert "_aws" not in line and counted(line) == {}  # a 4xx counts nothing
+
+
+def test_an_event_dynamodb_refuses_is_rejected_and_timed(written: io.StringIO) -> None:
+    reply = handlers(FakeStore(fail=StoreRejected("too large"))).event(None, STATUS_BODY, JSON)
+    line = request_line(written, others=1)  # the error saying why
+    assert (reply.status, line["status"], line["outcome"]) == (400, 400, "rejected")
+    assert (line["conversation_uuid"], line["uuid"]) == ("CON-1", "leg-2")
+    assert set(counted(line)) == {"StorageLatency"}
+
+
+def test_storage_unavailable_is_a_503_counted_unavailable(written: io.StringIO) -> None:
+    reply = handlers(FakeStore(fail=StoreUnavailable("throttled"))).event(None, STATUS_BODY, JSON)
+    line = request_line(written, others=1)
+    assert (reply.status, line["status"], line["outcome"]) == (503, 503, "unavailable")
+    assert (line["conversation_uuid"], line["uuid"]) == ("CON-1", "leg-2")
+    assert counted(line)["Unavailable"] == 1 and set(counted(line)) == {"Unavailable", "StorageLatency"}
+    check_route_metrics(line)
+
+
+def test_an_event_with_broken_settings_is_unavailable_in_the_default_namespace(written: io.StringIO) -> None:
+    reply = handlers(settings=broken_settings).event(None, STATUS_BODY, JSON)
+    line = request_line(written, others=1)
+    assert (reply.status, line["outcome"]) == (503, "unavailable")
+    assert counted(line) == {"Unavailable": 1}
+    check_route_metrics(line, "callgate")
+
+
+def test_an_unsigned_event_is_unauthorized(written: io.StringIO) -> None:
+    signed = stage(**SIGNED, METRICS_NAMESPACE="callgate/dev")
+    store = FakeStore()
+    reply = handlers(store, signed).event(None, STATUS_BODY, JSON)
+    line = request_line(written, others=1)
+    assert (reply.status, line["status"], line["outcome"]) == (401, 401, "unauthorized") and not store.calls
+    assert counted(line) == {"Unauthorized": 1} and "StorageLatency" not in line
+    check_route_metrics(line, "callgate/dev")
+
+
+def test_detail_lines_name_the_route_as_the_request_line_does(written: io.StringIO) -> None:
+    """`filter route = "/event"` finds a request's warnings and errors with its request line."""
+    handlers(settings=stage(**SIGNED)).event(None, STATUS_BODY, JSON)
+    handlers(FakeStore(fail=StoreUnavailable("down"))).event(None, STATUS_BODY, JSON)
+    handlers(settings=broken_settings).fallback(FALLBACK, None, None)
+    found = lines(written)
+    details = [(line["log"], line.get("route")) for line in found if line["level"] != "INFO"]
+    assert details == [
+        ("signature_rejected", "/event"),
+        ("storage_unavailable", "/event"),
+        ("misconfigured", "/fallback"),
+        ("fallback_used", None),  # a call's: it names the call (conversation_uuid, uuid)
+    ]
+    assert [line["route"] for line in found if line["level"] == "INFO"] == ["/event", "/event", "/fallback"]
+
+
+def test_an_unexpected_error_still_writes_its_line(written: io.StringIO) -> None:
+    with pytest.raises(RuntimeError):
+        handlers(FakeStore(fail=RuntimeError("bug"))).event(None, STATUS_BODY, JSON)
+    line = request_line(written)
+    assert (line["status"], line["outcome"]) == (500, "error")
+
+
+# --- the fallback answer URL ----------------------------------------------------------------------
+
+
+FALLBACK = {**CONNECT_QUERY, "reason": "answer_url_failed"}
+
+
+def test_a_fallback_use_recorded(written: io.StringIO) -> None:
+    reply = handlers().fallback(FALLBACK, None, None)
+    line = request_line(written, others=1)  # and the warning that the fallback was used
+    assert reply.status == 200
+    assert (line["log"], line["route"]) == ("fallback", "/fallback")
+    assert (line["outcome"], line["status"]) == ("recorded", 200)
+    assert (line["conversation_uuid"], line["uuid"]) == ("CON-1", "leg-1")
+    assert set(counted(line)) == {"StorageLatency"}
+    check_route_metrics(line)
+
+
+def test_a_fallback_use_not_recorded(written: io.StringIO) -> None:
+    reply = handlers(FakeStore(fail=StoreUnavailable("down"))).fallback(FALLBACK, None, None)
+    line = request_line(written, others=2)
+    assert (reply.status, line["status"], line["outcome"]) == (200, 200, "not_recorded")
+    assert set(counted(line)) == {"StorageLatency"}
+
+
+def test_a_fallback_without_settings_answers_and_says_so(written: io.StringIO) -> None:
+    reply = handlers(settings=broken_settings).fallback(FALLBACK, None, None)
+    line = request_line(written, others=None)
+    assert (reply.status, line["outcome"]) == (200, "not_recorded") and counted(line) == {}
+
+
+def test_an_unsigned_fallback_is_unauthorized(written: io.StringIO) -> None:
+    signed = stage(**SIGNED)
+    reply = handlers(settings=signed).fallback(FALLBACK, None, None)
+    line = request_line(written, others=1)
+    assert (reply.status, line["outcome"]) == (401, "unauthorized") and counted(line) == {"Unauthorized": 1}
+
+
+# --- reads and health -----------------------------------------------------------------------------
+
+
+RECORD = StoredCall(summary=None, answers=[], fallbacks=[], legs=[], events=[], next=None)
+
+
+@pytest.mark.parametrize(
+    ("found", "query", "status", "outcome"),
+    [(RECORD, None, 200, "found"), (None, None, 404, "not_found"), (RECORD, {"limit": "0"}, 400, "rejected")],
+)
+def test_a_call_record_request(
+    written: io.StringIO, found: StoredCall | None, query: dict[str, str] | None, status: int, outcome: str
+) -> None:
+    store = FakeStore(found=found)
+    reply = handlers(store).get_call("CON-1", query)
+    line = request_line(written)
+    assert (reply.status, line["status"], line["outcome"]) == (status, status, outcome)
+    assert (line["log"], line["route"], line["conversation_uuid"]) == ("history", "/calls/{id}", "CON-1")
+    assert ("StorageLatency" in line) == bool(store.calls) == (status != 400)
+
+
+def test_a_call_record_of_an_impossible_id_is_rejected(written: io.StringIO) -> None:
+    reply = handlers().get_call("x" * 300)
+    line = request_line(written)
+    assert (reply.status, line["outcome"], line["conversation_uuid"]) == (400, "rejected", None)
+
+
+def test_a_call_record_storage_cannot_read_is_unavailable(written: io.StringIO) -> None:
+    reply = handlers(FakeStore(fail=StoreUnavailable("down"))).get_call("CON-1")
+    line = request_line(written, others=1)
+    assert (reply.status, line["outcome"]) == (503, "unavailable")
+    assert set(counted(line)) == {"Unavailable", "StorageLatency"}
+
+
+@pytest.mark.parametrize(
+    ("query", "store", "status", "outcome"),
+    [
+        ({"user": "jane"}, FakeStore(), 200, "listed"),
+        ({}, FakeStore(), 400, "rejected"),
+        ({"user": "jane"}, FakeStore(fail=StoreUnavailable("down")), 503, "unavailable"),
+    ],
+)
+def test_a_listing(
+    written: io.StringIO, query: dict[str, str], store: FakeStore, status: int, outcome: str
+) -> None:
+    reply = handlers(store).list_calls(query)
+    line = request_line(written, others=None)
+    assert (reply.status, line["status"], line["outcome"]) == (status, status, outcome)
+    assert (line["log"], line["route"]) == ("history", "/calls")
+    assert ("Unavailable" in line) == (status == 503)
+
+
+@pytest.mark.parametrize(
+    ("store", "settings", "status", "outcome", "names"),
+    [
+        (FakeStore(), None, 200, "ok", {"StorageLatency"}),
+        (FakeStore(fail=StoreUnavailable("x")), None, 503, "unavailable", {"Unavailable", "StorageLatency"}),
+        (FakeStore(), broken_settings, 503, "misconfigured", {"Unavailable"}),
+    ],
+)
+def test_health(
+    written: io.StringIO, store: FakeStore, settings: Any, status: int, outcome: str, names: set[str]
+) -> None:
+    reply = handlers(store, settings).health()
+    line = request_line(written, others=None)
+    assert (reply.status, line["status"], line["outcome"]) == (status, status, outcome)
+    assert (line["log"], line["route"]) == ("health", "/health")
+    assert set(counted(line)) == names
+    check_route_metrics(line)
+
+
+# --- the line itself ------------------------------------------------------------------------------
+
+
+def test_through_any_other_handler_the_line_is_the_same_json(caplog: pytest.LogCaptureFixture) -> None:
+    """With a handler of a test or a deployment, the line goes through logging as the JSON object
+    JsonLines adds the level to (its level is the record's)."""
+    with caplog.at_level(logging.INFO, logger="callgate"):
+        handlers().event(None, STATUS_BODY, JSON)
+    (record,) = [r for r in caplog.records if r.name == "callgate"]
+    assert record.levelno == logging.INFO and record.getMessage().startswith('{"log":"event",')
+    line = json.loads(record.getMessage())
+    assert (line["outcome"], line["EventsStored"]) == ("stored", 1) and "level" not in line
+    assert logs.JsonLines().format(record) == '{"level":"INFO",' + record.getMessage()[1:]
+
+
+def test_ids_are_values_whatever_they_hold(written: io.StringIO) -> None:
+    """A quote or a newline in an id stays inside its JSON string: still one line."""
+    hostile = 'CON-"x"\n{"log":"answer_decision"}'
+    handlers().event(None, json.dumps({**STATUS, "conversation_uuid": hostile}).encode(), JSON)
+    line = request_line(written)
+    assert line["conversation_uuid"] == hostile
+
+
+ROUTES = [handlers_module._ANSWER, handlers_module._EVENT, handlers_module._FALLBACK,
+          handlers_module._LISTING, handlers_module._RECORD, handlers_module._HEALTH]  # fmt: skip
+KINDS = [
+    *(handlers_module._kind(route, outcome, status) for route in ROUTES
+      for outcome, status in [("ok", 200), ("rejected", 400), ("unauthorized", 401), ("unavailable", 503),
+                              ("error", 500)]),
+    handlers_module._EVENT_STORED, handlers_module._EVENT_DUPLICATE,
+    handlers_module._FAILOVER_STORED, handlers_module._FAILOVER_DUPLICATE,
+    *(handlers_module._answer_kind(made, reason)
+      for made, reason in [("connect", "allowed"), ("refuse", "country_not_allowed"), ("x", "y")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.head[17:80])
+@pytest.mark.parametrize("storage_s", [None, 0.0123])
+def test_every_kind_of_line_is_valid(kind: metrics.Kind, storage_s: float | None) -> None:
+    text = metrics.line(kind, "callgate/x", time.perf_counter(), "CON-1", None, storage_s)
+    assert text.startswith(logs.INFO_PREFIX) and text.endswith("}\n") and text.count("\n") == 1
+    line = json.loads(text)
+    emf_metrics(line)
+    assert line["status"] == kind.status and ("StorageLatency" in line) == (storage_s is not None)
+    if storage_s is not None:
+        assert line["StorageLatency"] == 12.3
+    assert (line.get("Unauthorized") == 1) == (kind.status == 401)
+    assert (line.get("Unavailable") == 1) == (kind.status == 503)
+
+
+@pytest.mark.parametrize("value", ["AWS/Lambda", "café", "x" * 256, 'a"b', "   "])
+def test_a_namespace_cloudwatch_refuses_is_a_configuration_error(value: str) -> None:
+    if value.strip():
+        with pytest.raises(ConfigError, match="METRICS_NAMESPACE"):
+            stage_settings(METRICS_NAMESPACE=value)
+    else:  # blank: the default
+        assert stage_settings(METRICS_NAMESPACE=value).metrics_namespace == "callgate"
+
+
+def test_the_namespace_defaults_to_callgate() -> None:
+    assert stage_settings().metrics_namespace == "callgate" == metrics.DEFAULT_NAMESPACE
+    assert stage_settings(METRICS_NAMESPACE=" callgate/prod ").metrics_namespace == "callgate/prod"
+
+
+def test_the_timestamp_is_now() -> None:
+    before = int(datetime.now(UTC).timestamp() * 1000)
+    text = metrics.line(handlers_module._EVENT_STORED, "callgate", time.perf_counter(), "C", "L", 0.0)
+    line = json.loads(text)
+    assert before <= line["_aws"]["Timestamp"] <= int(time.time() * 1000)
+
+
+def test_a_line_someone_else_logs_is_one_json_object_with_its_traceback() -> None:
+    """Chalice logs an exception a route let through as 'Caught exception for path …' with its
+    traceback, on callgate's own logger: it too is one JSON line, the traceback a field."""
+    buffer = io.StringIO()
+    handler = logs.JsonLines(buffer)
+    logger = logging.getLogger("callgate.test-foreign")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ZeroDivisionError("boom")
+        except ZeroDivisionError:
+            logger.error("Caught exception for path %s", "/answer", exc_info=True)
+        logger.warning("plain words")
+    finally:
+        logger.removeHandler(handler)
+    first, second = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    assert first["level"] == "ERROR" and first["log"] == "Caught exception for path /answer"
+    assert "ZeroDivisionError: boom" in first["traceback"]
+    assert second == {"level": "WARNING", "log": "plain words"}
