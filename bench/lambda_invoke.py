@@ -202,7 +202,7 @@ def floor_app(client: FakeDynamoDB, log_lines: bool = False) -> Chalice:
             stream = logging.getLogger("callgate").handlers[0].stream  # type: ignore[attr-defined]
             fields = {"route": route, "status": 200, "conversation_uuid": ids.get("conversation_uuid"),
                       "uuid": ids.get("uuid")}  # fmt: skip
-            stream.write(json.dumps(fields) + "\n")
+            stream.write('{"level":"INFO",' + json.dumps(fields)[1:] + "\n")  # as callgate's start
             stream.flush()
 
     @floor.route("/answer", methods=["GET", "POST"], content_types=["*/*"])
