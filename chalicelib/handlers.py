@@ -15,6 +15,7 @@ latency and ids, with the request's CloudWatch metrics embedded.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any, NamedTuple
 from chalicelib import decision, logs, metrics, prompts, signature, summary
 from chalicelib.listing import BadQuery, parse_listing, parse_record
 from chalicelib.secrets import SecretMisconfigured, SecretUnavailable
-from chalicelib.settings import ConfigError, Settings, load
+from chalicelib.settings import ConfigError, Settings, load, metrics_namespace_of
 from chalicelib.storage.call_store import CallIdentity, CallStore
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable
 from chalicelib.storage.timing import ANSWER_BUDGET_S, EVENT_BUDGET_S, WORST_CALL_S, time_left
@@ -119,8 +120,9 @@ def _answer_kind(made: Any, reason: Any) -> metrics.Kind:
 
 
 def _namespace(settings: Settings | None) -> str:
-    """Where the metrics go: the stage's METRICS_NAMESPACE, the default without settings."""
-    return metrics.DEFAULT_NAMESPACE if settings is None else settings.metrics_namespace
+    """Where the metrics go: the stage's METRICS_NAMESPACE. Without settings (a misconfigured
+    stage: its 503s must reach that stage's alarms) its own variable still, if it is valid."""
+    return metrics_namespace_of(os.environ) if settings is None else settings.metrics_namespace
 
 
 def _write(
@@ -552,8 +554,9 @@ class Handlers:
             storage_begun = _perf_counter()
             try:
                 store.check()
-            finally:
-                waited = _perf_counter() - storage_begun
+            finally:  # a result the store had kept took no DynamoDB call: no storage latency
+                if getattr(store, "described", True):
+                    waited = _perf_counter() - storage_begun
             reply = Reply(200, {"status": "ok"})
         except ConfigError as exc:  # names the setting, never a value
             reply = Reply(503, {"status": "misconfigured", "error": str(exc)})

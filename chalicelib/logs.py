@@ -36,6 +36,11 @@ def write_to(stream: Any) -> None:
     if not any(isinstance(handler, JsonLines) for handler in log.handlers):
         log.addHandler(JsonLines(stream))
     log.propagate = False
+    # A lone surrogate (from a URL path's id, say) cannot be UTF-8: written as its \udXXX
+    # escape, which JSON reads back, rather than losing the line to a UnicodeEncodeError.
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
 
 
 # json.dumps(…) would build this encoder for every line; compact: log ingestion is paid by the byte

@@ -246,7 +246,16 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
     )
 
 
-def _namespace(values: dict[str, str | None], name: str) -> str:
+def metrics_namespace_of(environ: Mapping[str, str]) -> str:
+    """METRICS_NAMESPACE when the settings as a whole cannot be read: the variable's value if
+    it is a namespace, else the default (never raises)."""
+    try:
+        return _namespace({"METRICS_NAMESPACE": environ.get("METRICS_NAMESPACE")}, "METRICS_NAMESPACE")
+    except ConfigError:
+        return DEFAULT_METRICS_NAMESPACE
+
+
+def _namespace(values: Mapping[str, str | None], name: str) -> str:
     """A CloudWatch metric namespace: 1-255 of its characters, not blank, not AWS's own `AWS/`."""
     value = (values[name] or "").strip() or DEFAULT_METRICS_NAMESPACE
     if not _NAMESPACE.fullmatch(value) or value.startswith("AWS/"):

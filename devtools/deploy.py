@@ -10,9 +10,9 @@ Parameter's (VonageNumber). VONAGE_NUMBER must be given: the template's default 
 placeholder, and calls made with a caller ID the team does not own fail or get blocked.
 Parameters not given keep the stack's current values (the template's defaults on creation).
 
-destroy: deletes the stack and waits. The prod table is retained (`DeletionPolicy: Retain`,
-deletion protection on): its calls outlive the stack. Deleting prod's stack also deletes its
-API and so the URLs Vonage calls: it asks for CONFIRM=callgate-prod.
+destroy: deletes the stack and waits. The prod table is retained (`DeletionPolicy:
+RetainExceptOnCreate`, deletion protection on): its calls outlive the stack. Deleting prod's
+stack also deletes its API and so the URLs Vonage calls: it asks for CONFIRM=callgate-prod.
 """
 
 from __future__ import annotations
@@ -87,7 +87,20 @@ def parameter_overrides(stage: str, environ: Mapping[str, str]) -> dict[str, str
     return overrides
 
 
-def default_secret_param(stage: str) -> str:
+def secret_param(stage: str, overrides: Mapping[str, str]) -> str:
+    """The parameter the stack will read the secret from: the one given, else the stack's
+    current value (an update keeps it), else the template's default (a new stack)."""
+    if overrides.get("SignatureSecretParam"):
+        return overrides["SignatureSecretParam"]
+    try:
+        current = _aws([
+            "cloudformation", "describe-stacks", "--stack-name", stack_name(stage), "--query",
+            "Stacks[0].Parameters[?ParameterKey=='SignatureSecretParam'].ParameterValue", "--output", "text",
+        ], capture=True).strip()  # fmt: skip
+    except DeployError:  # no such stack yet (or no access: the parameter check says so next)
+        current = ""
+    if current and current != "None":
+        return current
     template = json.loads((ROOT / "out" / stage / "sam.json").read_text())
     return str(template["Parameters"]["SignatureSecretParam"]["Default"])
 
@@ -130,7 +143,7 @@ def deploy(stage: str, bucket: str, environ: Mapping[str, str]) -> dict[str, str
     if not (out / "sam.json").exists():
         raise DeployError(f"{out / 'sam.json'} is missing: run make package STAGE={stage}")
     overrides = parameter_overrides(stage, environ)
-    check_secret(overrides.get("SignatureSecretParam") or default_secret_param(stage))
+    check_secret(secret_param(stage, overrides))
     packaged = out / "packaged.json"
     _aws([
         "cloudformation", "package", "--template-file", str(out / "sam.json"), "--s3-bucket", bucket,

@@ -4,7 +4,7 @@
 template comes from the table definition that `make run` and the tests use
 (chalicelib/storage/table.py), so the deployed table has the same keys, indexes and TTL:
 - the calls table, on demand, with TTL; in prod also point-in-time recovery, deletion
-  protection and `DeletionPolicy: Retain` (deleting the stack keeps the calls);
+  protection and `DeletionPolicy: RetainExceptOnCreate` (deleting the stack keeps the calls);
 - the function's CALLS_TABLE set to that table (`Ref`), whatever config.json says, and its
   VONAGE_NUMBER and ALLOWED_COUNTRIES from Parameters (defaults: the stage's config.json);
 - its log group, keeping lines LOG_DAYS days;
@@ -62,7 +62,10 @@ def table_resource(stage: str) -> dict[str, Any]:
     if stage == "prod":
         properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
         properties["DeletionProtectionEnabled"] = True
-        resource["DeletionPolicy"] = resource["UpdateReplacePolicy"] = "Retain"
+        # kept when the stack is deleted or the table replaced; not when the stack's creation
+        # fails and rolls back (an empty table left behind would block every new attempt)
+        resource["DeletionPolicy"] = "RetainExceptOnCreate"
+        resource["UpdateReplacePolicy"] = "Retain"
     return resource
 
 
@@ -130,7 +133,7 @@ def role_policy(stage: str) -> dict[str, Any]:
 
     DynamoDB authorises each part of a TransactWriteItems as its own action (PutItem,
     UpdateItem: AWS, "Using IAM with DynamoDB transactions"). Writes go to the table only;
-    the indexes are read with Query. tests/test_iam.py holds this to the operations the code
+    the indexes are read with Query. tests/unit/test_iam.py holds this to the operations the code
     performed while the test suite ran.
     """
     table = {"Fn::GetAtt": [TABLE, "Arn"]}
@@ -201,12 +204,28 @@ def merge_template(stage: str) -> dict[str, Any]:
     }
 
 
+# What could make chalice look for an account: a profile, keys, the user's AWS files
+_ACCOUNT_VARIABLES = (
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+)  # fmt: skip
+
+
+def packaging_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """`environ` for `chalice package`, cut off from any AWS account: packaging calls no AWS
+    API, and a profile that does not exist here (or a half-set one) must not stop it."""
+    env = {name: value for name, value in environ.items() if name not in _ACCOUNT_VARIABLES}
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env["AWS_DEFAULT_REGION"] = environ.get("AWS_DEFAULT_REGION") or PLACEHOLDER_REGION
+    return env
+
+
 def package(stage: str, out: Path) -> Path:
     """Run chalice package for `stage` into `out`; the directory written."""
     out.mkdir(parents=True, exist_ok=True)
     merge = out / "merge.json"
     merge.write_text(json.dumps(merge_template(stage), indent=2) + "\n")
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or PLACEHOLDER_REGION}
+    env = packaging_environment(os.environ)
     chalice = Path(sys.executable).with_name("chalice")
     subprocess.run(
         [str(chalice), "package", "--stage", stage, "--merge-template", str(merge), str(out)],
@@ -246,17 +265,19 @@ def compile_for_runtime(archive: Path) -> int:
             raise ForeignExtension(f"{archive}: extensions for another Python: {', '.join(foreign[:5])}")
         with tempfile.TemporaryDirectory() as tmp:
             source.extractall(tmp)
-            before = set(Path(tmp).rglob("*.pyc"))
+            # Bytecode already in the zip is a local __pycache__ that chalice copied: another
+            # Python's, or this one's but timestamp-based (stale once unzipped). Never kept.
+            for stale in Path(tmp).rglob("*.pyc"):
+                stale.unlink()
             compileall.compile_dir(
-                tmp, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+                tmp, quiet=1, force=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
             )
-            compiled = sorted(set(Path(tmp).rglob("*.pyc")) - before)
+            compiled = sorted(Path(tmp).rglob("*.pyc"))
             rebuilt = archive.with_suffix(".tmp")
             with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target:
                 for entry in entries:
-                    if entry.filename.endswith(".pyc") and RUNTIME_TAG not in entry.filename:
-                        continue  # another Python's bytecode (a local __pycache__): never loaded
-                    target.writestr(entry, source.read(entry.filename))
+                    if not entry.filename.endswith(".pyc"):
+                        target.writestr(entry, source.read(entry.filename))
                 for path in compiled:
                     info = zipfile.ZipInfo(path.relative_to(tmp).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
                     info.external_attr = 0o644 << 16

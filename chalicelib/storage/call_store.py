@@ -597,7 +597,9 @@ class CallStore:
         """
         checks = _TABLE_CHECKS.setdefault(self._client, {})
         cached = checks.get(self._table)
+        self.described = False  # whether this check called DynamoDB (its time is storage time)
         if cached is None or time.monotonic() >= cached[0]:
+            self.described = True
             problem = self._describe()
             cached = (time.monotonic() + (CHECK_FAILED_S if problem else CHECK_OK_S), problem)
             checks[self._table] = cached

@@ -24,6 +24,11 @@ if fail and " ".join(args).startswith(fail):
     sys.exit(254)
 if args[:2] == ["ssm", "get-parameter"]:
     print(os.environ.get("FAKE_AWS_PARAM_TYPE", "SecureString"))
+elif args[:2] == ["cloudformation", "describe-stacks"] and "Parameters" in " ".join(args):
+    if not os.environ.get("FAKE_AWS_STACK_SECRET"):
+        sys.stderr.write("An error occurred (ValidationError): Stack with id x does not exist\\n")
+        sys.exit(254)
+    print(os.environ["FAKE_AWS_STACK_SECRET"])
 elif args[:2] == ["cloudformation", "describe-stacks"]:
     base = "https://abc123.execute-api.eu-west-1.amazonaws.com/api"
     print(json.dumps([{{"OutputKey": k, "OutputValue": v}} for k, v in (
@@ -76,7 +81,8 @@ def test_deploy_uploads_creates_the_stack_and_prints_the_three_urls(
         "# the team's number\nVONAGE_NUMBER=447700900123\nALLOWED_COUNTRIES='GB,IE'\n\n"
     )
     deploy.main(["deploy", "dev", "--bucket", "my-code-bucket"], {"ALLOWED_COUNTRIES": "GB"})
-    check, package, create, describe = calls(aws)
+    current, check, package, create, describe = calls(aws)
+    assert current[:4] == ["cloudformation", "describe-stacks", "--stack-name", "callgate-dev"]  # none yet
     assert check[:4] == ["ssm", "get-parameter", "--name", "/callgate/dev/vonage-signature-secret"]
     assert "--with-decryption" not in check  # the secret itself is never read
     assert package[:2] == ["cloudformation", "package"]
@@ -139,7 +145,7 @@ def test_a_missing_secret_parameter_stops_the_deploy_and_says_how_to_create_it(
         SystemExit, match="aws ssm put-parameter --name /callgate/dev/vonage-signature-secret"
     ):
         deploy.main(["deploy", "dev", "--bucket", "b"], {"VONAGE_NUMBER": "14155550123"})
-    assert [c[:2] for c in calls(aws)] == [["ssm", "get-parameter"]]  # no stack touched
+    assert [c[1] for c in calls(aws)] == ["describe-stacks", "get-parameter"]  # no stack touched
 
 
 def test_a_secret_stored_as_plain_text_stops_the_deploy(
@@ -156,7 +162,7 @@ def test_a_failing_cloudformation_step_stops_there(
     monkeypatch.setenv("FAKE_AWS_FAIL", "cloudformation deploy")
     with pytest.raises(SystemExit, match="`aws cloudformation deploy` failed"):
         deploy.main(["deploy", "dev", "--bucket", "b"], {"VONAGE_NUMBER": "14155550123"})
-    assert [c[1] for c in calls(aws)] == ["get-parameter", "package", "deploy"]
+    assert [c[1] for c in calls(aws)] == ["describe-stacks", "get-parameter", "package", "deploy"]
 
 
 def test_destroy_deletes_the_dev_stack_and_waits(aws: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -177,3 +183,14 @@ def test_destroying_prod_asks_for_confirmation_and_keeps_the_table(
     deploy.main(["destroy", "prod"], {"CONFIRM": "callgate-prod"})
     assert [c[1] for c in calls(aws)] == ["delete-stack", "wait"]
     assert "the table callgate-prod is kept" in capsys.readouterr().out
+
+
+def test_an_update_checks_the_parameter_the_stack_already_reads(
+    aws: Path, stage_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not given, SignatureSecretParam keeps the stack's value on an update: that one is checked."""
+    monkeypatch.setenv("FAKE_AWS_STACK_SECRET", "/team/rotated-secret")
+    deploy.main(["deploy", "dev", "--bucket", "b"], {"VONAGE_NUMBER": "14155550123"})
+    _, check, _, create, _ = calls(aws)
+    assert flag(check, "--name") == "/team/rotated-secret"
+    assert not [o for o in create if o.startswith("SignatureSecretParam=")]  # the stack keeps it

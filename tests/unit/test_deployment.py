@@ -146,7 +146,8 @@ def test_the_packaged_table_is_the_local_definition() -> None:
         assert function["CALLS_TABLE"] == {"Ref": "CallsTable"}
         assert {"AnswerURL", "EventURL", "FallbackURL", "TableName"} <= set(template["Outputs"])
         kept = stage == "prod"  # prod's calls outlive its stack
-        assert (table.get("DeletionPolicy") == "Retain") == kept
+        assert (table.get("DeletionPolicy") == "RetainExceptOnCreate") == kept
+        assert (table.get("UpdateReplacePolicy") == "Retain") == kept
         assert bool(props.get("DeletionProtectionEnabled")) == kept
         assert ("PointInTimeRecoverySpecification" in props) == kept
     answer = merge_template("dev")["Outputs"]["AnswerURL"]["Value"]["Fn::Sub"]
@@ -186,10 +187,25 @@ def test_a_package_with_an_extension_for_another_python_is_refused(tmp_path) -> 
         package.writestr(f"fast.{other}-x86_64-linux-gnu.so", b"\x7fELF")
     with pytest.raises(ForeignExtension, match=other):
         compile_for_runtime(archive)
+    mine = f"cpython-{sys.version_info.major}{sys.version_info.minor}"  # the packaging Python's
+    timestamped = b"\x00" * 16  # flags 0: checked against the source's time, stale once unzipped
     with zipfile.ZipFile(archive, "w") as package:
         package.writestr("app.py", "x = 1\n")
         package.writestr("__pycache__/old.cpython-30.pyc", b"")
+        package.writestr(f"__pycache__/app.{mine}.pyc", timestamped)
     assert compile_for_runtime(archive) == 1
-    mine = f"cpython-{sys.version_info.major}{sys.version_info.minor}"  # the packaging Python's
-    with zipfile.ZipFile(archive) as package:  # another Python's bytecode dropped, this one's added
+    with zipfile.ZipFile(archive) as package:  # another Python's bytecode dropped, this one's made anew
         assert sorted(package.namelist()) == [f"__pycache__/app.{mine}.pyc", "app.py"]
+        assert package.read(f"__pycache__/app.{mine}.pyc")[4:8] == b"\x01\x00\x00\x00"  # unchecked hash
+
+
+def test_packaging_ignores_any_aws_account_settings() -> None:
+    """No credentials are needed, and none can get in the way (a profile this machine lacks)."""
+    import os
+
+    from devtools.package import packaging_environment
+
+    env = packaging_environment({"PATH": "/bin", "AWS_PROFILE": "nope", "AWS_ACCESS_KEY_ID": "AKIA",
+                                 "AWS_SECRET_ACCESS_KEY": "s", "AWS_CA_BUNDLE": "/ca.pem"})  # fmt: skip
+    assert env == {"PATH": "/bin", "AWS_CA_BUNDLE": "/ca.pem", "AWS_DEFAULT_REGION": "us-east-1",
+                   "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}  # fmt: skip

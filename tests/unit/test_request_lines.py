@@ -308,11 +308,28 @@ def test_storage_that_fails_is_a_spoken_refusal_and_still_timed(written: io.Stri
     assert set(counted(line)) == {"Answers", "StorageLatency"}
 
 
-def test_broken_settings_count_in_the_default_namespace(written: io.StringIO) -> None:
+def test_broken_settings_count_in_the_default_namespace(
+    written: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("METRICS_NAMESPACE", raising=False)
     handlers(settings=broken_settings).answer(CONNECT_QUERY, None, None)
     line = request_line(written)
     assert (line["outcome"], line["Reason"]) == ("refuse", "misconfigured")
     assert {space for _, _, _, space in emf_metrics(line).values()} == {"callgate"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "expected"), [("callgate/prod", "callgate/prod"), ("AWS/Lambda", "callgate")]
+)
+def test_a_misconfigured_stage_still_counts_in_its_own_namespace(
+    written: io.StringIO, monkeypatch: pytest.MonkeyPatch, variable: str, expected: str
+) -> None:
+    """Its 503s must reach the alarms on its namespace; an invalid one falls back to the default."""
+    monkeypatch.setenv("METRICS_NAMESPACE", variable)
+    reply = handlers(settings=broken_settings).event(None, STATUS_BODY, JSON)
+    line = request_line(written, others=1)
+    assert reply.status == 503
+    check_route_metrics(line, expected)
 
 
 def test_an_unsigned_answer_request_is_one_unauthorized_line(written: io.StringIO) -> None:
@@ -430,7 +447,10 @@ def test_storage_unavailable_is_a_503_counted_unavailable(written: io.StringIO) 
     check_route_metrics(line)
 
 
-def test_an_event_with_broken_settings_is_unavailable_in_the_default_namespace(written: io.StringIO) -> None:
+def test_an_event_with_broken_settings_is_unavailable_in_the_default_namespace(
+    written: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("METRICS_NAMESPACE", raising=False)
     reply = handlers(settings=broken_settings).event(None, STATUS_BODY, JSON)
     line = request_line(written, others=1)
     assert (reply.status, line["outcome"]) == (503, "unavailable")
@@ -579,6 +599,30 @@ def test_health(
     check_route_metrics(line)
 
 
+def test_a_health_check_the_store_answers_from_its_last_result_has_no_storage_latency(
+    written: io.StringIO,
+) -> None:
+    """The table's state is kept briefly (pollers must not starve the webhooks of DynamoDB): a
+    check served from it made no DynamoDB call, so its line carries no StorageLatency."""
+    from botocore.session import Session
+    from botocore.stub import Stubber
+
+    from chalicelib.storage.call_store import CallStore
+
+    client = Session().create_client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    checked = Handlers(store_for=lambda settings: CallStore(client, "t"), load_settings=stage)
+    with Stubber(client) as stubber:
+        stubber.add_response("describe_table", {"Table": {"TableStatus": "ACTIVE"}}, {"TableName": "t"})
+        first = checked.health()
+        second = checked.health()  # no response queued: a DynamoDB call would fail the test
+    assert (first.status, second.status) == (200, 200)
+    described, kept = lines(written)
+    assert "StorageLatency" in counted(described)
+    assert "StorageLatency" not in counted(kept) and "_aws" not in kept
+
+
 # --- the line itself ------------------------------------------------------------------------------
 
 
@@ -670,3 +714,26 @@ def test_a_line_someone_else_logs_is_one_json_object_with_its_traceback() -> Non
     assert first["level"] == "ERROR" and first["log"] == "Caught exception for path /answer"
     assert "ZeroDivisionError: boom" in first["traceback"]
     assert second == {"level": "WARNING", "log": "plain words"}
+
+
+def test_an_id_with_a_lone_surrogate_still_gets_its_line_on_a_utf8_stream() -> None:
+    """Lambda's stdout is strict UTF-8; a path id may hold a lone surrogate ("CON-\\ud800x")."""
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    code = (
+        "import sys, io\n"
+        "sys.stdout = io.TextIOWrapper(sys.stdout.buffer, encoding='utf-8', errors='strict')\n"
+        "from chalicelib import logs\n"
+        "logs.write_to(sys.stdout)\n"
+        "logs.log.setLevel('INFO')\n"
+        "from chalicelib.handlers import Handlers\n"
+        "from tests.unit.test_request_lines import FakeStore, stage\n"
+        "Handlers(store_for=lambda s: FakeStore(), load_settings=stage).get_call('CON-\\ud800x', None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, check=True)
+    assert b"Logging error" not in done.stderr, done.stderr.decode(errors="replace")
+    (line,) = [json.loads(text) for text in done.stdout.decode().splitlines()]
+    assert line["conversation_uuid"] == "CON-\ud800x" and line["route"] == "/calls/{id}"
