@@ -12,7 +12,7 @@ from typing import Any
 from chalice import Chalice, IAMAuthorizer, Response
 
 from chalicelib import logs
-from chalicelib.handlers import Handlers, Reply
+from chalicelib.handlers import FAILOVER_MARK, Handlers, Reply
 from chalicelib.secrets import ParameterStore
 from chalicelib.settings import Settings
 from chalicelib.storage.call_store import CallStore
@@ -97,21 +97,28 @@ def _webhook_parts() -> tuple[dict[str, str] | None, bytes | None, str | None, s
 
 
 # '*/*': never let Chalice answer Vonage with a 415; bad input gets a spoken refusal.
-@app.route("/answer", methods=["GET", "POST"], content_types=["*/*"])
-def answer() -> Response:
+def _base_url() -> str | None:
+    """Where Vonage reaches this service, for the URLs callgate puts in an NCCO. Host is trusted
+    behind API Gateway (it routed the request by it) and under `chalice local`; anywhere else in
+    Lambda those URLs need PUBLIC_BASE_URL (the handlers log its absence)."""
     request = app.current_request
     stage = request.context.get("stage")
-    # Host is trusted behind API Gateway (it routed the request by it) and under `chalice local`;
-    # anywhere else in Lambda the eventUrl needs PUBLIC_BASE_URL (the handlers log its absence).
     trusted = stage is not None or "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
-    base_url = public_base_url(None, request.headers, stage) if trusted else None
+    return public_base_url(None, request.headers, stage) if trusted else None
+
+
+@app.route("/answer", methods=["GET", "POST"], content_types=["*/*"])
+def answer() -> Response:
     query, body, content_type, authorization = _webhook_parts()
-    return _response(handlers.answer(query, body, content_type, base_url, authorization))
+    return _response(handlers.answer(query, body, content_type, _base_url(), authorization))
 
 
 @app.route("/event", methods=["GET", "POST"], content_types=["application/json"])
 def event() -> Response:
-    return _response(handlers.event(*_webhook_parts()))
+    parts = _webhook_parts()
+    if parts[0] and FAILOVER_MARK in parts[0]:  # a voicemail's recording needs this URL too
+        return _response(handlers.event(*parts, base_url=_base_url()))
+    return _response(handlers.event(*parts))
 
 
 @app.route("/fallback", methods=["GET", "POST"], content_types=["*/*"])

@@ -20,7 +20,7 @@ from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from chalicelib import ncco, prompts
-from chalicelib.phone_numbers import Destination, InvalidNumber, parse_destination
+from chalicelib.phone_numbers import Destination, InvalidNumber, normalise, parse_destination
 from chalicelib.settings import Settings
 from chalicelib.webhooks import AnswerRequest, clip, utc_iso
 
@@ -328,6 +328,114 @@ def decide(
     detail = f"{dest.e164} ({dest.region}, {dest.number_type})"
     answer = _answer(request, received_at, CONNECT, prompts.ALLOWED, detail, actions, dest, chosen)
     return Decision(answer, rate_limits(user, now, settings, request, dest, received_at), dest)
+
+
+# --- phone calls to the team's numbers: callbacks --------------------------------------------------
+
+INBOUND = "inbound"  # the answer's "direction" for a callback (an app-to-phone call has none)
+
+
+def inbound_caller(request: AnswerRequest, settings: Settings) -> str | None:
+    """The caller's number (E.164 digits) when this is a phone call to one of the team's numbers
+    (VONAGE_NUMBER, CALLER_IDS, USER_CALLER_IDS): a callback, routed to an app user. None for
+    anything else, which the outbound rules decide (a withheld number included)."""
+    if not request.caller_is_number or request.problem:
+        return None
+    try:
+        to, caller = normalise(request.to), normalise(request.caller)
+    except InvalidNumber:
+        return None
+    return caller if to in settings.team_numbers else None
+
+
+VOICEMAIL_MARK = "voicemail"  # the failover mark's value on a callback's connect: /event?failover=voicemail
+
+
+def decide_inbound(
+    request: AnswerRequest,
+    caller: str,
+    settings: Settings,
+    now: datetime,
+    last_user: str | None,
+    base_url: str | None = None,
+) -> Decision:
+    """Connect a callback to the app user who last called `caller` (`last_user`, found by the
+    store within CALLBACK_DAYS), else to INBOUND_DEFAULT_USER, else speak INBOUND_TEXT. Each
+    counts against the caller number's hourly limit (MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR), so
+    a robocaller cannot keep ringing an app user. Nothing here reaches the phone network.
+
+    With voicemail on and `base_url` (where Vonage reaches this service) the connect is
+    synchronous, so /event can offer a voicemail when the app user does not take the call
+    (voicemail()); with no user at all the caller is offered it straight away.
+    """
+    received_at = utc_iso(now)
+    limits = _inbound_limits(caller, now, settings, request, received_at)
+    offer = settings.voicemail and base_url is not None
+    if last_user:
+        user, reason = last_user, prompts.CALLBACK_USER
+    elif settings.inbound_default_user:
+        user, reason = settings.inbound_default_user, prompts.DEFAULT_USER
+    else:
+        said = [ncco.talk(settings.inbound_text, language=settings.talk_language)]
+        if offer:
+            said += _voicemail(settings, base_url)  # type: ignore[arg-type]
+        detail = "no app user called this number within CALLBACK_DAYS, and no INBOUND_DEFAULT_USER"
+        answer = _answer(request, received_at, REFUSE, prompts.NO_USER, detail, ncco.ncco(*said))
+        return Decision({**answer, "direction": INBOUND, "user": None}, limits)
+    actions = []
+    if settings.callback_text:
+        actions.append(ncco.talk(settings.callback_text, language=settings.talk_language))
+    actions.append(
+        ncco.connect(
+            ncco.app(user),
+            from_=caller,
+            timeout=settings.connect_timeout,
+            limit=settings.max_call_seconds,
+            event_type="synchronous" if offer else None,
+            event_url=f"{base_url}/event?failover={VOICEMAIL_MARK}" if offer else None,
+        )
+    )
+    detail = f"to app user {user!r}"
+    answer = _answer(request, received_at, CONNECT, reason, detail, ncco.ncco(*actions), None, caller)
+    return Decision({**answer, "direction": INBOUND, "user": user}, limits)
+
+
+def _inbound_limits(
+    caller: str, now: datetime, settings: Settings, request: AnswerRequest, received_at: str
+) -> tuple[RateLimit, ...]:
+    """The caller number's hourly counter (shared with its calls under ALLOW_PSTN_CALLERS)."""
+    (hour, hour_expiry), _, _ = _windows(now)
+    limit = settings.max_inbound_calls_per_number_per_hour
+    detail = f"{limit} calls from this number this hour (MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR)"
+    refuse = partial(_refusal_of, settings, request, received_at, None)
+    return (RateLimit(caller, "HOUR", hour, limit, hour_expiry, "inbound_rate_limited", detail, refuse),)
+
+
+def _voicemail(settings: Settings, base_url: str) -> list[ncco.Action]:
+    """VOICEMAIL_TEXT, then a recording of up to VOICEMAIL_MAX_SECONDS after a beep, ended by
+    silence or '#'; Vonage posts the recording's event (its URL) to /event."""
+    return [
+        ncco.talk(settings.voicemail_text, language=settings.talk_language),
+        ncco.record(
+            beep_start=True,
+            end_on_silence=3,
+            end_on_key="#",
+            timeout=settings.voicemail_max_seconds,
+            event_url=f"{base_url}/event",
+        ),
+    ]
+
+
+def voicemail(payload: dict[str, Any], settings: Settings, base_url: str | None) -> list[ncco.Action] | None:
+    """What a callback's caller hears when the app user's leg ends busy, unanswered, timeout,
+    failed or rejected: the offer of a voicemail. None for any other event, with voicemail off,
+    or without a URL for the recording's event (the call then ends)."""
+    status = payload.get("status")
+    if not isinstance(status, str) or status not in prompts.FAILOVERS:
+        return None
+    if payload.get("direction") == "inbound" or not settings.voicemail or base_url is None:
+        return None
+    return ncco.ncco(*_voicemail(settings, base_url))
 
 
 def failover(payload: dict[str, Any], settings: Settings) -> list[ncco.Action] | None:

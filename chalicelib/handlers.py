@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from chalicelib import decision, logs, metrics, prompts, signature, summary
@@ -98,7 +98,7 @@ _FAILOVER_DUPLICATE = _kind(_EVENT, "failover", 200, (metrics.DUPLICATES,))
 # An answer's Decision and Reason are metric dimensions, each of its values a metric of its own:
 # only these, so a stored answer that says otherwise cannot add metrics ("other").
 _DECISIONS = frozenset({decision.CONNECT, decision.REFUSE})
-_REASONS = frozenset({prompts.ALLOWED, *prompts.REFUSALS})
+_REASONS = frozenset({prompts.ALLOWED, *prompts.REFUSALS, *prompts.INBOUND_REASONS})
 _ANSWER_KINDS: dict[tuple[str, str], metrics.Kind] = {}
 
 
@@ -271,6 +271,7 @@ class Handlers:
         encoded: _AnswerJSON | None = None
         storage_begun: float | None = None
         waited: float | None = None  # seconds in the store's calls
+        looked: float | None = None  # of which a callback's lookup
         try:
             request = read_answer(query, body, content_type)
             settings = self.load_settings()
@@ -283,14 +284,20 @@ class Handlers:
             base = settings.public_base_url or base_url
             if base is None:  # the connect cannot ask for failover: no synchronous eventUrl
                 logs.warning("no_event_url", why="set PUBLIC_BASE_URL")
-            made = decision.decide(
-                request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
-            )
+            caller_number = decision.inbound_caller(request, settings)
+            if caller_number is not None:  # a phone call to the team's number: a callback
+                made, looked = self._callback(request, caller_number, settings, now, base)
+            else:
+                made = decision.decide(
+                    request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
+                )
             answer, stored = made.answer, False
             encoded = _AnswerJSON.of(answer)
             leg_key = request.leg_key
             if leg_key is not None:  # else there is nothing to file it under
-                call = CallIdentity(request.conversation_uuid, request.caller, answer["received_at"])  # type: ignore[arg-type]
+                # a callback is filed under the app user it went to: it shows in their history
+                user = answer["user"] if caller_number is not None else request.caller
+                call = CallIdentity(request.conversation_uuid, user, answer["received_at"])  # type: ignore[arg-type]
                 store = self.store_for(settings)
                 expires, whole = _expiry(now, settings), encoded.whole()
                 storage_begun = _perf_counter()
@@ -303,11 +310,35 @@ class Handlers:
             answer, stored, correcting = self._refusal_for(exc, request, settings, made, now, deadline)
             if correcting is not None:
                 waited = correcting if waited is None else waited + correcting
+        if looked is not None:  # the callback's lookup is storage time too
+            waited = looked if waited is None else waited + looked
         if encoded is None or encoded.answer is not answer:  # a retry's first answer, a refusal
             encoded = _AnswerJSON.of(answer)
         conversation_uuid = request.conversation_uuid if request else None
         _log_answer(conversation_uuid, encoded, stored, started, settings, waited)
         return Reply(200, answer["ncco"], encoded.ncco)
+
+    def _callback(
+        self, request: AnswerRequest, caller: str, settings: Settings, now: datetime, base: str | None
+    ) -> tuple[decision.Decision, float]:
+        """A callback's decision, and the seconds its one read took: who last called `caller`
+        from the app within CALLBACK_DAYS. A read that fails still gets the call answered: by
+        INBOUND_DEFAULT_USER, or INBOUND_TEXT (the answer's own write then reports the store)."""
+        since = utc_iso(now - timedelta(days=settings.callback_days))
+        begun = _perf_counter()
+        try:
+            found = self.store_for(settings).last_caller(caller, since)
+        except StoreUnavailable as exc:
+            logs.warning(
+                "callback_lookup_failed",
+                route=_ANSWER.path,
+                conversation_uuid=request.conversation_uuid,
+                error=str(exc),
+            )
+            found = None
+        looked = _perf_counter() - begun
+        user = found.user if found is not None else None
+        return decision.decide_inbound(request, caller, settings, now, user, base), looked
 
     def _refusal_for(
         self,
@@ -373,9 +404,13 @@ class Handlers:
         body: bytes | None,
         content_type: str | None,
         authorization: str | None = None,
+        base_url: str | None = None,
     ) -> Reply:
         """200 once stored ({} or a failover NCCO); 4xx for input that can never be stored;
-        503 so Vonage retries (and, for a synchronous connect, then asks /fallback)."""
+        503 so Vonage retries (and, for a synchronous connect, then asks /fallback).
+
+        `base_url`: where Vonage reaches this service (PUBLIC_BASE_URL overrides it), for the
+        recording's eventUrl of a voicemail; app.py passes it for marked events only."""
         started = _perf_counter()
         deadline = time.monotonic() + EVENT_BUDGET_S
         if self.clock is _now:  # the system clock, read as _now reads it but without a datetime
@@ -383,13 +418,14 @@ class Handlers:
         else:
             received = self.clock()
             received_at, seconds = utc_iso(received), int(received.timestamp())
-        # Only the answer's synchronous connect calls /event?failover=1: its events may get a
-        # failover NCCO. Any other connect (the fallback number's, say) reports here unmarked.
+        # Only the answer's synchronous connect calls /event?failover=1 (a callback's connect
+        # ?failover=voicemail): its events may get a failover NCCO. Any other connect (the
+        # fallback number's, say) reports here unmarked.
         fields: dict[str, str] | None = None
-        may_fail_over = False
+        mark = None
         if query:  # most events come without one
             fields = dict(query)
-            may_fail_over = fields.pop(FAILOVER_MARK, None) == "1"
+            mark = fields.pop(FAILOVER_MARK, None)
         settings: Settings | None = None
         event: Event | None = None
         storage_begun: float | None = None
@@ -401,7 +437,12 @@ class Handlers:
                 _write(_kind(_EVENT, "unauthorized", 401), settings, started)
                 return unauthorized
             event = parse_event(request_params(fields or None, body, content_type), received_at)
-            reply = decision.failover(event.payload, settings) if may_fail_over else None
+            if mark is None:
+                reply = None
+            elif mark == decision.VOICEMAIL_MARK:
+                reply = decision.voicemail(event.payload, settings, settings.public_base_url or base_url)
+            else:
+                reply = decision.failover(event.payload, settings) if mark == "1" else None
             store, expires = self.store_for(settings), _expiry_after(seconds, settings)
             storage_begun = _perf_counter()
             stored = store.save_event(event, received_at, expires, reply, deadline)

@@ -22,12 +22,23 @@ REFUSALS: dict[str, str] = {
     "number_type_blocked": "Sorry, calls to that kind of number are not available.",
     "prefix_denied": "Sorry, calls to that number are not available.",
     "user_rate_limited": "Sorry, you have reached your call limit. Please try again later.",
+    "inbound_rate_limited": "Sorry, we cannot take more calls from this number now. Please try again later.",
     "global_rate_limited": "Sorry, we are handling too many calls right now. Please try again in a minute.",
     "policy_unavailable": "Sorry, we cannot connect calls right now. Please try again later.",
     "misconfigured": GENERIC,
     "internal_error": GENERIC,
 }
 
+
+# A phone call to one of the team's numbers (a callback) goes to an app user; the reason recorded
+# says which: the app user who last called that number, INBOUND_DEFAULT_USER, or nobody.
+CALLBACK_USER = "callback_user"
+DEFAULT_USER = "default_user"
+NO_USER = "no_user"
+INBOUND_REASONS = (CALLBACK_USER, DEFAULT_USER, NO_USER)
+CALLBACK = "Connecting your call."  # CALLBACK_TEXT, before the connect to the app user
+INBOUND = "Sorry, nobody is available to take your call."  # INBOUND_TEXT
+VOICEMAIL = "Please leave a message after the tone."  # VOICEMAIL_TEXT, before the recording
 
 # What a connected call's caller hears when the callee's leg ends in one of these
 # statuses (connect failover: FAILOVER_TEXT_<STATUS>), unless FALLBACK_NUMBER is set.

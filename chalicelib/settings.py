@@ -31,6 +31,10 @@ DEFAULT_MAX_CALL_SECONDS = 3600
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_SIGNATURE_MAX_AGE_SECONDS = 300
 DEFAULT_METRICS_NAMESPACE = "callgate"
+DEFAULT_CALLBACK_DAYS = 30
+DEFAULT_VOICEMAIL_MAX_SECONDS = 120
+DEFAULT_MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR = 20
+_USER_NAME = re.compile(r"[^\s,\x00-\x1f\x7f]{1,100}")  # an app user's name: no space, comma or control
 MAX_DERIVED = 256  # values Settings.derive keeps per settings (a few per caller ID and host)
 T = TypeVar("T")
 _PARAMETER_NAME = re.compile(r"/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")  # SSM Parameter Store names
@@ -71,6 +75,14 @@ NAMES = (
     "SIGNATURE_MAX_AGE_SECONDS",
     "ALLOW_UNSIGNED_WEBHOOKS",
     "METRICS_NAMESPACE",
+    "CALLBACK_DAYS",
+    "CALLBACK_TEXT",
+    "INBOUND_DEFAULT_USER",
+    "INBOUND_TEXT",
+    "MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR",
+    "VOICEMAIL",
+    "VOICEMAIL_TEXT",
+    "VOICEMAIL_MAX_SECONDS",
     "AWS_LAMBDA_FUNCTION_NAME",  # set by Lambda itself: a deployed function, never a local stage
 )
 
@@ -104,6 +116,16 @@ class Settings:
     greeting_text: str  # "" means no greeting before connecting
     talk_language: str | None
     connect_timeout: int
+    # Phone calls to the team's numbers (callbacks): to the app user who last called the
+    # caller's number within callback_days, else inbound_default_user, else inbound_text.
+    callback_days: int
+    callback_text: str  # "" for none
+    inbound_default_user: str | None
+    inbound_text: str
+    max_inbound_calls_per_number_per_hour: int
+    voicemail: bool  # a callback nobody takes can leave a message (VOICEMAIL=off: it cannot)
+    voicemail_text: str
+    voicemail_max_seconds: int
     refusal_texts: Mapping[str, str]
     refusal_languages: Mapping[str, str]
     # Signed webhooks: the secrets themselves (current, then previous) or the SSM parameter
@@ -131,6 +153,11 @@ class Settings:
             self.derived.clear()
         self.derived[key] = value
         return value
+
+    @property
+    def team_numbers(self) -> frozenset[str]:
+        """The numbers calls are made from (E.164 digits): a phone call to one is a callback."""
+        return self.derive("team numbers", _team_numbers, self)
 
     def refusal_text(self, reason: str) -> str:
         return self.refusal_texts.get(reason, prompts.GENERIC)
@@ -235,6 +262,20 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, allow_empty=True),
         talk_language=language,
         connect_timeout=_int(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 3, 120),
+        callback_days=_int(values, "CALLBACK_DAYS", DEFAULT_CALLBACK_DAYS, 1, 3650),
+        callback_text=_speech(values, "CALLBACK_TEXT", prompts.CALLBACK, allow_empty=True),
+        inbound_default_user=_user(values, "INBOUND_DEFAULT_USER"),
+        inbound_text=_speech(values, "INBOUND_TEXT", prompts.INBOUND, allow_empty=False),
+        max_inbound_calls_per_number_per_hour=_int(
+            values,
+            "MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR",
+            DEFAULT_MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR,
+            1,
+            10**9,
+        ),
+        voicemail=_on_off(values, "VOICEMAIL", default=True),
+        voicemail_text=_speech(values, "VOICEMAIL_TEXT", prompts.VOICEMAIL, allow_empty=False),
+        voicemail_max_seconds=_int(values, "VOICEMAIL_MAX_SECONDS", DEFAULT_VOICEMAIL_MAX_SECONDS, 3, 7200),
         refusal_languages={
             reason: lang
             for reason in prompts.CONFIGURABLE
@@ -243,6 +284,12 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         refusal_texts=_refusal_texts(values),
         **_signature(values),
         metrics_namespace=_namespace(values, "METRICS_NAMESPACE"),
+    )
+
+
+def _team_numbers(settings: Settings) -> frozenset[str]:
+    return frozenset(
+        {settings.vonage_number, *settings.caller_ids.values(), *settings.user_caller_ids.values()}
     )
 
 
@@ -369,6 +416,25 @@ def _prefixes(values: dict[str, str | None], name: str) -> tuple[str, ...]:
 def _users(values: dict[str, str | None], name: str) -> frozenset[str] | None:
     users = _items(values, name)
     return frozenset(users) if users else None
+
+
+def _user(values: dict[str, str | None], name: str) -> str | None:
+    """One app user's name, or None when unset."""
+    value = (values[name] or "").strip()
+    if not value:
+        return None
+    if not _USER_NAME.fullmatch(value):
+        raise ConfigError(f"{name} must be one app user's name (1-100 characters, no space or comma)")
+    return value
+
+
+def _on_off(values: dict[str, str | None], name: str, *, default: bool) -> bool:
+    value = (values[name] or "").strip().lower()
+    if not value:
+        return default
+    if value not in ("on", "off", "true", "false"):
+        raise ConfigError(f"{name}={values[name]!r} must be on or off")
+    return value in ("on", "true")
 
 
 def _flag(values: dict[str, str | None], name: str) -> bool:

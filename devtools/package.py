@@ -133,8 +133,8 @@ def role_policy(stage: str) -> dict[str, Any]:
 
     DynamoDB authorises each part of a TransactWriteItems as its own action (PutItem,
     UpdateItem: AWS, "Using IAM with DynamoDB transactions"). Writes go to the table only;
-    the indexes are read with Query. tests/unit/test_iam.py holds this to the operations the code
-    performed while the test suite ran.
+    the indexes are read with Query, a number's last caller with GetItem. tests/unit/test_iam.py
+    holds this to the operations the code performed while the test suite ran.
     """
     table = {"Fn::GetAtt": [TABLE, "Arn"]}
     indexes = [{"Fn::Sub": f"${{{TABLE}.Arn}}/index/{name}"} for name in INDEXES]
@@ -142,7 +142,13 @@ def role_policy(stage: str) -> dict[str, Any]:
         {
             "Sid": "CallsTable",
             "Effect": "Allow",
-            "Action": ["dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            "Action": [
+                "dynamodb:DescribeTable",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ],
             "Resource": table,
         },
         {"Sid": "CallsIndexes", "Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": indexes},

@@ -8,7 +8,7 @@ a status event, its leg's LEG item: sets and sums only, so whatever the order of
 the events the result is the same (summary.py), and no item grows with the
 number of events. Keys come from storage/keys.py. The IAM actions used: PutItem,
 UpdateItem (inside TransactWriteItems; PutItem alone when a correction of an answer cannot
-touch the listing), Query, DescribeTable.
+touch the listing), Query, GetItem (who last called a number), DescribeTable.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from chalicelib.decision import RateLimit
 from chalicelib.listing import ListingQuery
 from chalicelib.storage import keys
 from chalicelib.storage.errors import StoreRejected, StoreUnavailable, from_boto
-from chalicelib.storage.keys import TTL_ATTRIBUTE, LegAttribute, SummaryAttribute
-from chalicelib.storage.timing import EVENT_BUDGET_S
+from chalicelib.storage.keys import TTL_ATTRIBUTE, LastCallerAttribute, LegAttribute, SummaryAttribute
+from chalicelib.storage.timing import EVENT_BUDGET_S, WORST_CALL_S
 from chalicelib.storage.transactions import Cancelled, Write, apply
 from chalicelib.webhooks import Event, compact_json
 
@@ -105,6 +105,13 @@ _LEG_TRANSFERS = {"#exp": TTL_ATTRIBUTE, "#f": LegAttribute.TRANSFERS}
 _MOVED = ("conversation_uuid_from", "conversation_uuid_to", "timestamp")
 _EVENT_ROLES = ("item", "summary")  # an event's writes: its put and the SUMMARY update
 _LEG_EVENT_ROLES = ("item", "summary", "leg")  # and, for a status event or a transfer, the LEG update
+_ANSWER_ITEMS = ("answer", "summary", "last_caller")  # an answer's writes besides its counters
+_OUTBOUND = "outbound"  # an answer's direction when it has none (only a callback's is "inbound")
+_LAST_CALLER_SK = {"S": keys.LAST_CALLER_SK}
+_LAST_USER = LastCallerAttribute.USER
+_LAST_CONVERSATION = LastCallerAttribute.CONVERSATION_UUID
+_LAST_AT = LastCallerAttribute.AT
+_LAST_CALLER_NAMES = {"#u": _LAST_USER, "#c": _LAST_CONVERSATION, "#a": _LAST_AT}
 
 
 def _under(partition: dict[str, str], operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -142,6 +149,14 @@ class CallIdentity(NamedTuple):
     conversation_uuid: str
     user: str | None
     started_at: str  # utc_iso()
+
+
+class LastCaller(NamedTuple):
+    """Who last called a phone number from the app (CallStore.last_caller)."""
+
+    user: str
+    conversation_uuid: str
+    at: str  # the answer's received_at (utc_iso)
 
 
 class SavedAnswer(NamedTuple):
@@ -253,11 +268,14 @@ class CallStore:
         is on every answer's path, and a Vonage answer request waits for it."""
         expires = {"N": str(expires_at)}
         conversation_uuid = call.conversation_uuid
+        pk, sk = keys.answer_key_pair(conversation_uuid, leg_key)
+        partition = {"S": pk}  # the SUMMARY item's too
         put = {
             "Put": {
                 "TableName": self._table,
                 "Item": {
-                    **_typed_key(keys.answer_key(conversation_uuid, leg_key)),
+                    _PK: partition,
+                    _SK: {"S": sk},
                     "kind": _ANSWER_KIND,
                     "received_at": {"S": answer["received_at"]},
                     "answer": {"S": _json(answer) if encoded is None else encoded},
@@ -280,7 +298,7 @@ class CallStore:
         update = {
             "Update": {
                 "TableName": self._table,
-                "Key": _typed_key(keys.summary_key(conversation_uuid)),
+                "Key": {_PK: partition, _SK: _SUMMARY_SK},
                 "UpdateExpression": expression,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
@@ -289,10 +307,11 @@ class CallStore:
         return put, update
 
     def _increment(self, limit: RateLimit) -> dict[str, Any]:
+        pk, sk = keys.counter_key_pair(limit.user, limit.window, limit.period)
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": _typed_key(keys.counter_key(limit.user, limit.window, limit.period)),
+                "Key": {_PK: {"S": pk}, _SK: {"S": sk}},
                 "UpdateExpression": "SET #expires = if_not_exists(#expires, :expires) ADD #n :one",
                 "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
                 "ExpressionAttributeNames": _COUNTER_NAMES,
@@ -324,12 +343,32 @@ class CallStore:
         refused call, and a flood of them (what the limits are for) would double
         the writes. It is logged like every answer. Conflicts are retried while
         `deadline` leaves room. `encoded`: the answer as JSON, if the caller has it already.
+
+        An app user's connect to a phone number also notes them as the number's last caller
+        (last_caller), unconditionally, in the same transaction: a retry or a limit's
+        refusal cancels it with the rest, so only a stored connect ever writes it.
         """
         put, update = self._answer_transaction(call, leg_key, answer, expires_at, encoded)
         operations = [put, update]
         for limit in limits:
             operations.append(self._increment(limit))
-        cancelled = apply(self._client, operations, ("answer", "summary", *limits), deadline)
+        # The roles of the writes, in order. The LAST_CALLER put comes last: every other write
+        # keeps its place (and its cancellation reason's) whether or not there is one.
+        roles: tuple[Any, ...] = ("answer", "summary", *limits)
+        if call.user and answer["decision"] == "connect":  # an app user's connect to a number?
+            get, number = answer.get, None
+            if get("caller_is_number") is not True and get("direction", _OUTBOUND) == _OUTBOUND:
+                number = keys.last_caller_partition(get("destination"))  # None: not "+<digits>"
+            if number is not None:
+                item = put["Put"]["Item"]  # its received_at and expiry are the answer's
+                operations.append(
+                    {"Put": {"TableName": self._table, "Item": {
+                        _PK: {"S": number}, _SK: _LAST_CALLER_SK, _LAST_USER: {"S": call.user},
+                        _LAST_CONVERSATION: {"S": call.conversation_uuid}, _LAST_AT: item["received_at"],
+                        TTL_ATTRIBUTE: item[TTL_ATTRIBUTE]}}}
+                )  # fmt: skip
+                roles = (*roles, "last_caller")
+        cancelled = apply(self._client, operations, roles, deadline)
         if cancelled is None:
             return SavedAnswer(answer, stored=True)
         if cancelled.condition_failed("answer"):
@@ -339,7 +378,7 @@ class CallStore:
             return SavedAnswer(_stored_json(earlier, "answer"), stored=True)
         reached = next((limit for limit in limits if cancelled.condition_failed(limit)), None)
         if reached is None:
-            if cancelled.invalid("answer") or cancelled.invalid("summary"):
+            if any(cancelled.invalid(role) for role in _ANSWER_ITEMS):
                 raise StoreRejected(f"DynamoDB refused the answer: {cancelled.reasons_text()}")
             raise cancelled.unavailable()
         return SavedAnswer(reached.refusal, stored=False)
@@ -489,6 +528,35 @@ class CallStore:
 
     # --- reads -----------------------------------------------------------------------------------
 
+    def last_caller(self, digits: str, since: str, deadline: float | None = None) -> LastCaller | None:
+        """Who last called `digits` (E.164 without '+'; ValueError otherwise) from the app, at or
+        after `since` (utc_iso: the strings compare as times); None if nobody did, or the item
+        is not one save_answer writes. One GetItem, eventually consistent: a connect stored a
+        moment ago may not show yet. StoreUnavailable before anything is sent when a worst-case
+        call no longer fits before `deadline`."""
+        key = keys.last_caller_key(digits)
+        if deadline is not None and deadline - time.monotonic() < WORST_CALL_S:
+            raise StoreUnavailable("no time left in the budget for a DynamoDB call")
+        try:
+            reply = self._client.get_item(
+                TableName=self._table,
+                Key=_typed_key(key),
+                ProjectionExpression="#u, #c, #a",
+                ExpressionAttributeNames=_LAST_CALLER_NAMES,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise from_boto(exc) from exc
+        item = reply.get("Item")  # a success without the item is {}
+        if not item:
+            return None
+        try:
+            found = LastCaller(item[_LAST_USER]["S"], item[_LAST_CONVERSATION]["S"], item[_LAST_AT]["S"])
+        except (KeyError, TypeError):
+            return None
+        if not all(isinstance(value, str) and value for value in found):
+            return None
+        return found if found.at >= since else None
+
     def _query(self, query: dict[str, Any], pages: bool = True) -> tuple[list[dict[str, Any]], Any]:
         """Items of a Query (every page unless `pages` is False) and the last LastEvaluatedKey."""
         found: list[dict[str, Any]] = []
@@ -626,20 +694,21 @@ _TABLE_CHECKS: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, StoreUnavai
 
 def _first_answer(leg_key: str, answer: dict[str, Any]) -> dict[str, Any]:
     """What a listing shows of an answer (a map, so a condition can name its uuid)."""
-
-    def text(value: Any) -> dict[str, Any]:
-        return {"S": value} if isinstance(value, str) else _NULL
-
     get = answer.get
     return {
         "M": {
             "uuid": {"S": leg_key},
-            "decision": text(get("decision")),
-            "reason": text(get("reason")),
-            "destination": text(get("destination")),
-            "caller_id": text(get("caller_id")),
+            "decision": _text(get("decision")),
+            "reason": _text(get("reason")),
+            "destination": _text(get("destination")),
+            "caller_id": _text(get("caller_id")),
         }
     }
+
+
+def _text(value: Any) -> dict[str, Any]:
+    """A string attribute, or NULL for anything else (_first_answer: on every answer's path)."""
+    return {"S": value} if isinstance(value, str) else _NULL
 
 
 _NULL = {"NULL": True}

@@ -31,7 +31,8 @@ from chalicelib.storage.timing import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
 MAX_ATTEMPTS = 1
 REQUEST_ID_HEADER = "x-amzn-requestid"  # DynamoDB names every reply, success or error
 CRC32_HEADER = "x-amz-crc32"  # on every success; DynamoDB Local leaves it off its errors
-# What a success always holds, for the operations that read one (TransactWriteItems answers {}).
+# What a success always holds, for the operations that read one (TransactWriteItems answers {},
+# and so does GetItem when there is no such item: it names nothing it always holds).
 SUCCESS_KEYS = {"DescribeTable": ("Table",), "Query": ("Items", "Count")}
 _DECIMAL = re.compile(r"[0-9]{1,10}")
 

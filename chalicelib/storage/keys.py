@@ -13,6 +13,7 @@ the rest, so each part of a call is one key range:
                               SUMMARY                              the call's summary
     RATE#USER#<user>          HOUR#<YYYY-MM-DDTHH>, DAY#<YYYY-MM-DD>   rate-limit counters
     RATE#GLOBAL               MINUTE#<YYYY-MM-DDTHH:MM>
+    NUMBER#<digits>           LAST_CALLER                          who last called it from the app
 
 The SUMMARY item carries the keys of the two history indexes (by user, by date)
 and the attributes a listing shows (SummaryAttribute), which are all the indexes copy.
@@ -50,6 +51,10 @@ _DATE = "DATE#"
 _RATE_USER = "RATE#USER#"
 _RATE_GLOBAL = "RATE#GLOBAL"
 
+_NUMBER = "NUMBER#"
+LAST_CALLER_SK = "LAST_CALLER"
+_MAX_DIGITS = 15  # E.164
+
 Key = dict[str, str]  # {pk, sk} as plain strings
 
 
@@ -64,6 +69,11 @@ def call_partition(conversation_uuid: str) -> str:
 def answer_key(conversation_uuid: str, leg_key: str) -> Key:
     """`leg_key`: the leg's uuid, or "" for a request without one (ANSWER# alone)."""
     return _key(call_partition(conversation_uuid), _ANSWER + leg_key)
+
+
+def answer_key_pair(conversation_uuid: str, leg_key: str) -> tuple[str, str]:
+    """answer_key's partition and sort key, for a store that types its keys itself (every answer)."""
+    return _CALL + conversation_uuid, _ANSWER + leg_key
 
 
 # Within one millisecond a leg's statuses sort in the order they happen (started, ringing…);
@@ -186,6 +196,41 @@ def counter_key(user: str | None, window: str, period: str) -> Key:
     """A fixed-window counter: a user's (HOUR, DAY) or everyone's (user None: MINUTE)."""
     pk = _RATE_GLOBAL if user is None else _RATE_USER + user
     return _key(pk, f"{window}#{period}")
+
+
+def counter_key_pair(user: str | None, window: str, period: str) -> tuple[str, str]:
+    """counter_key's partition and sort key, for a store that types its keys itself (every
+    connect counts three)."""
+    return (_RATE_GLOBAL if user is None else _RATE_USER + user), f"{window}#{period}"
+
+
+def last_caller_key(digits: str) -> Key:
+    """The one item per phone number saying who last called it from the app: `digits` is the
+    number in E.164 without '+' (ValueError for anything else)."""
+    if not _e164_digits(digits):
+        raise ValueError(f"not E.164 digits: {digits[:20]!r}")
+    return _key(_NUMBER + digits, LAST_CALLER_SK)
+
+
+def last_caller_partition(e164: Any) -> str | None:
+    """last_caller_key's partition for a number as an answer holds it ("+<digits>"), None for
+    anything else: for the answer's path, which builds its put from literals."""
+    if e164.__class__ is not str or e164[:1] != "+":
+        return None
+    digits = e164[1:]
+    return _NUMBER + digits if _e164_digits(digits) else None
+
+
+def _e164_digits(digits: str) -> bool:
+    return 0 < len(digits) <= _MAX_DIGITS and digits.isascii() and digits.isdigit()
+
+
+class LastCallerAttribute:
+    """The LAST_CALLER item's attributes besides its keys (and its expiry)."""
+
+    USER = "user"  # the app user who placed the call
+    CONVERSATION_UUID = "conversation_uuid"  # the call's
+    AT = "at"  # its answer's received_at (utc_iso: sorts as time)
 
 
 # --- paging tokens of GET /calls ------------------------------------------------------------------

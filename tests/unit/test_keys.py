@@ -89,6 +89,37 @@ def test_rate_counters() -> None:
     assert keys.counter_key(None, "MINUTE", "2026-11-20T22:59") == {
         "pk": "RATE#GLOBAL", "sk": "MINUTE#2026-11-20T22:59"
     }  # fmt: skip
+    for user, window, period in (("jane", "HOUR", "2026-11-20T22"), (None, "MINUTE", "2026-11-20T22:59")):
+        pk, sk = keys.counter_key_pair(user, window, period)
+        assert {"pk": pk, "sk": sk} == keys.counter_key(user, window, period)
+
+
+def test_a_numbers_last_caller_is_one_item_outside_every_call() -> None:
+    assert keys.last_caller_key("14155550101") == {"pk": "NUMBER#14155550101", "sk": "LAST_CALLER"}
+    assert keys.last_caller_key("447700900123") != keys.last_caller_key("14155550101")
+    sk = keys.last_caller_key("14155550101")["sk"]
+    assert keys.item_type(sk) is None  # not an item of a call's collection
+    assert not keys.last_caller_key("1")["pk"].startswith(keys.call_partition(""))
+
+
+def test_a_last_caller_key_is_built_from_e164_digits_only() -> None:
+    assert keys.last_caller_key("1" * 15)["pk"] == "NUMBER#" + "1" * 15
+    for bad in ("", "+14155550101", "1415555010a", "1415 555", "1" * 16, "١٢٣", "1#2", "²"):
+        try:
+            keys.last_caller_key(bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"accepted {bad!r}")
+
+
+def test_the_answer_paths_key_pairs_are_the_keys() -> None:
+    """The answer's transaction types its keys itself: the same keys as the Key builders."""
+    assert keys.answer_key_pair("CON-1", "leg-1") == ("CALL#CON-1", "ANSWER#leg-1")
+    assert keys.answer_key_pair("CON-1", "") == tuple(keys.answer_key("CON-1", "").values())
+    assert keys.last_caller_partition("+14155550101") == keys.last_caller_key("14155550101")["pk"]
+    for bad in (None, 14155550101, "14155550101", "+", "++1415", "+1415555010a", "+" + "1" * 16, "+²"):
+        assert keys.last_caller_partition(bad) is None, bad
 
 
 def test_a_deeply_nested_token_is_refused_not_a_crash() -> None:
