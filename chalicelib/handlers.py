@@ -286,7 +286,7 @@ class Handlers:
                 logs.warning("no_event_url", why="set PUBLIC_BASE_URL")
             caller_number = decision.inbound_caller(request, settings)
             if caller_number is not None:  # a phone call to the team's number: a callback
-                made, looked = self._callback(request, caller_number, settings, now, base)
+                made, looked = self._callback(request, caller_number, settings, now, base, deadline)
             else:
                 made = decision.decide(
                     request, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None
@@ -319,7 +319,13 @@ class Handlers:
         return Reply(200, answer["ncco"], encoded.ncco)
 
     def _callback(
-        self, request: AnswerRequest, caller: str, settings: Settings, now: datetime, base: str | None
+        self,
+        request: AnswerRequest,
+        caller: str,
+        settings: Settings,
+        now: datetime,
+        base: str | None,
+        deadline: float,
     ) -> tuple[decision.Decision, float]:
         """A callback's decision, and the seconds its one read took: who last called `caller`
         from the app within CALLBACK_DAYS. A read that fails still gets the call answered: by
@@ -327,7 +333,7 @@ class Handlers:
         since = utc_iso(now - timedelta(days=settings.callback_days))
         begun = _perf_counter()
         try:
-            found = self.store_for(settings).last_caller(caller, since)
+            found = self.store_for(settings).last_caller(caller, since, deadline)
         except StoreUnavailable as exc:
             logs.warning(
                 "callback_lookup_failed",

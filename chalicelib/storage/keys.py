@@ -68,7 +68,7 @@ def call_partition(conversation_uuid: str) -> str:
 
 def answer_key(conversation_uuid: str, leg_key: str) -> Key:
     """`leg_key`: the leg's uuid, or "" for a request without one (ANSWER# alone)."""
-    return _key(call_partition(conversation_uuid), _ANSWER + leg_key)
+    return _key(*answer_key_pair(conversation_uuid, leg_key))
 
 
 def answer_key_pair(conversation_uuid: str, leg_key: str) -> tuple[str, str]:
@@ -194,8 +194,7 @@ def listing_partition(user: str | None, day: str | None) -> tuple[str, str, str 
 
 def counter_key(user: str | None, window: str, period: str) -> Key:
     """A fixed-window counter: a user's (HOUR, DAY) or everyone's (user None: MINUTE)."""
-    pk = _RATE_GLOBAL if user is None else _RATE_USER + user
-    return _key(pk, f"{window}#{period}")
+    return _key(*counter_key_pair(user, window, period))
 
 
 def counter_key_pair(user: str | None, window: str, period: str) -> tuple[str, str]:

@@ -40,7 +40,7 @@ class CallbackStore:
         self.lookups: list[tuple[str, str]] = []
         self.saved: list[tuple[Any, dict[str, Any], Any]] = []
 
-    def last_caller(self, digits: str, since: str) -> Found | None:
+    def last_caller(self, digits: str, since: str, deadline: float | None = None) -> Found | None:
         self.lookups.append((digits, since))
         if self.fail is not None:
             raise self.fail
