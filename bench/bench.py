@@ -12,8 +12,10 @@ Local on a free port, stops it even on error, and never reaches AWS (dummy crede
   instant fake DynamoDB; each against a floor route on a separate Chalice app, and against the
   same floor writing one JSON log line per request (callgate writes one). Per repeat the
   median of REQUESTS requests (after WARMUP); the figure is the lowest median of REPEATS.
+- callback answers: a phone call to the team's number, routed by the last-caller read (the fake
+  always finds jane) to her app; against the same answer floor.
 - round trips: DynamoDB calls per request counted by the fake (an answer refused by a rate
-  limit too).
+  limit too, and a callback's answer).
 - storage (bench/storage_costs.py): on DynamoDB Local, through the handlers: capacity of the
   next event once a call has 10 and 1,000 events, its largest item (and its SUMMARY and LEG
   items), GET /calls/{id} of the 1,000-event call (its first page, and all of it), and the
@@ -48,6 +50,8 @@ ROWS: dict[str, tuple[str, str]] = {
     "answer_cpu_us": ("{:.1f}", "GET /answer via app.app(event, ctx), CPU µs (min of medians)"),
     "answer_floor_cpu_us": ("{:.1f}", "floor route: phonenumbers check + constant NCCO, CPU µs"),
     "answer_vs_floor": ("{:.2f}", "answer CPU / floor CPU"),
+    "inbound_answer_cpu_us": ("{:.1f}", "GET /answer for a callback (phone → team number), CPU µs"),
+    "inbound_answer_vs_floor": ("{:.2f}", "callback answer CPU / answer floor CPU"),
     "event_cpu_us": ("{:.1f}", "POST /event via app.app(event, ctx), CPU µs (min of medians)"),
     "event_floor_cpu_us": ("{:.1f}", "floor route: json.loads + one put_item, CPU µs"),
     "event_vs_floor": ("{:.2f}", "event CPU / floor CPU"),
@@ -68,6 +72,7 @@ ROWS: dict[str, tuple[str, str]] = {
     "answer_round_trips": ("{:.2f}", "DynamoDB calls per answer (connect)"),
     "answer_round_trips_over_limit": ("{:.2f}", "DynamoDB calls per answer refused by a rate limit"),
     "event_round_trips": ("{:.2f}", "DynamoDB calls per event"),
+    "inbound_answer_round_trips": ("{:.2f}", "DynamoDB calls per callback answer (read + transaction)"),
     "wcu_per_event_at_10": ("{:.1f}", "WCU (table + indexes) of the next event, call has 10"),
     "wcu_per_event_at_1000": ("{:.1f}", "WCU (table + indexes) of the next event, call has 1,000"),
     "summary_bytes_at_10": ("{:,.0f}", "largest item of a 10-event call (DynamoDB item bytes)"),

@@ -49,6 +49,7 @@ CONSTANT_NCCO = json.dumps(
     ]
 )
 JSON_HEADERS = {"Content-Type": "application/json"}
+TEAM_NUMBER = "14155550100"  # the local stage's VONAGE_NUMBER
 Invoke = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -95,6 +96,12 @@ class FakeDynamoDB:
                 "TransactWriteItems",
             )
         return {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def get_item(self, **_: Any) -> dict[str, Any]:
+        """The per-number LAST_CALLER item: every callback finds that jane called a moment ago."""
+        self.calls["get_item"] += 1
+        at = {"S": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        return {"Item": {"user": {"S": USER}, "conversation_uuid": {"S": "CON-earlier"}, "at": at}}
 
     def put_item(self, **_: Any) -> dict[str, Any]:
         self.calls["put_item"] += 1
@@ -170,6 +177,19 @@ def answer_requests(count: int) -> list[tuple[dict[str, Any], LambdaContext]]:
     for _ in range(count):
         conversation = f"CON-{uuid.uuid4()}"
         query = {"from_user": USER, "to": CALLEE, "conversation_uuid": conversation,
+                 "uuid": str(uuid.uuid4()), "region_url": "https://api-us-3.vonage.com"}  # fmt: skip
+        event = proxy_event("GET", "/answer", query, None)
+        requests.append((event, LambdaContext(event["requestContext"]["requestId"])))
+    return requests
+
+
+def inbound_requests(count: int) -> list[tuple[dict[str, Any], LambdaContext]]:
+    """GET /answer for a phone call from CALLEE to the team's number: a callback, a new call each
+    time, that the last-caller read routes to jane's app."""
+    requests = []
+    for _ in range(count):
+        conversation = f"CON-{uuid.uuid4()}"
+        query = {"from": CALLEE, "to": TEAM_NUMBER, "conversation_uuid": conversation,
                  "uuid": str(uuid.uuid4()), "region_url": "https://api-us-3.vonage.com"}  # fmt: skip
         event = proxy_event("GET", "/answer", query, None)
         requests.append((event, LambdaContext(event["requestContext"]["requestId"])))
@@ -303,6 +323,7 @@ def measure(progress: Callable[[str], None]) -> dict[str, float]:
         "answer": (real, answer_requests),
         "answer_floor": (floor, answer_requests),
         "answer_logged_floor": (logged, answer_requests),
+        "inbound_answer": (real, inbound_requests),
         "event": (real, event_requests),
         "event_floor": (floor, event_requests),
         "event_logged_floor": (logged, event_requests),
@@ -314,6 +335,8 @@ def measure(progress: Callable[[str], None]) -> dict[str, float]:
     _check("event", real(event, context))
     (event, context), = answer_requests(1)  # fmt: skip
     _check("answer floor", floor(event, context), connects=True)
+    (event, context), = inbound_requests(1)  # fmt: skip
+    _check("inbound answer", real(event, context), connects=True)
     for invoke, make in kinds.values():
         _cpu_us(invoke, make(WARMUP))
     medians: dict[str, list[float]] = {name: [] for name in kinds}
@@ -332,6 +355,7 @@ def measure(progress: Callable[[str], None]) -> dict[str, float]:
     results = {f"{name}_cpu_us": round(value, 1) for name, value in best.items()}
     results["answer_vs_floor"] = round(best["answer"] / best["answer_floor"], 2)
     results["event_vs_floor"] = round(best["event"] / best["event_floor"], 2)
+    results["inbound_answer_vs_floor"] = round(best["inbound_answer"] / best["answer_floor"], 2)
     results["answer_vs_logged_floor"] = round(best["answer"] / best["answer_logged_floor"], 2)
     results["event_vs_logged_floor"] = round(best["event"] / best["event_logged_floor"], 2)
     results.update(_round_trips(real, fake))
@@ -353,6 +377,9 @@ def _round_trips(real: Invoke, fake: FakeDynamoDB) -> dict[str, float]:
     results = {
         "answer_round_trips": _per_request(real, fake, answer_requests(ROUND_TRIP_SAMPLE), connects=True),
         "event_round_trips": _per_request(real, fake, event_requests(ROUND_TRIP_SAMPLE)),
+        "inbound_answer_round_trips": _per_request(
+            real, fake, inbound_requests(ROUND_TRIP_SAMPLE), connects=True
+        ),
     }
     fake.refuse_counters = True
     try:

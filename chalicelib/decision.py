@@ -26,6 +26,10 @@ from chalicelib.webhooks import AnswerRequest, clip, utc_iso
 
 CONNECT = "connect"
 REFUSE = "refuse"
+# An answer's "direction", from the team's side: an app user calling out, or a phone calling in
+# (a callback to the team's number, or a phone caller the outbound rules decide).
+OUTBOUND = "outbound"
+INBOUND = "inbound"
 
 
 class RateLimit(NamedTuple):
@@ -83,6 +87,7 @@ def _answer(
         "uuid": request.uuid if request else None,
         "caller": clip(request.caller) if request else None,
         "caller_is_number": request.caller_is_number if request else None,
+        "direction": (INBOUND if request.caller_is_number else OUTBOUND) if request else None,
         "to": clip(request.to) if request else None,
         "destination": destination.e164 if destination else None,
         "region": destination.region if destination else None,
@@ -332,9 +337,6 @@ def decide(
 
 # --- phone calls to the team's numbers: callbacks --------------------------------------------------
 
-INBOUND = "inbound"  # the answer's "direction" for a callback (an app-to-phone call has none)
-
-
 def inbound_caller(request: AnswerRequest, settings: Settings) -> str | None:
     """The caller's number (E.164 digits) when this is a phone call to one of the team's numbers
     (VONAGE_NUMBER, CALLER_IDS, USER_CALLER_IDS): a callback, routed to an app user. None for
@@ -349,6 +351,9 @@ def inbound_caller(request: AnswerRequest, settings: Settings) -> str | None:
 
 
 VOICEMAIL_MARK = "voicemail"  # the failover mark's value on a callback's connect: /event?failover=voicemail
+# The voicemail's record action reports to /event?recording=voicemail: only that record event is
+# the call's voicemail (any other recording is stored as an event and nothing more).
+RECORDING_MARK = "recording"
 
 
 def decide_inbound(
@@ -381,7 +386,7 @@ def decide_inbound(
             said += _voicemail(settings, base_url)  # type: ignore[arg-type]
         detail = "no app user called this number within CALLBACK_DAYS, and no INBOUND_DEFAULT_USER"
         answer = _answer(request, received_at, REFUSE, prompts.NO_USER, detail, ncco.ncco(*said))
-        return Decision({**answer, "direction": INBOUND, "user": None}, limits)
+        return Decision({**answer, "user": None}, limits)
     actions = []
     if settings.callback_text:
         actions.append(ncco.talk(settings.callback_text, language=settings.talk_language))
@@ -397,7 +402,7 @@ def decide_inbound(
     )
     detail = f"to app user {user!r}"
     answer = _answer(request, received_at, CONNECT, reason, detail, ncco.ncco(*actions), None, caller)
-    return Decision({**answer, "direction": INBOUND, "user": user}, limits)
+    return Decision({**answer, "user": user}, limits)
 
 
 def _inbound_limits(
@@ -421,7 +426,7 @@ def _voicemail(settings: Settings, base_url: str) -> list[ncco.Action]:
             end_on_silence=3,
             end_on_key="#",
             timeout=settings.voicemail_max_seconds,
-            event_url=f"{base_url}/event",
+            event_url=f"{base_url}/event?{RECORDING_MARK}={VOICEMAIL_MARK}",
         ),
     ]
 

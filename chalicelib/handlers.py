@@ -44,7 +44,8 @@ from chalicelib.webhooks import (
 )
 
 FAILOVER_MARK = "failover"  # on the answer connect's eventUrl: /event?failover=1
-OWN_QUERY_KEYS = frozenset({FAILOVER_MARK})  # what callgate adds to its own URLs, outside Vonage's payload
+# what callgate adds to its own URLs, outside Vonage's payload
+OWN_QUERY_KEYS = frozenset({FAILOVER_MARK, decision.RECORDING_MARK})
 
 
 class Reply(NamedTuple):
@@ -93,6 +94,7 @@ def _kind(route: _Route, outcome: str, status: int, counts: tuple[str, ...] = ()
 _EVENT_STORED = _kind(_EVENT, "stored", 200, (metrics.EVENTS_STORED,))
 _EVENT_DUPLICATE = _kind(_EVENT, "duplicate", 200, (metrics.DUPLICATES,))
 _FAILOVER_STORED = _kind(_EVENT, "failover", 200, (metrics.EVENTS_STORED,))
+_VOICEMAIL_STORED = _kind(_EVENT, "voicemail", 200, (metrics.EVENTS_STORED, metrics.VOICEMAILS))
 _FAILOVER_DUPLICATE = _kind(_EVENT, "failover", 200, (metrics.DUPLICATES,))
 
 # An answer's Decision and Reason are metric dimensions, each of its values a metric of its own:
@@ -428,10 +430,11 @@ class Handlers:
         # ?failover=voicemail): its events may get a failover NCCO. Any other connect (the
         # fallback number's, say) reports here unmarked.
         fields: dict[str, str] | None = None
-        mark = None
+        mark = recording = None
         if query:  # most events come without one
             fields = dict(query)
             mark = fields.pop(FAILOVER_MARK, None)
+            recording = fields.pop(decision.RECORDING_MARK, None)
         settings: Settings | None = None
         event: Event | None = None
         storage_begun: float | None = None
@@ -449,15 +452,24 @@ class Handlers:
                 reply = decision.voicemail(event.payload, settings, settings.public_base_url or base_url)
             else:
                 reply = decision.failover(event.payload, settings) if mark == "1" else None
+            # the record event of a voicemail (/event?recording=voicemail) is the call's voicemail
+            voicemail = None
+            if recording == decision.VOICEMAIL_MARK and event.kind == "record":
+                voicemail = summary.voicemail_fields(event.payload)
             store, expires = self.store_for(settings), _expiry_after(seconds, settings)
             storage_begun = _perf_counter()
-            stored = store.save_event(event, received_at, expires, reply, deadline)
+            stored = store.save_event(event, received_at, expires, reply, deadline, voicemail)
             waited = _perf_counter() - storage_begun
         except Exception as exc:  # _error_reply re-raises what it does not know
             ids = (None, None) if event is None else (event.conversation_uuid, event.leg_uuid)
             return _failed(exc, _EVENT, started, settings, ids, storage_begun, "event cannot be stored")
         namespace = settings.metrics_namespace
         call, leg = event.conversation_uuid, event.leg_uuid
+        if voicemail is not None:
+            kind = _VOICEMAIL_STORED if stored else _EVENT_DUPLICATE
+            more = f',"recording_uuid":{metrics.value(voicemail["recording_uuid"])}'
+            logs.request(metrics.line(kind, namespace, started, call, leg, waited, more))
+            return _STORED
         if reply is None:
             if stored:
                 logs.request(metrics.line(_EVENT_STORED, namespace, started, call, leg, waited))

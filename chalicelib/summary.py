@@ -223,6 +223,54 @@ def _number(value: Any, pattern: re.Pattern[str]) -> str | None:
     return text if pattern.fullmatch(text) else None
 
 
+MAX_URL_CHARS = 2048  # a recording's URL at Vonage is about 70 characters
+VOICEMAIL_FIELDS = ("recording_url", "recording_uuid", "start_time", "end_time", "duration", "size")
+
+
+def voicemail_fields(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the call record and listing keep of a voicemail's `record` event: where the recording
+    is (it stays at Vonage), its uuid, times, length in seconds (end_time - start_time: the event
+    has no duration) and size in bytes. None when the event names no recording."""
+    url = payload.get("recording_url")
+    if type(url) is not str or not url.startswith(("https://", "http://")) or len(url) > MAX_URL_CHARS:
+        return None
+    recording_uuid, size = payload.get("recording_uuid"), payload.get("size")
+    start, end = _moment(payload.get("start_time")), _moment(payload.get("end_time"))
+    seconds = round((end - start).total_seconds()) if start is not None and end is not None else None
+    return {
+        "recording_url": url,
+        "recording_uuid": recording_uuid[:FACT_CHARS] if type(recording_uuid) is str else None,
+        "start_time": utc_text(start),
+        "end_time": utc_text(end),
+        "duration": seconds if seconds is not None and 0 <= seconds < _BIG else None,
+        "size": size if type(size) is int and 0 <= size < _BIG else None,
+    }
+
+
+def _moment(value: Any) -> datetime | None:
+    """A Vonage time (`2020-01-01T12:00:00.000Z`) as an aware datetime; None for anything else."""
+    if type(value) is not str or len(value) > FACT_CHARS:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def utc_text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def voicemail_view(call: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The call's voicemail as GET /calls/{id} and GET /calls show it: the recording and the app
+    user it was left for (the call's user; None when the call went to nobody)."""
+    kept = call.get("voicemail")
+    if not kept:
+        return None
+    return {**{name: kept.get(name) for name in VOICEMAIL_FIELDS}, "user": call.get("user")}
+
+
 def price_text(total: str | None) -> str | None:
     """A summed price with Vonage's 8 decimal places (more if a price had more)."""
     if total is None:
@@ -319,6 +367,9 @@ def record_view(
         "first_event_time": summary["first_event_time"],
         "last_event_time": summary["last_event_time"],
         "event_count": call.get("event_count", 0),
+        "direction": _direction(call, answers),
+        "user": call.get("user"),
+        "voicemail": voicemail_view(call),
         "answer": answers[0] if answers else None,
         "answers": answers,  # one per answered leg
         "fallbacks": sorted(fallbacks, key=lambda f: f["received_at"]),
@@ -335,6 +386,12 @@ def record_view(
     }
 
 
+def _direction(call: Mapping[str, Any], answers: list[dict[str, Any]]) -> str | None:
+    """The listed first answer's direction, else the first answer's (a call with no SUMMARY)."""
+    listed = (call.get("first_answer") or {}).get("direction")
+    return listed if listed is not None else answers[0].get("direction") if answers else None
+
+
 def listing_view(call: Mapping[str, Any]) -> dict[str, Any]:
     """One call in GET /calls?user=… or ?date=…, from its SUMMARY item (decoded by the store)."""
     summary = summarize(call["facts"], call.get("total_price"), call.get("total_duration"))
@@ -343,6 +400,7 @@ def listing_view(call: Mapping[str, Any]) -> dict[str, Any]:
         "conversation_uuid": call["conversation_uuid"],
         "user": call.get("user"),
         "started_at": call.get("started_at"),
+        "direction": first.get("direction"),
         "decision": first.get("decision"),
         "reason": first.get("reason"),
         "destination": first.get("destination"),
@@ -353,4 +411,5 @@ def listing_view(call: Mapping[str, Any]) -> dict[str, Any]:
             for key in ("status", "total_price", "total_duration", "first_event_time", "last_event_time")
         },
         "legs": summary["legs"],
+        "voicemail": voicemail_view(call),
     }

@@ -147,6 +147,33 @@ def stop(proc: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
         pass
 
 
+def _projects_less(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether an index copies fewer attributes than this version lists (an older version's)."""
+    have = existing.get("Projection", {})
+    if have.get("ProjectionType") == "ALL":
+        return False
+    return not set(wanted["Projection"]["NonKeyAttributes"]) <= set(have.get("NonKeyAttributes", []))
+
+
+def _rebuild(ddb: Any, table_name: str, waiter: dict[str, Any]) -> None:
+    """The table anew, as this version defines it, with every item copied back: an index's
+    projection cannot change in place, and DynamoDB Local (3.3.1) can leave an index it was
+    told to delete DELETING for good, so the indexes are not dropped one by one. For the
+    small tables of `make run`: the items are held in memory meanwhile."""
+    pages = ddb.get_paginator("scan").paginate(TableName=table_name)
+    items = [item for page in pages for item in page["Items"]]
+    ddb.delete_table(TableName=table_name)
+    ddb.get_waiter("table_not_exists").wait(TableName=table_name, WaiterConfig=waiter)
+    ddb.create_table(**create_table_args(table_name))
+    ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig=waiter)
+    for start in range(0, len(items), 25):  # BatchWriteItem takes 25 at a time
+        pending: dict[str, Any] = {
+            table_name: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        }
+        while pending:
+            pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+
 def _wait_for_indexes(ddb: Any, table_name: str, limit_s: float = 60.0) -> None:
     give_up = time.monotonic() + limit_s
     while True:
@@ -154,7 +181,8 @@ def _wait_for_indexes(ddb: Any, table_name: str, limit_s: float = 60.0) -> None:
         if all(index.get("IndexStatus") == "ACTIVE" for index in indexes):
             return
         if time.monotonic() > give_up:
-            raise DynamoDBLocalError(f"indexes of {table_name} not ACTIVE after {limit_s} s")
+            states = ", ".join(f"{index['IndexName']} {index.get('IndexStatus')}" for index in indexes)
+            raise DynamoDBLocalError(f"indexes of {table_name} not ACTIVE after {limit_s} s: {states}")
         time.sleep(0.1)
 
 
@@ -170,9 +198,12 @@ def ensure_table(url: str, table_name: str) -> bool:
         created = False
     waiter = {"Delay": 0.1, "MaxAttempts": 100}
     ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig=waiter)
-    # a table kept in .dynamodb/data by an earlier version may lack an index
-    existing = {index["IndexName"] for index in ddb.describe_table(TableName=table_name)["Table"].get(
+    # a table kept in .dynamodb/data by an earlier version may lack an index, or project less
+    existing = {index["IndexName"]: index for index in ddb.describe_table(TableName=table_name)["Table"].get(
         "GlobalSecondaryIndexes", [])}  # fmt: skip
+    if any(_projects_less(existing[name], index_definition(name)) for name in INDEXES if name in existing):
+        _rebuild(ddb, table_name, waiter)
+        existing = {name: index_definition(name) for name in INDEXES}
     for name in INDEXES:
         if name not in existing:
             ddb.update_table(

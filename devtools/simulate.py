@@ -5,9 +5,15 @@ with one of them delivered twice (Vonage gives no order and may repeat itself), 
 call record back, prints it as a timeline and checks it. So the whole webhook path can be seen
 working, or failing at a named step, without a Vonage account.
 
-Settings: BASE, TO, OUTCOME (answered|busy|unanswered|failed), SEED, or --base, --to, --outcome,
---seed (flags win). SEED drives the order, the redelivery and the durations; the call's ids
-are new on every run, so a seed can be replayed against the same table.
+DIRECTION=inbound plays a callback instead: jane calls TO, then TO (or FROM) calls the team's
+number back (the connect's caller ID); callgate rings jane's app. OUTCOME is then what jane's app
+does: answered, or a failure after which the caller is offered a voicemail, which the simulator
+leaves (Vonage's `record` event) and then finds in the call record and in jane's listing.
+
+Settings: BASE, TO, OUTCOME (answered|busy|unanswered|failed), SEED, DIRECTION
+(outbound|inbound), FROM, or --base, --to, --outcome, --seed, --direction, --from (flags win).
+SEED drives the order, the redelivery and the durations; the call's ids are new on every run,
+so a seed can be replayed against the same table.
 With VONAGE_SIGNATURE_SECRET set, every request is signed as Vonage signs it (a JWT in
 Authorization), for a service that checks signatures.
 Exit codes: 0 done (a refused call included), 1 a step went wrong, 2 bad usage.
@@ -35,6 +41,7 @@ from chalicelib import signature, summary
 DEFAULT_BASE = "http://127.0.0.1:8000"
 DEFAULT_TO = "14155550101"  # a US number, which the local stage allows
 OUTCOMES = ("answered", "busy", "unanswered", "failed")
+DIRECTIONS = ("outbound", "inbound")
 TIMEOUT_S = 5.0
 USER = "jane"
 NETWORK = "310260"  # an MCCMNC (a US mobile network), as Vonage reports `network`
@@ -564,6 +571,276 @@ def simulate(base: str, to: str, outcome: str, seed: int) -> int:
     return 0
 
 
+# --- DIRECTION=inbound: a callback ---------------------------------------------------------------
+
+RECORDING_S = 14  # the voicemail the simulated caller leaves
+VOICEMAIL_FIELDS = ("recording_url", "recording_uuid", "start_time", "end_time", "duration", "size", "user")
+
+
+@dataclass(frozen=True)
+class Callback:
+    """The phone call back to the team's number, as its answer set it up."""
+
+    conversation_uuid: str
+    caller_uuid: str  # the caller's (phone) leg: reports to the application's event URL
+    app_uuid: str  # the leg to the app user, made by the connect
+    caller: str
+    team_number: str
+    user: str | None  # the app user the connect rings; None when nobody was found
+    event_url: str
+    failover_url: str | None  # the connect's eventUrl (synchronous): None without voicemail
+
+
+def call_back(
+    base: str, caller: str, team_number: str, conversation_uuid: str, caller_uuid: str
+) -> list[Any]:
+    """Ask the answer URL as Vonage does for a phone call to one of the application's numbers."""
+    query = parse.urlencode(
+        {"from": caller, "to": team_number, "conversation_uuid": conversation_uuid, "uuid": caller_uuid}
+    )
+    reply = _http("callback", f"{base}/answer?{query}")
+    ncco = _json("callback", reply)
+    if not _is_ncco(ncco) or not ncco:
+        raise StepError("callback", f"{reply.where()} with JSON that is not an NCCO: {_excerpt(reply.body)}")
+    return ncco  # type: ignore[no-any-return]
+
+
+def _first(ncco: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((action for action in ncco if action["action"] == name), None)
+
+
+def _event_url_of(action: dict[str, Any], step: str) -> str:
+    urls = action.get("eventUrl")
+    if not isinstance(urls, list) or not urls or not isinstance(urls[0], str):
+        raise StepError(step, f"the {action['action']}'s eventUrl is not a list of URLs: {urls!r}")
+    return urls[0]
+
+
+def callback_events(call: Callback, outcome: str, rng: random.Random, start: datetime) -> list[Delivery]:
+    """The caller's and the app leg's status events, in the order Vonage creates them."""
+
+    def phone(status: str, at: datetime, **fields: Any) -> Delivery:
+        payload = {"from": call.caller, "to": call.team_number, "uuid": call.caller_uuid}
+        payload.update(conversation_uuid=call.conversation_uuid, status=status, direction="inbound")
+        return Delivery(call.event_url, {**payload, **fields, "timestamp": vonage_time(at)})
+
+    def app(status: str, at: datetime, **fields: Any) -> Delivery:
+        payload = {"from": call.caller, "to": call.user, "uuid": call.app_uuid}
+        payload.update(conversation_uuid=call.conversation_uuid, status=status, direction="outbound")
+        url = call.failover_url or call.event_url
+        return Delivery(url, {**payload, **fields, "timestamp": vonage_time(at)})
+
+    picked = start + timedelta(milliseconds=150)
+    ringing = start + timedelta(seconds=1)
+    events = [
+        phone("started", start),
+        phone("answered", picked),
+        app("started", ringing),
+        app("ringing", ringing),
+    ]
+    if outcome == "answered":
+        answered = ringing + timedelta(seconds=rng.randint(2, 8))
+        ended = answered + timedelta(seconds=rng.randint(20, 300))
+        app_s = int((ended - answered).total_seconds())
+        events += [
+            app("answered", answered),
+            app(
+                "completed",
+                ended,
+                start_time=vonage_time(answered),
+                end_time=vonage_time(ended),
+                duration=str(app_s),
+                rate=str(APP_RATE),
+                price=_price(app_s, APP_RATE),
+                disconnected_by="user",
+            ),
+        ]
+        end = ended + timedelta(milliseconds=300)
+    else:
+        low, high = FAILURE_AFTER_S[outcome]
+        failed = ringing + timedelta(milliseconds=rng.randint(int(low * 1000), int(high * 1000)))
+        events.append(app(outcome, failed, **FAILURE_FIELDS[outcome]))
+        end = failed + timedelta(seconds=RECORDING_S + 6)  # the message spoken, the voicemail left
+    phone_s = int((end - picked).total_seconds())
+    events.append(
+        phone(
+            "completed",
+            end,
+            start_time=vonage_time(picked),
+            end_time=vonage_time(end),
+            duration=str(phone_s),
+            rate=str(PSTN_RATE),
+            price=_price(phone_s, PSTN_RATE),
+            network=NETWORK,
+            disconnected_by="user",
+        )
+    )
+    return events
+
+
+def leave_voicemail(record_action: dict[str, Any], call: Callback, at: datetime) -> dict[str, Any]:
+    """Vonage's `record` event for the voicemail, posted to the record action's eventUrl."""
+    url = _event_url_of(record_action, "voicemail")
+    payload = {
+        "start_time": vonage_time(at),
+        "end_time": vonage_time(at + timedelta(seconds=RECORDING_S)),
+        "recording_url": f"https://api.nexmo.com/v1/files/{uuid.uuid4()}",
+        "size": RECORDING_S * 2000,
+        "recording_uuid": str(uuid.uuid4()),
+        "conversation_uuid": call.conversation_uuid,
+        "timestamp": vonage_time(at + timedelta(seconds=RECORDING_S, milliseconds=120)),
+    }
+    body = _json("voicemail", _http("voicemail", url, payload))
+    if body != {}:
+        raise StepError("voicemail", f"POST {url} (record) answered {body!r}; expected {{}}")
+    return payload
+
+
+def check_callback(
+    record: dict[str, Any],
+    listed: list[dict[str, Any]] | None,
+    call: Callback,
+    outcome: str,
+    left: dict[str, Any] | None,
+) -> list[str]:
+    """What is wrong with the record (and the user's listing) of a callback."""
+    problems = []
+    answer = record["answer"]
+    if record.get("direction") != "inbound":
+        problems.append(f"direction is {record.get('direction')!r}, expected 'inbound'")
+    if call.user is not None and answer["decision"] != "connect":
+        problems.append(f"answer.decision is {answer['decision']!r}, expected 'connect'")
+    voicemail = record.get("voicemail")
+    if left is None:
+        if voicemail is not None:
+            problems.append(f"voicemail is {voicemail!r}, expected none")
+    elif not isinstance(voicemail, dict):
+        problems.append("no voicemail in the record after the record event")
+    else:
+        if voicemail.get("recording_url") != left["recording_url"]:
+            problems.append(f"voicemail.recording_url is {voicemail.get('recording_url')!r}")
+        if voicemail.get("duration") != RECORDING_S:
+            problems.append(f"voicemail.duration is {voicemail.get('duration')!r}, expected {RECORDING_S}")
+        if voicemail.get("user") != call.user:
+            problems.append(f"voicemail.user is {voicemail.get('user')!r}, expected {call.user!r}")
+    if listed is not None:
+        mine = [entry for entry in listed if entry.get("conversation_uuid") == call.conversation_uuid]
+        if not mine:
+            problems.append(f"GET /calls?user={call.user} does not list the callback")
+        elif mine[0].get("direction") != "inbound" or (left is not None) != bool(mine[0].get("voicemail")):
+            problems.append(f"the listing shows the callback as {mine[0]!r}")
+    return problems
+
+
+def print_callback(
+    record: dict[str, Any],
+    call: Callback,
+    placed: str,
+    seed: int,
+    outcome: str,
+    nccos: list[Any],
+    left: dict[str, Any] | None,
+    listed: list[dict[str, Any]] | None,
+) -> None:
+    answer = record["answer"]
+    print(placed)
+    who = f"app user {call.user}" if call.user else "no app user"
+    print(
+        f"call {call.conversation_uuid}  {call.caller} → {call.team_number} ({who})   "
+        f"(seed {seed}; outcome {outcome})"
+    )
+    line = f"answer    {_clock(answer['received_at'])}  {answer['decision']}  {answer['reason']}"
+    print(f"{line}  {describe_ncco(answer['ncco'])}")
+    for payload in record["events"]:
+        if "recording_url" in payload:
+            print(f"event     {_clock(payload.get('timestamp'))}  record      {payload['recording_url']}")
+            continue
+        label = "phone" if payload.get("uuid") == call.caller_uuid else "app"
+        print(f"event     {_clock(payload.get('timestamp'))}  {label:<5} {payload.get('status')}")
+    for ncco in nccos:
+        print(f"failover  app {outcome} → {describe_ncco(ncco)}")
+    if left is not None:
+        voicemail = record["voicemail"]
+        print(
+            f"voicemail {voicemail['duration']} s, {voicemail['size']} bytes, "
+            f"for {voicemail['user'] or 'nobody'}: {voicemail['recording_url']}"
+        )
+    print(
+        f"summary   {record['status']} · direction {record['direction']} · "
+        f"{len(record['events'])} events stored"
+    )
+    if listed is not None:
+        print(f"listing   GET /calls?user={call.user}:")
+        for entry in listed:
+            mail = "  voicemail" if entry.get("voicemail") else ""
+            print(
+                f"          {entry['conversation_uuid']}  {entry.get('direction')}  {entry.get('decision')} "
+                f"{entry.get('reason')}{mail}"
+            )
+
+
+def simulate_inbound(base: str, to: str, caller: str, outcome: str, seed: int) -> int:
+    """jane calls `to`; `caller` calls the team's number back; the callback is played to its end."""
+    rng = random.Random(seed)
+    out_conversation = f"CON-sim-{uuid.uuid4().hex}"
+    ncco = answer(base, to, out_conversation, f"app-leg-{uuid.uuid4().hex[:12]}")
+    connect = _first(ncco, "connect")
+    if connect is None or not isinstance(connect.get("from"), str):
+        raise StepError(
+            "answer", f"jane's call to {to} was not connected ({describe_ncco(ncco)}): nothing to call back"
+        )
+    team_number = connect["from"]  # the caller ID: the team's number that the callee sees
+    placed = f"outbound  jane → {to}: {describe_ncco(ncco)} (caller ID {team_number})"
+    conversation_uuid = f"CON-sim-{uuid.uuid4().hex}"
+    caller_uuid = f"phone-leg-{uuid.uuid4().hex[:12]}"
+    start = datetime.now(UTC)
+    start = start.replace(microsecond=start.microsecond // 1000 * 1000)
+    reply = call_back(base, caller, team_number, conversation_uuid, caller_uuid)
+    connect, record_action = _first(reply, "connect"), _first(reply, "record")
+    user = None
+    if connect is not None:
+        endpoint = (connect.get("endpoint") or [{}])[0]
+        if not isinstance(endpoint, dict) or endpoint.get("type") != "app":
+            raise StepError("callback", f"the callback connects {endpoint!r}, not an app user")
+        user = endpoint.get("user")
+    call = Callback(
+        conversation_uuid,
+        caller_uuid,
+        f"app-leg-{uuid.uuid4().hex[:12]}",
+        caller,
+        team_number,
+        user,
+        f"{base}/event",
+        _event_url_of(connect, "callback") if connect and "eventUrl" in connect else None,
+    )
+    nccos: list[Any] = []
+    left = None
+    if connect is not None:
+        order = delivery_order(callback_events(call, outcome, rng, start), rng)
+        for delivery in order:
+            body = _json("events", _http("events", delivery.url, delivery.payload))
+            if isinstance(body, list) and body:
+                nccos.append(body)
+        if outcome != "answered":
+            if not nccos:
+                raise StepError("events", f"jane's app leg ended {outcome}, and no voicemail was offered")
+            record_action = _first(nccos[0], "record")
+    if record_action is not None and (connect is None or outcome != "answered"):
+        left = leave_voicemail(record_action, call, start + timedelta(seconds=5))
+    record = fetch_record(record_url(base, conversation_uuid), conversation_uuid)
+    listed = None
+    if user is not None:
+        listing = _json("listing", _http("listing", f"{base}/calls?{parse.urlencode({'user': user})}"))
+        listed = listing.get("calls") if isinstance(listing, dict) else None
+        if not isinstance(listed, list):
+            raise StepError("listing", f"GET /calls?user={user} answered {listing!r}")
+    print_callback(record, call, placed, seed, outcome, nccos, left, listed)
+    problems = check_callback(record, listed, call, outcome, left)
+    if problems:
+        raise StepError("record", f"GET {record_url(base, conversation_uuid)}: " + "; ".join(problems))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     env = os.environ
     parser = argparse.ArgumentParser(
@@ -578,6 +855,15 @@ def _parser() -> argparse.ArgumentParser:
         help=f"what the callee does: {'|'.join(OUTCOMES)} (env OUTCOME)",
     )
     parser.add_argument("--seed", default=env.get("SEED") or None, help="replay an order (env SEED)")
+    parser.add_argument(
+        "--direction",
+        default=env.get("DIRECTION") or "outbound",
+        help=f"{'|'.join(DIRECTIONS)}: jane's call, or a call back to the team's number (env DIRECTION)",
+    )
+    parser.add_argument(
+        "--from", dest="caller", default=env.get("FROM") or None,
+        help="inbound: the number calling back (env FROM; default: TO, the number jane called)",
+    )  # fmt: skip
     return parser
 
 
@@ -587,6 +873,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.outcome not in OUTCOMES:
             parser.error(f"outcome must be one of {', '.join(OUTCOMES)}, not {args.outcome!r}")
+        if args.direction not in DIRECTIONS:
+            parser.error(f"direction must be one of {', '.join(DIRECTIONS)}, not {args.direction!r}")
         base = str(args.base).rstrip("/")
         parts = parse.urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -600,6 +888,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors and --help: a code, not an exit, for in-process callers
         return exc.code if isinstance(exc.code, int) else 2
     try:
+        if args.direction == "inbound":
+            return simulate_inbound(base, str(args.to), str(args.caller or args.to), args.outcome, seed)
         return simulate(base, str(args.to), args.outcome, seed)
     except StepError as exc:
         sys.stdout.flush()

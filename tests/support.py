@@ -84,16 +84,18 @@ LIMIT_REASONS = frozenset({"user_rate_limited", "global_rate_limited"})  # refus
 
 
 @contextmanager
-def answer_lines_of_this_thread() -> Iterator[list[dict[str, Any]]]:
-    """The `answer_decision` lines logged by this thread meanwhile (tests place calls concurrently;
-    a handler runs in the thread that logs, and app.py stops records naming their thread)."""
+def answer_lines_of_this_thread(log: str = "answer_decision") -> Iterator[list[dict[str, Any]]]:
+    """The `answer_decision` lines (or other request lines named `log`) logged by this thread
+    meanwhile (tests place calls concurrently; a handler runs in the thread that logs, and app.py
+    stops records naming their thread)."""
+    start = '{"log":' + json.dumps(log) + ","
     lines: list[dict[str, Any]] = []
     me = threading.get_ident()
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             message = record.getMessage()
-            if threading.get_ident() == me and message.startswith('{"log":"answer_decision"'):
+            if threading.get_ident() == me and message.startswith(start):
                 lines.append(json.loads(message))
 
     log = logging.getLogger("callgate")
@@ -126,6 +128,9 @@ class Counting:
         return counted
 
 
+BASE_URL = "https://calls.example.com/api"  # where the harness's Vonage reaches the handlers
+
+
 class Harness:
     """The handlers over a real CallStore on `client`; `now` is the clock, settings are fixed."""
 
@@ -156,7 +161,7 @@ class Harness:
         conversation = conversation or f"CON-{uuid.uuid4()}"
         query = {"from_user": user, "to": to, "conversation_uuid": conversation,
                  "uuid": leg or f"leg-{conversation}", **extra}  # fmt: skip
-        reply = self.handlers.answer(query, None, None, base_url="https://calls.example.com/api")
+        reply = self.handlers.answer(query, None, None, base_url=BASE_URL)
         assert reply.status == 200, reply.body
         return reply.body
 
@@ -187,11 +192,13 @@ class Harness:
             {"from_user": user, "to": to, "conversation_uuid": conversation, "uuid": leg or str(uuid.uuid4())}
         )
 
-    def event(self, payload: dict[str, Any], failover: bool = False) -> Any:
-        """Post an event; `failover`: as the answer connect's eventUrl (/event?failover=1) does."""
-        reply = self.handlers.event(
-            {"failover": "1"} if failover else None, json.dumps(payload).encode(), JSON
-        )
+    def event(
+        self, payload: dict[str, Any], failover: bool = False, query: dict[str, str] | None = None
+    ) -> Any:
+        """Post an event; `failover`: as the answer connect's eventUrl (/event?failover=1) does;
+        `query`: any other marks callgate put on the eventUrl (?failover=voicemail…)."""
+        marks = {"failover": "1"} if failover else query
+        reply = self.handlers.event(marks, json.dumps(payload).encode(), JSON, base_url=BASE_URL)
         assert reply.status == 200, reply.body
         return reply.body
 

@@ -99,6 +99,8 @@ _STATUS_COUNTS = {
     for price in (False, True)
     for duration in (False, True)
 }
+_VOICEMAIL_COUNT = "SET #exp = :exp, #v = :v ADD #n :one"  # a call has one voicemail: set, not merged
+_VOICEMAIL_NAMES = {**_COUNT_NAMES, "#v": SummaryAttribute.VOICEMAIL}
 _LEG_UPDATE = "SET #exp = :exp ADD #f :f"
 _LEG_FACTS = {"#exp": TTL_ATTRIBUTE, "#f": LegAttribute.FACTS}
 _LEG_TRANSFERS = {"#exp": TTL_ATTRIBUTE, "#f": LegAttribute.TRANSFERS}
@@ -417,9 +419,11 @@ class CallStore:
         expires_at: int,
         reply: list[dict[str, Any]] | None = None,
         deadline: float | None = None,
+        voicemail: dict[str, Any] | None = None,
     ) -> bool:
         """Store an event once, and what it changes in the summary; False when it was already
-        stored.
+        stored. `voicemail` (summary.voicemail_fields of a voicemail's record event) is set on
+        the SUMMARY item, where the call record and the listings read it.
 
         One round trip: the event's conditional put and the updates are one
         transaction, so a redelivery changes nothing at all. A status event adds
@@ -468,6 +472,9 @@ class CallStore:
             leg_names, leg_value = _LEG_FACTS, {"SS": [summary.leg_fact_text(payload, ms, reply)]}
         else:
             counts, names = _COUNT, _COUNT_NAMES
+            if voicemail is not None:
+                counts, names = _VOICEMAIL_COUNT, _VOICEMAIL_NAMES
+                values[":v"] = _voicemail(voicemail)
             if transfer:
                 moved = {k: payload.get(k) for k in _MOVED}  # ids: checked when the event was read
                 when = moved["timestamp"]  # as sent: any JSON, kept only as short text
@@ -698,6 +705,7 @@ def _first_answer(leg_key: str, answer: dict[str, Any]) -> dict[str, Any]:
     return {
         "M": {
             "uuid": {"S": leg_key},
+            "direction": _text(get("direction")),
             "decision": _text(get("decision")),
             "reason": _text(get("reason")),
             "destination": _text(get("destination")),
@@ -712,6 +720,34 @@ def _text(value: Any) -> dict[str, Any]:
 
 
 _NULL = {"NULL": True}
+
+
+def _voicemail(fields: dict[str, Any]) -> dict[str, Any]:
+    """summary.voicemail_fields as a map: text, whole numbers, NULL for what the event lacked."""
+    typed: dict[str, Any] = {}
+    for name, value in fields.items():
+        if isinstance(value, str):
+            typed[name] = {"S": value}
+        elif isinstance(value, int) and not isinstance(value, bool):
+            typed[name] = {"N": str(value)}
+        else:
+            typed[name] = _NULL
+    return {"M": typed}
+
+
+def _decode_voicemail(item: dict[str, Any]) -> dict[str, Any] | None:
+    kept = item.get(SummaryAttribute.VOICEMAIL, {}).get("M")
+    if not kept:
+        return None
+    decoded: dict[str, Any] = {}
+    for name, value in kept.items():
+        if "S" in value:
+            decoded[name] = value["S"]
+        elif "N" in value:
+            decoded[name] = int(value["N"])
+        else:
+            decoded[name] = None
+    return decoded
 
 
 def _decode_summary(item: dict[str, Any]) -> dict[str, Any]:
@@ -731,4 +767,5 @@ def _decode_summary(item: dict[str, Any]) -> dict[str, Any]:
         "total_price": item.get(SummaryAttribute.TOTAL_PRICE, {}).get("N"),
         "total_duration": item.get(SummaryAttribute.TOTAL_DURATION, {}).get("N"),
         "event_count": int(item.get(SummaryAttribute.EVENT_COUNT, {}).get("N", "0")),
+        "voicemail": _decode_voicemail(item),
     }

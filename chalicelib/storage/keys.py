@@ -146,12 +146,13 @@ class SummaryAttribute:
     ten events and of ten thousand (summary.py explains why)."""
 
     USER = "user"  # who placed the call (set once)
-    FIRST_ANSWER = "first_answer"  # map: uuid, decision, reason, destination, caller_id
+    FIRST_ANSWER = "first_answer"  # map: uuid, direction, decision, reason, destination, caller_id
     FALLBACK_USED = "fallback_used"  # true once the fallback answer URL was used
     STATUSES = "statuses"  # string set: one summary.StatusFact per status event
     TOTAL_PRICE = "total_price"  # number: the sum of the prices on status events
     TOTAL_DURATION = "total_duration"  # number: the sum of their durations
     EVENT_COUNT = "event_count"  # number: events stored for the call (not listed)
+    VOICEMAIL = "voicemail"  # map: the voicemail's recording (summary.voicemail_fields)
 
 
 # What the history indexes copy besides the keys: exactly what a listing shows.
@@ -162,6 +163,7 @@ LISTED_ATTRIBUTES = (
     SummaryAttribute.STATUSES,
     SummaryAttribute.TOTAL_PRICE,
     SummaryAttribute.TOTAL_DURATION,
+    SummaryAttribute.VOICEMAIL,
 )
 
 

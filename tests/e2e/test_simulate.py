@@ -67,3 +67,45 @@ def test_a_signed_service_answers_only_signed_requests(signed_server: str, capsy
     code, out, err = run(capsys, "--base", signed_server, "--outcome", "busy")
     assert (code, err) == (0, "")
     assert re.search(r"^summary +busy · 2 legs · ", out, flags=re.M) and "failover NCCO answered" in out
+
+
+def test_a_callback_rings_the_app_user_who_called_that_number(server: str, capsys) -> None:
+    code, out, err = run(capsys, "--base", server, "--direction", "inbound", "--to", "14155550102")
+    assert (code, err) == (0, "")
+    assert re.search(r"^outbound +jane → 14155550102: .*connect 14155550102", out, flags=re.M)
+    assert re.search(r"^answer .* connect +callback_user +talk .*, connect app$", out, flags=re.M)
+    legs = [("phone", "started"), ("app", "ringing"), ("app", "answered"), ("phone", "completed")]
+    for leg, status in legs:
+        assert re.search(rf"^event .* {leg} +{status}$", out, flags=re.M), (leg, status)
+    assert re.search(r"^summary +completed · direction inbound · ", out, flags=re.M)
+    listed = re.findall(r"^ {10}CON-sim-\w+  (\w+)  (\w+) (\w+)", out, flags=re.M)
+    assert ("inbound", "connect", "callback_user") in listed and ("outbound", "connect", "allowed") in listed
+    assert "voicemail" not in out.split("listing", 1)[0]  # a call taken leaves none
+
+
+@pytest.mark.parametrize("outcome", ["unanswered", "busy"])
+def test_a_missed_callback_leaves_a_voicemail_shown_in_the_record_and_listing(
+    server: str, capsys, outcome: str
+) -> None:
+    code, out, err = run(capsys, "--base", server, "--direction", "inbound", "--to", "14155550103",
+                         "--outcome", outcome)  # fmt: skip
+    assert (code, err) == (0, "")
+    assert re.search(rf"^failover +app {outcome} → talk \"Please leave a message after the tone.\", record$",
+                     out, flags=re.M)  # fmt: skip
+    mail = r"^voicemail 14 s, 28000 bytes, for jane: https://api\.nexmo\.com/v1/files/"
+    assert re.search(mail, out, flags=re.M)
+    assert re.search(r"^ {10}CON-sim-\w+  inbound  connect callback_user  voicemail$", out, flags=re.M)
+
+
+def test_a_number_nobody_called_hears_the_inbound_text_and_may_leave_a_voicemail(server: str, capsys) -> None:
+    code, out, err = run(capsys, "--base", server, "--direction", "inbound", "--from", "14155550177")
+    assert (code, err) == (0, "")
+    assert re.search(r"\(no app user\)", out)
+    assert re.search(r"^answer .* refuse +no_user +talk \"Sorry, nobody is available to take your call.\"",
+                     out, flags=re.M)  # fmt: skip
+    assert re.search(r"^voicemail 14 s, 28000 bytes, for nobody: ", out, flags=re.M)
+    assert "listing" not in out  # filed under no user
+
+
+def test_bad_direction_is_exit_2(capsys) -> None:
+    assert run(capsys, "--direction", "sideways")[0] == 2

@@ -106,7 +106,7 @@ def test_no_known_user_and_no_default_hears_the_inbound_text_and_may_leave_a_mes
         {"action": "talk", "text": "Nobody is here."},
         {"action": "talk", "text": "Please leave a message after the tone."},
         {"action": "record", "endOnSilence": 3, "endOnKey": "#", "timeOut": 60, "beepStart": True,
-         "eventUrl": ["https://callgate.example/event"]},
+         "eventUrl": ["https://callgate.example/event?recording=voicemail"]},
     ]  # fmt: skip
     assert answer(CallbackStore(), INBOUND_TEXT="Nobody is here.", VOICEMAIL="off") == [
         {"action": "talk", "text": "Nobody is here."}
@@ -201,7 +201,8 @@ def test_a_callback_the_app_user_does_not_take_offers_a_voicemail(status: str) -
     talk, record = event_reply({**APP_LEG, "status": status}, VOICEMAIL_MAX_SECONDS="90")
     assert talk == {"action": "talk", "text": "Please leave a message after the tone."}
     assert record == {"action": "record", "endOnSilence": 3, "endOnKey": "#", "timeOut": 90,
-                      "beepStart": True, "eventUrl": ["https://callgate.example/event"]}  # fmt: skip
+                      "beepStart": True,
+                      "eventUrl": ["https://callgate.example/event?recording=voicemail"]}  # fmt: skip
 
 
 def test_only_a_failed_app_leg_of_a_marked_callback_offers_a_voicemail() -> None:
