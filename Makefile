@@ -39,7 +39,7 @@ unit: python-prereqs $(PY_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests/unit
 
-# BASE, TO, OUTCOME and SEED (from the command line or the environment) reach the script.
+# BASE, TO, OUTCOME, SEED, DIRECTION and FROM (from the command line or the environment) reach the script.
 simulate: python-prereqs $(PY_STAMP)
 	$(BIN)/python -m devtools.simulate
 

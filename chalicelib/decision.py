@@ -387,22 +387,36 @@ def decide_inbound(
         detail = "no app user called this number within CALLBACK_DAYS, and no INBOUND_DEFAULT_USER"
         answer = _answer(request, received_at, REFUSE, prompts.NO_USER, detail, ncco.ncco(*said))
         return Decision({**answer, "user": None}, limits)
+    event_url = f"{base_url}/event?failover={VOICEMAIL_MARK}" if offer else None
+    *before, connect = settings.derive(("callback", event_url), _callback_template, settings, event_url)
+    actions = [dict(action) for action in before]
+    # the template's stand-in caller and user replaced: `from` keeps its place among the keys
+    actions.append(
+        {name: list(value) if isinstance(value, list) else value for name, value in connect.items()}
+        | {"from": caller, "endpoint": [ncco.app(user)]}
+    )
+    detail = f"to app user {user!r}"
+    answer = _answer(request, received_at, CONNECT, reason, detail, actions, None, caller)
+    return Decision({**answer, "user": user}, limits)
+
+
+def _callback_template(settings: Settings, event_url: str | None) -> tuple[ncco.Action, ...]:
+    """A callback's NCCO with a stand-in caller and user, checked once per settings and eventUrl
+    (decide_inbound copies it for each call, as _connect_ncco does for outbound calls)."""
     actions = []
     if settings.callback_text:
         actions.append(ncco.talk(settings.callback_text, language=settings.talk_language))
     actions.append(
         ncco.connect(
-            ncco.app(user),
-            from_=caller,
+            ncco.app("callgate"),
+            from_=_ANY_NUMBER,
             timeout=settings.connect_timeout,
             limit=settings.max_call_seconds,
-            event_type="synchronous" if offer else None,
-            event_url=f"{base_url}/event?failover={VOICEMAIL_MARK}" if offer else None,
+            event_type="synchronous" if event_url else None,
+            event_url=event_url,
         )
     )
-    detail = f"to app user {user!r}"
-    answer = _answer(request, received_at, CONNECT, reason, detail, ncco.ncco(*actions), None, caller)
-    return Decision({**answer, "user": user}, limits)
+    return tuple(ncco.ncco(*actions))
 
 
 def _inbound_limits(

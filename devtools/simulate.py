@@ -766,7 +766,7 @@ def print_callback(
             f"for {voicemail['user'] or 'nobody'}: {voicemail['recording_url']}"
         )
     print(
-        f"summary   {record['status']} · direction {record['direction']} · "
+        f"summary   {record['status'] or '—'} · direction {record['direction']} · "
         f"{len(record['events'])} events stored"
     )
     if listed is not None:

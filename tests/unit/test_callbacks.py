@@ -212,3 +212,16 @@ def test_only_a_failed_app_leg_of_a_marked_callback_offers_a_voicemail() -> None
     assert event_reply({**APP_LEG, "status": "unanswered"}, mark=None) == {}
     # the outbound connect's mark still gets the outbound failover
     assert event_reply({**APP_LEG, "status": "busy"}, mark="1")[0]["text"].startswith("The number you called")
+
+
+def test_every_answer_says_its_direction() -> None:
+    """From the team's side: an app user's call is outbound; any phone caller's is inbound."""
+    store = CallbackStore(Found("jane", "CON-out", "2026-11-20T09:00:00.000Z"))
+    answer(store)  # a callback
+    answer(store, to="14155550199")  # a phone caller to another number: refused, still inbound
+    handlers = Handlers(store_for=lambda _: store, load_settings=stage_settings, clock=lambda: NOW)
+    query = {"from_user": "jane", "to": "14155550101", "conversation_uuid": "CON-o", "uuid": "leg-o"}
+    handlers.answer(query, None, None, base_url="https://callgate.example")
+    assert [(saved["reason"], saved["direction"]) for _, saved, _ in store.saved] == [
+        ("callback_user", "inbound"), ("pstn_caller_not_allowed", "inbound"), ("allowed", "outbound"),
+    ]  # fmt: skip
