@@ -48,7 +48,8 @@ bench: setup
 	$(MAKE) --no-print-directory package STAGE=dev
 	$(BIN)/python -m bench.bench
 
-# STAGE=dev|prod: out/$(STAGE)/sam.json and deployment.zip (no AWS credentials or region needed)
+# STAGE=dev|prod: out/$(STAGE)/sam.json, deployment.zip (the app's code) and layer-deployment.zip
+# (its dependencies: the stage's Lambda layer); no AWS credentials or region needed
 package: $(PACKAGE_STAMP)
 	$(PACKAGE_VENV)/bin/python -m devtools.package $(STAGE)
 

@@ -41,7 +41,19 @@ def _store_for(settings: Settings) -> CallStore:
     return CallStore(dynamodb_client(), settings.calls_table)
 
 
-handlers = Handlers(store_for=_store_for, read_secret=ParameterStore().secrets)
+def _fetch_jwks(url: str, timeout: float) -> bytes:
+    from chalicelib import tokens  # POST /token only: see chalicelib/tokens.py
+
+    return tokens.fetch_over_https(url, timeout)
+
+
+_parameters = ParameterStore()
+handlers = Handlers(
+    store_for=_store_for,
+    read_secret=_parameters.secrets,
+    read_private_key=_parameters.private_key,
+    fetch_jwks=_fetch_jwks,
+)
 
 if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # in Lambda, whose environment never changes
     # The DynamoDB client (~70 ms to build) is built during the Lambda's init, not inside the
@@ -61,7 +73,9 @@ def _response(reply: Reply) -> Response:
         if reply.body == {}
         else json.dumps(reply.body),
         status_code=reply.status,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json"}
+        if reply.headers is None
+        else {"Content-Type": "application/json", **reply.headers},
     )
 
 
@@ -134,6 +148,12 @@ def list_calls() -> Response:
 @app.route("/calls/{conversation_uuid}", methods=["GET"], authorizer=iam)
 def get_call(conversation_uuid: str) -> Response:
     return _response(handlers.get_call(conversation_uuid, _query()))
+
+
+@app.route("/token", methods=["POST"], content_types=["*/*"])
+def token() -> Response:
+    """A Vonage Client SDK JWT for the user of the ID token in Authorization (chalicelib/tokens.py)."""
+    return _response(handlers.token(_header("authorization")))
 
 
 @app.route("/health", methods=["GET"])

@@ -20,8 +20,8 @@ Local on a free port, stops it even on error, and never reaches AWS (dummy crede
   next event once a call has 10 and 1,000 events, its largest item (and its SUMMARY and LEG
   items), GET /calls/{id} of the 1,000-event call (its first page, and all of it), and the
   first page of GET /calls for a user with 25 calls of 200 events.
-- cold start (bench/cold_start.py): out/dev/deployment.zip unpacked and run by CPython 3.13
-  in fresh processes as Lambda runs it, with and without its bytecode.
+- cold start (bench/cold_start.py): out/dev/deployment.zip and its layer unpacked and run by
+  CPython 3.13 in fresh processes as Lambda runs them, with and without their bytecode.
 """
 
 from __future__ import annotations
@@ -59,11 +59,12 @@ ROWS: dict[str, tuple[str, str]] = {
     "answer_vs_logged_floor": ("{:.2f}", "answer CPU / that floor's (callgate logs every request)"),
     "event_logged_floor_cpu_us": ("{:.1f}", "event floor + one JSON log line per request, CPU µs"),
     "event_vs_logged_floor": ("{:.2f}", "event CPU / that floor's"),
-    "package_zip_mb": ("{:.2f}", "out/dev/deployment.zip (MB)"),
+    "package_zip_mb": ("{:.2f}", "out/dev/deployment.zip, the function's own code (MB)"),
+    "layer_zip_mb": ("{:.2f}", "out/dev/layer-deployment.zip, its dependencies' layer (MB)"),
     "cold_init_ms": ("{:.1f}", "package, CPython 3.13: Lambda's init (import app, DynamoDB client), ms"),
     "cold_first_answer_ms": ("{:.1f}", "then the first GET /answer, DynamoDB Local (wall ms)"),
     "cold_warm_answer_ms": ("{:.1f}", "then a second one (wall ms)"),
-    "cold_no_bytecode_init_ms": ("{:.1f}", "the same init with the zip's bytecode removed (ms)"),
+    "cold_no_bytecode_init_ms": ("{:.1f}", "the same init with both zips' bytecode removed (ms)"),
     "cold_no_bytecode_first_answer_ms": ("{:.1f}", "its first GET /answer (wall ms)"),
     "cold_no_bytecode_warm_answer_ms": ("{:.1f}", "its second (wall ms)"),
     "cold_import_app_ms": ("{:.1f}", "`import app` alone from the package, 3.13, no client built (ms)"),

@@ -1,15 +1,17 @@
 """A cold start of the packaged function, as close to Lambda's as runs here.
 
-out/dev/deployment.zip (what `make package` builds) is unpacked and run by CPython 3.13 (the
-runtime's version, from .venv-package) in fresh processes that cannot write bytecode (Lambda's
-code directory is read-only), with Lambda's AWS_LAMBDA_FUNCTION_NAME set so the app does what
-it does at a real init. Each process times `import app` (Lambda's init), then the first and a
-second GET /answer (signed, as Vonage signs it) through `app.app(event, context)` against
-DynamoDB Local. The same again
-with the zip's bytecode removed shows what shipping it saves. Lambda's init includes building
-the DynamoDB client (the app does it then, not in the first answer's budget); `import app`
-alone, outside Lambda, against `import chalice, boto3` from the same directory is the budget's
-ratio.
+out/dev/deployment.zip and its layer, layer-deployment.zip (what `make package` builds), are
+unpacked as Lambda unpacks them (the code in /var/task, the layer in /opt) and run by CPython
+3.13 (the runtime's version, from .venv-package) in fresh processes that cannot write bytecode
+(Lambda's code directory and layers are read-only), the layer's directories on sys.path after
+the code's, in Lambda's order (boto3, which Lambda provides, comes from .venv-package), with
+Lambda's AWS_LAMBDA_FUNCTION_NAME set so the app does what it does at a real init. Each
+process times `import app` (Lambda's init), then the first and a second GET /answer (signed, as
+Vonage signs it) through `app.app(event, context)` against DynamoDB Local. The same again with
+the bytecode removed from both zips shows what shipping it saves. Lambda's init includes
+building the DynamoDB client (the app does it then, not in the first answer's budget); `import
+app` alone, outside Lambda, against `import chalice, boto3` from the same directory is the
+budget's ratio.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from devtools import dynamodb_local
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "out" / "dev" / "deployment.zip"
+LAYER = ROOT / "out" / "dev" / "layer-deployment.zip"
+# On sys.path after the function's code, in this order: where Lambda finds a layer's packages
+LAYER_DIRS = ("python/lib/python3.13/site-packages", "python")
 PYTHON = ROOT / ".venv-package" / "bin" / "python"  # CPython 3.13, as `make package` builds with
 RUNS = 7
 SECRET = "cold-start-bench-signature-secret-0123456789"  # 32+ bytes, as HS256 needs
@@ -74,17 +79,28 @@ def _signed(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unpack(target: Path, bytecode: bool) -> Path:
-    with zipfile.ZipFile(PACKAGE) as package:
-        package.extractall(target)
+    """The function's code in target/task (Lambda's /var/task) and its layer in target/opt (/opt),
+    without any bytecode if not `bytecode`; the code's directory."""
+    for archive, into in ((PACKAGE, target / "task"), (LAYER, target / "opt")):
+        with zipfile.ZipFile(archive) as package:
+            package.extractall(into)
     if not bytecode:
         for cache in list(target.rglob("__pycache__")):
             shutil.rmtree(cache)
-    return target
+    return target / "task"
 
 
 def _run(code: str, cwd: Path, env: dict[str, str], *args: str) -> str:
+    """`code` run from the function's code directory `cwd`: first on sys.path (`python -c`), then
+    its layer's directories (PYTHONPATH, before the interpreter's own)."""
+    layer = os.pathsep.join(str(cwd.parent / "opt" / part) for part in LAYER_DIRS)
     done = subprocess.run(
-        [str(PYTHON), "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        [str(PYTHON), "-c", code, *args],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": layer},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"cold start failed: {done.stderr.strip()[-2000:]}")
@@ -93,7 +109,7 @@ def _run(code: str, cwd: Path, env: dict[str, str], *args: str) -> str:
 
 def measure(endpoint: str, progress: Callable[[str], None]) -> dict[str, float]:
     """Median figures over RUNS fresh processes; {} when the package or Python 3.13 is missing."""
-    if not PACKAGE.is_file() or not PYTHON.is_file():
+    if not PACKAGE.is_file() or not LAYER.is_file() or not PYTHON.is_file():
         progress("cold start skipped: run `make package STAGE=dev` first (it needs CPython 3.13)")
         return {}
     dynamodb_local.ensure_table(endpoint, TABLE)
@@ -109,7 +125,10 @@ def measure(endpoint: str, progress: Callable[[str], None]) -> dict[str, float]:
     del env["ALLOW_UNSIGNED_WEBHOOKS"]  # a deployed function takes signed requests only
     # every run calls as the same user: limits high enough (still counted) for all of them
     env.update(dict.fromkeys(("MAX_CALLS_PER_USER_PER_HOUR", "MAX_CALLS_PER_USER_PER_DAY"), "100000"))
-    results: dict[str, float] = {"package_zip_mb": round(PACKAGE.stat().st_size / 1e6, 2)}
+    results: dict[str, float] = {
+        "package_zip_mb": round(PACKAGE.stat().st_size / 1e6, 2),
+        "layer_zip_mb": round(LAYER.stat().st_size / 1e6, 2),
+    }
     variants = {"cold": True, "cold_no_bytecode": False}
     calls = iter(lambda_invoke.answer_requests((RUNS * len(variants) + 1) * 2))  # a new call each
     with tempfile.TemporaryDirectory() as tmp:

@@ -54,6 +54,7 @@ class Reply(NamedTuple):
     status: int
     body: Any
     encoded: str | None = None  # the body as JSON already, when it was encoded for something else
+    headers: Mapping[str, str] | None = None  # besides Content-Type
 
 
 # What /event answers once an event is stored (and no failover is due): one reply for all of them,
@@ -76,6 +77,8 @@ _FALLBACK = _Route("fallback", "/fallback")
 _LISTING = _Route("history", "/calls")
 _RECORD = _Route("history", "/calls/{id}")
 _HEALTH = _Route("health", "/health")
+_TOKEN = _Route("token", "/token")
+_NO_STORE = {"Cache-Control": "no-store"}  # a login token is never cached (RFC 6749 §5.1)
 _OUTCOMES = {401: "unauthorized", 404: "not_found", 503: "unavailable"}  # else 4xx rejected, 5xx error
 _KINDS: dict[tuple[_Route, str, int, tuple[str, ...]], metrics.Kind] = {}
 
@@ -94,6 +97,7 @@ def _kind(route: _Route, outcome: str, status: int, counts: tuple[str, ...] = ()
 _EVENT_STORED = _kind(_EVENT, "stored", 200, (metrics.EVENTS_STORED,))
 _EVENT_DUPLICATE = _kind(_EVENT, "duplicate", 200, (metrics.DUPLICATES,))
 _FAILOVER_STORED = _kind(_EVENT, "failover", 200, (metrics.EVENTS_STORED,))
+_TOKEN_MINTED = _kind(_TOKEN, "minted", 200, (metrics.TOKENS_MINTED,))
 _VOICEMAIL_STORED = _kind(_EVENT, "voicemail", 200, (metrics.EVENTS_STORED, metrics.VOICEMAILS))
 _FAILOVER_DUPLICATE = _kind(_EVENT, "failover", 200, (metrics.DUPLICATES,))
 
@@ -215,6 +219,11 @@ class Handlers:
     answer_budget_s: float = ANSWER_BUDGET_S
     # the signature secrets in an SSM parameter (secrets.ParameterStore.secrets in app.py)
     read_secret: Callable[[str], tuple[str, ...]] | None = None
+    # POST /token: the application's private key in an SSM parameter (ParameterStore.private_key),
+    # and how the issuer's JWKS is fetched ((url, timeout s) -> body; issuer.fetch in app.py)
+    read_private_key: Callable[[str], str] | None = None
+    fetch_jwks: Callable[[str, float], bytes] | None = None
+    _jwks: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # URL -> tokens.Jwks
 
     def _signature_problem(
         self,
@@ -599,6 +608,64 @@ class Handlers:
         reply = Reply(200, {"calls": [summary.listing_view(item) for item in page.calls], "next": page.next})
         _write(_kind(_LISTING, "listed", 200), settings, started, None, None, waited)
         return reply
+
+    # --- POST /token: a Vonage Client SDK JWT for a user of the team's own login ------------------
+
+    def token(self, authorization: str | None) -> Reply:
+        """200 with the Vonage JWT for the ID token's user; 401 for a missing or bad ID token,
+        403 for a user who may not log in, 503 when the issuer's keys or the application's
+        private key cannot be read (nothing is minted then); 404 when TOKEN_ISSUER is unset."""
+        started = _perf_counter()
+        settings: Settings | None = None
+        try:
+            settings = self.load_settings()
+        except Exception as exc:  # _error_reply re-raises what it does not know
+            return _failed(exc, _TOKEN, started, settings, (None, None), None)
+        if settings.token_issuer is None or settings.token_jwks_url is None:  # off: never open
+            _write(_kind(_TOKEN, "not_found", 404), settings, started)
+            return Reply(404, {"error": "not found"})
+        from chalicelib import tokens  # cryptography with it: only this route pays for it
+
+        try:
+            jwks = self._jwks.get(settings.token_jwks_url)
+            if jwks is None:
+                if self.fetch_jwks is None:
+                    raise tokens.IssuerUnavailable("nothing fetches the issuer's JWKS")
+                url = settings.token_jwks_url
+                jwks = self._jwks.setdefault(url, tokens.Jwks(url, self.fetch_jwks))
+            user = tokens.verify(authorization, settings, jwks)
+            pem = settings.vonage_private_key
+            if pem is None:
+                if self.read_private_key is None or settings.vonage_private_key_param is None:
+                    raise SecretMisconfigured("VONAGE_PRIVATE_KEY_PARAM is set but nothing reads it")
+                pem = self.read_private_key(settings.vonage_private_key_param)
+            minted = tokens.mint(user, settings, pem, self.clock().timestamp())
+        except tokens.TokenRejected as exc:
+            logs.warning("token_refused", route=_TOKEN.path, reason=str(exc))
+            _write(_kind(_TOKEN, "unauthorized", 401), settings, started)
+            challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"', **_NO_STORE}
+            return Reply(401, {"error": f"unauthorized: {exc}"}, None, challenge)
+        except tokens.UserForbidden as exc:
+            logs.warning("token_forbidden", route=_TOKEN.path, reason=str(exc))
+            _write(_kind(_TOKEN, "forbidden", 403), settings, started)
+            return Reply(403, {"error": f"forbidden: {exc}"}, None, _NO_STORE)
+        except tokens.IssuerUnavailable as exc:
+            logs.error("issuer_unavailable", route=_TOKEN.path, error=str(exc))
+            _write(_kind(_TOKEN, "unavailable", 503), settings, started)
+            return Reply(503, {"error": "the identity provider's keys are unavailable, retry later"})
+        except (tokens.KeyMisconfigured, SecretMisconfigured) as exc:
+            logs.error("misconfigured", route=_TOKEN.path, error=str(exc))
+            _write(_kind(_TOKEN, "unavailable", 503), settings, started)
+            return Reply(503, {"error": "service misconfigured"})
+        except SecretUnavailable as exc:
+            logs.error("private_key_unavailable", route=_TOKEN.path, error=str(exc))
+            _write(_kind(_TOKEN, "unavailable", 503), settings, started)
+            return Reply(503, {"error": "the application's private key is unavailable, retry later"})
+        # each mint, without the token: who, which token (jti) and until when
+        more = f',"user":{metrics.value(minted.user)},"jti":"{minted.jti}","expires_at":"{minted.expires_at}"'
+        logs.request(metrics.line(_TOKEN_MINTED, settings.metrics_namespace, started, None, None, None, more))
+        body = {"token": minted.token, "user": minted.user, "expires_at": minted.expires_at}
+        return Reply(200, body, None, _NO_STORE)
 
     def health(self) -> Reply:
         """The settings, the signature secret and the table (its check is cached briefly by the

@@ -1,4 +1,5 @@
-"""The webhook signature secret from SSM Parameter Store: read once per container, then cached.
+"""Secrets from SSM Parameter Store, each read once per container, then cached: the webhook
+signature secret, and the Vonage application's private key (POST /token).
 
 The parameter is a SecureString holding the current secret, or during a rotation
 two lines: the current secret, then the previous one. boto3 is imported and the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib import signature
@@ -34,8 +36,9 @@ class ParameterStore:
 
     def __init__(self, client: Any = None) -> None:
         self._client = client
-        self._cache: dict[str, tuple[str, ...]] = {}
-        self._failures: dict[str, tuple[float, SecretUnavailable]] = {}
+        # (parameter name, its parser) -> the value; -> (time the failure is kept until, it)
+        self._cache: dict[tuple[str, Any], Any] = {}
+        self._failures: dict[tuple[str, Any], tuple[float, SecretUnavailable]] = {}
         self._lock = threading.Lock()
 
     def _ssm(self) -> Any:
@@ -57,23 +60,32 @@ class ParameterStore:
         A failed read is remembered for FAILURE_KEPT_S, so a flood of requests (forged ones
         included) cannot turn into a flood of GetParameter calls and throttle the real ones.
         """
-        found = self._cache.get(name)
+        return self._cached(name, _signature_secrets)  # type: ignore[return-value]
+
+    def private_key(self, name: str) -> str:
+        """The PEM in parameter `name`: the Vonage application's private key (POST /token),
+        read and cached like the secrets."""
+        return self._cached(name, _private_key)  # type: ignore[return-value]
+
+    def _cached(self, name: str, parse: Callable[[str, str], Any]) -> Any:
+        key = (name, parse)
+        found = self._cache.get(key)
         if found is not None:
             return found
         with self._lock:
-            if name in self._cache:
-                return self._cache[name]
-            failed = self._failures.get(name)
+            if key in self._cache:
+                return self._cache[key]
+            failed = self._failures.get(key)
             if failed is not None and time.monotonic() < failed[0]:
                 raise failed[1]
             try:
-                self._cache[name] = self._read(name)
+                self._cache[key] = parse(name, self._read(name))
             except SecretUnavailable as exc:
-                self._failures[name] = (time.monotonic() + FAILURE_KEPT_S, exc)
+                self._failures[key] = (time.monotonic() + FAILURE_KEPT_S, exc)
                 raise
-            return self._cache[name]
+            return self._cache[key]
 
-    def _read(self, name: str) -> tuple[str, ...]:
+    def _read(self, name: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -85,9 +97,20 @@ class ParameterStore:
             raise SecretUnavailable(f"SSM parameter {name} could not be read: {code}") from exc
         except (BotoCoreError, KeyError, TypeError) as exc:
             raise SecretUnavailable(f"SSM parameter {name} could not be read: {type(exc).__name__}") from exc
-        secrets = tuple(line.strip() for line in str(value).splitlines() if line.strip())
-        if not 1 <= len(secrets) <= 2:
-            raise SecretMisconfigured(f"SSM parameter {name} must hold one or two lines (current, previous)")
-        if any(len(secret.encode("utf-8")) < signature.MIN_SECRET_BYTES for secret in secrets):
-            raise SecretMisconfigured(f"SSM parameter {name}: each secret must be at least 32 bytes")
-        return secrets
+        return str(value)
+
+
+def _signature_secrets(name: str, value: str) -> tuple[str, ...]:
+    secrets = tuple(line.strip() for line in value.splitlines() if line.strip())
+    if not 1 <= len(secrets) <= 2:
+        raise SecretMisconfigured(f"SSM parameter {name} must hold one or two lines (current, previous)")
+    if any(len(secret.encode("utf-8")) < signature.MIN_SECRET_BYTES for secret in secrets):
+        raise SecretMisconfigured(f"SSM parameter {name}: each secret must be at least 32 bytes")
+    return secrets
+
+
+def _private_key(name: str, value: str) -> str:
+    pem = value.strip()
+    if not (pem.startswith("-----BEGIN ") and "PRIVATE KEY-----" in pem):
+        raise SecretMisconfigured(f"SSM parameter {name} does not hold a private key in PEM")
+    return pem

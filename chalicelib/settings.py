@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -34,6 +35,10 @@ DEFAULT_METRICS_NAMESPACE = "callgate"
 DEFAULT_CALLBACK_DAYS = 30
 DEFAULT_VOICEMAIL_MAX_SECONDS = 120
 DEFAULT_MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR = 20
+DEFAULT_TOKEN_TTL_SECONDS = 900  # Vonage's own default for a Client SDK JWT: 15 minutes
+MAX_TOKEN_TTL_SECONDS = 86_400  # and its longest: 24 hours
+_APPLICATION_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_CLAIM_NAME = re.compile(r"[A-Za-z0-9_.:/\-]{1,100}")
 _USER_NAME = re.compile(r"[^\s,\x00-\x1f\x7f]{1,100}")  # an app user's name: no space, comma or control
 MAX_DERIVED = 256  # values Settings.derive keeps per settings (a few per caller ID and host)
 T = TypeVar("T")
@@ -83,6 +88,14 @@ NAMES = (
     "VOICEMAIL",
     "VOICEMAIL_TEXT",
     "VOICEMAIL_MAX_SECONDS",
+    "TOKEN_ISSUER",
+    "TOKEN_AUDIENCE",
+    "TOKEN_JWKS_URL",
+    "TOKEN_USER_CLAIM",
+    "TOKEN_TTL_SECONDS",
+    "VONAGE_APPLICATION_ID",
+    "VONAGE_PRIVATE_KEY",
+    "VONAGE_PRIVATE_KEY_PARAM",
     "AWS_LAMBDA_FUNCTION_NAME",  # set by Lambda itself: a deployed function, never a local stage
 )
 
@@ -135,6 +148,16 @@ class Settings:
     signature_max_age_seconds: int
     allow_unsigned_webhooks: bool
     metrics_namespace: str  # CloudWatch namespace of the metrics in the request lines (metrics.py)
+    # POST /token (off without token_issuer): the team's OpenID Connect ID token in, a Vonage
+    # Client SDK JWT out, signed with the application's private key (the PEM, or its SSM parameter).
+    token_issuer: str | None
+    token_audience: str | None
+    token_jwks_url: str | None
+    token_user_claim: str
+    token_ttl_seconds: int
+    vonage_application_id: str | None
+    vonage_private_key: str | None = field(repr=False)
+    vonage_private_key_param: str | None
     # Not a setting: what requests derive from these values (see derive), kept with them.
     derived: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -284,6 +307,7 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         refusal_texts=_refusal_texts(values),
         **_signature(values),
         metrics_namespace=_namespace(values, "METRICS_NAMESPACE"),
+        **_token(values),
     )
 
 
@@ -359,6 +383,68 @@ def _signature(values: dict[str, str | None]) -> dict[str, Any]:
         ),
         "allow_unsigned_webhooks": allow_unsigned,
     }
+
+
+def _token(values: dict[str, str | None]) -> dict[str, Any]:
+    """POST /token's settings. Without TOKEN_ISSUER the route is off; with it, everything it
+    needs must be set, so a half-configured stage is refused at once, never half open."""
+    issuer = (values["TOKEN_ISSUER"] or "").strip().rstrip("/") or None
+    key = (values["VONAGE_PRIVATE_KEY"] or "").strip() or None
+    if key is not None and "\n" not in key:
+        key = key.replace("\\n", "\n").strip()  # a PEM put in one line of an environment, as `\n`
+    param = (values["VONAGE_PRIVATE_KEY_PARAM"] or "").strip() or None
+    if param is not None and (len(param) > 2048 or not _PARAMETER_NAME.fullmatch(param)):
+        raise ConfigError("VONAGE_PRIVATE_KEY_PARAM is not an SSM Parameter Store name")
+    if key is not None and param is not None:
+        raise ConfigError("set VONAGE_PRIVATE_KEY or VONAGE_PRIVATE_KEY_PARAM, not both")
+    if key is not None and not (key.startswith("-----BEGIN ") and "PRIVATE KEY-----" in key):
+        raise ConfigError("VONAGE_PRIVATE_KEY must be the application's private key, in PEM")
+    application_id = (values["VONAGE_APPLICATION_ID"] or "").strip() or None
+    if application_id is not None and not _APPLICATION_ID.fullmatch(application_id):
+        raise ConfigError("VONAGE_APPLICATION_ID must be the Vonage application's id (a UUID)")
+    claim = (values["TOKEN_USER_CLAIM"] or "").strip() or "sub"
+    if not _CLAIM_NAME.fullmatch(claim):
+        raise ConfigError(f"TOKEN_USER_CLAIM={claim!r} is not a claim name")
+    audience = (values["TOKEN_AUDIENCE"] or "").strip() or None
+    jwks_url = (values["TOKEN_JWKS_URL"] or "").strip() or None
+    if issuer is not None:
+        if not _https_or_local(issuer):
+            raise ConfigError("TOKEN_ISSUER must be the issuer's https URL (http only for localhost)")
+        needed = (("TOKEN_AUDIENCE", audience), ("VONAGE_APPLICATION_ID", application_id))
+        missing = [name for name, value in needed if value is None]
+        if key is None and param is None:
+            missing.append("VONAGE_PRIVATE_KEY_PARAM (or VONAGE_PRIVATE_KEY)")
+        if missing:
+            raise ConfigError(f"TOKEN_ISSUER is set, so POST /token needs {', '.join(missing)}")
+        jwks_url = jwks_url or issuer + "/.well-known/jwks.json"
+    if jwks_url is not None and not _https_or_local(jwks_url):
+        raise ConfigError("TOKEN_JWKS_URL must be an https URL (http only for localhost)")
+    return {
+        "token_issuer": issuer,
+        "token_audience": audience,
+        "token_jwks_url": jwks_url,
+        "token_user_claim": claim,
+        "token_ttl_seconds": _int(
+            values, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS, 1, MAX_TOKEN_TTL_SECONDS
+        ),
+        "vonage_application_id": application_id,
+        "vonage_private_key": key,
+        "vonage_private_key_param": param,
+    }
+
+
+def _https_or_local(url: str) -> bool:
+    """An https URL, or http to this machine (a local issuer for `make run` and the tests)."""
+    parts = urlsplit(url)
+    if not parts.netloc or any(c.isspace() for c in url):
+        return False
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    return parts.scheme == "https" or (parts.scheme == "http" and local)
+
+
+def valid_user_name(name: object) -> bool:
+    """An app user's name as callgate accepts one (ALLOWED_USERS, `from_user`, a token's user)."""
+    return isinstance(name, str) and _USER_NAME.fullmatch(name) is not None
 
 
 def _required(values: dict[str, str | None], name: str) -> str:

@@ -18,10 +18,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jwt
+
+def _import_pyjwt_without_cryptography() -> Any:
+    """PyJWT imports `cryptography` (about 100 ms) whenever it is installed, for algorithms HS256
+    does not use; only POST /token needs it, and imports its own PyJWT (chalicelib/tokens.py).
+    A None in sys.modules makes `import cryptography` raise ModuleNotFoundError, which PyJWT
+    takes as "not installed"."""
+    if "jwt" in sys.modules or "cryptography" in sys.modules:
+        import jwt  # already imported one way or the other: nothing to save
+
+        return jwt
+    sys.modules["cryptography"] = None  # type: ignore[assignment]
+    try:
+        import jwt
+    finally:
+        del sys.modules["cryptography"]
+    return jwt
+
+
+jwt = _import_pyjwt_without_cryptography()
 
 ALGORITHM = "HS256"
 ISSUER = "Vonage"

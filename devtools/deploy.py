@@ -2,7 +2,8 @@
 `callgate-<stage>`, through the AWS CLI and its usual credentials and region.
 
 deploy: checks that the signature-secret parameter exists (without it every webhook gets 503),
-uploads out/<stage>/deployment.zip to BUCKET (`aws cloudformation package`), creates or updates
+uploads out/<stage>/deployment.zip and the layer's layer-deployment.zip to BUCKET (`aws
+cloudformation package`: sam.json names both by paths relative to itself), creates or updates
 the stack (`aws cloudformation deploy`), then prints the URLs to paste into the Vonage
 application. The stage's Parameters come from deploy/<stage>.env (`NAME=value` lines), then
 from the environment, which wins; NAME is the setting's name (VONAGE_NUMBER) or the
@@ -120,16 +121,17 @@ def _aws(args: Sequence[str], capture: bool = False) -> str:
     return done.stdout if capture else ""
 
 
-def check_secret(name: str) -> None:
-    """The signature-secret parameter exists and is a SecureString (its value is not read)."""
+def check_secret(name: str, holding: str = "the Vonage account's signature secret") -> None:
+    """The parameter exists and is a SecureString (its value is not read)."""
+    value = "file://private.key" if "key" in holding else "'<secret>'"
     try:
         kind = _aws(
             ["ssm", "get-parameter", "--name", name, "--query", "Parameter.Type", "--output", "text"], True
         )
     except DeployError as exc:
         raise DeployError(
-            f"cannot read the SSM parameter {name} ({exc.code}). Create it with the Vonage account's "
-            f"signature secret: aws ssm put-parameter --name {name} --type SecureString --value '<secret>'"
+            f"cannot read the SSM parameter {name} ({exc.code}). Create it with {holding}: "
+            f"aws ssm put-parameter --name {name} --type SecureString --value {value}"
         ) from None
     if kind.strip() != "SecureString":
         raise DeployError(f"the SSM parameter {name} is a {kind.strip()}: store the secret as a SecureString")
@@ -144,6 +146,10 @@ def deploy(stage: str, bucket: str, environ: Mapping[str, str]) -> dict[str, str
         raise DeployError(f"{out / 'sam.json'} is missing: run make package STAGE={stage}")
     overrides = parameter_overrides(stage, environ)
     check_secret(secret_param(stage, overrides))
+    if overrides.get("TokenIssuer"):  # POST /token is on: it signs with the application's key
+        template = json.loads((out / "sam.json").read_text())
+        key = overrides.get("PrivateKeyParam") or str(template["Parameters"]["PrivateKeyParam"]["Default"])
+        check_secret(key, "the Vonage application's private key")
     packaged = out / "packaged.json"
     _aws([
         "cloudformation", "package", "--template-file", str(out / "sam.json"), "--s3-bucket", bucket,

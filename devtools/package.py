@@ -1,13 +1,18 @@
 """`make package STAGE=dev|prod`: the stage as a CloudFormation (SAM) template and its code.
 
-`chalice package --merge-template` writes out/<stage>/sam.json and deployment.zip. The merge
-template comes from the table definition that `make run` and the tests use
-(chalicelib/storage/table.py), so the deployed table has the same keys, indexes and TTL:
+`chalice package --merge-template` writes out/<stage>/sam.json, deployment.zip (the app's own
+code: app.py, chalicelib/, chalice's runtime module) and layer-deployment.zip (every dependency
+in requirements.txt, under python/lib/python3.13/site-packages/: `"automatic_layer": true` in
+.chalice/config.json), the stage's Lambda layer. Both zips get their bytecode for Python 3.13
+(compile_for_runtime). The merge template comes from the table definition that `make run` and
+the tests use (chalicelib/storage/table.py), so the deployed table has the same keys, indexes
+and TTL:
 - the calls table, on demand, with TTL; in prod also point-in-time recovery, deletion
   protection and `DeletionPolicy: RetainExceptOnCreate` (deleting the stack keeps the calls);
 - the function's CALLS_TABLE set to that table (`Ref`), whatever config.json says, and its
   VONAGE_NUMBER and ALLOWED_COUNTRIES from Parameters (defaults: the stage's config.json);
 - its log group, keeping lines LOG_DAYS days;
+- the layer's old versions deleted once replaced, and with the stack (LAYER_RETENTION);
 - Outputs: the URLs to paste into the Vonage application, and the table's name.
 
 Packaging calls no AWS API, so no credentials or region are needed: chalice only asks for a
@@ -37,6 +42,16 @@ TABLE = "CallsTable"  # the table's logical id
 FUNCTION = "APIHandler"  # chalice's logical id for the REST API's function
 API = "RestAPI"  # and for the API itself
 API_STAGE = "api"  # api_gateway_stage in .chalice/config.json
+LAYER = "ManagedLayer"  # and for the layer `automatic_layer` makes (AWS::Serverless::LayerVersion)
+# The code's two zips as chalice names them, each with where Lambda unpacks it: the function's
+# code in /var/task, a layer's in /opt.
+FUNCTION_ZIP = "deployment.zip"
+LAYER_ZIP = "layer-deployment.zip"
+MOUNTS = {FUNCTION_ZIP: "/var/task", LAYER_ZIP: "/opt"}
+# A new version of the layer replaces the old one whenever a dependency changes: SAM's default
+# (Retain) would keep every old version, and the last one after the stack is deleted. Functions
+# already using a deleted version keep working (Lambda keeps their copy).
+LAYER_RETENTION = "Delete"
 # Chalice's packager reads the region setting only: any value, nothing is called there.
 PLACEHOLDER_REGION = "us-east-1"
 
@@ -102,6 +117,39 @@ def parameters(stage: str) -> dict[str, Any]:
             "Default": _stage_setting(stage, "VONAGE_SIGNATURE_SECRET_PARAM"),
             "AllowedPattern": "/[a-zA-Z0-9_.\\-/]{1,1010}",
         },
+        # POST /token: off (404) while TokenIssuer is empty
+        "TokenIssuer": {
+            "Type": "String",
+            "Description": "the OpenID Connect issuer of the ID tokens POST /token takes: TOKEN_ISSUER",
+            "Default": "",
+            "AllowedPattern": "(https://[^\\s]{1,1000})?",
+        },
+        "TokenAudience": {
+            "Type": "String",
+            "Description": "the ID tokens' audience (aud), your app's client id: TOKEN_AUDIENCE",
+            "Default": "",
+        },
+        "TokenJwksUrl": {
+            "Type": "String",
+            "Description": "the issuer's JWKS URL, if not <issuer>/.well-known/jwks.json: TOKEN_JWKS_URL",
+            "Default": "",
+            "AllowedPattern": "(https://[^\\s]{1,1000})?",
+        },
+        "VonageApplicationId": {
+            "Type": "String",
+            "Description": "the Vonage application's id, in the tokens it mints: VONAGE_APPLICATION_ID",
+            "Default": "",
+            "AllowedPattern": "([0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})?",
+        },
+        "PrivateKeyParam": {
+            "Type": "String",
+            "Description": (
+                "the SSM SecureString parameter holding the Vonage application's private key (PEM), "
+                "a path starting with /: VONAGE_PRIVATE_KEY_PARAM"
+            ),
+            "Default": _stage_setting(stage, "VONAGE_PRIVATE_KEY_PARAM"),
+            "AllowedPattern": "/[a-zA-Z0-9_.\\-/]{1,1010}",
+        },
     }
 
 
@@ -110,10 +158,16 @@ PARAMETER_VARIABLES = {
     "VonageNumber": "VONAGE_NUMBER",
     "AllowedCountries": "ALLOWED_COUNTRIES",
     "SignatureSecretParam": "VONAGE_SIGNATURE_SECRET_PARAM",
+    "TokenIssuer": "TOKEN_ISSUER",
+    "TokenAudience": "TOKEN_AUDIENCE",
+    "TokenJwksUrl": "TOKEN_JWKS_URL",
+    "VonageApplicationId": "VONAGE_APPLICATION_ID",
+    "PrivateKeyParam": "VONAGE_PRIVATE_KEY_PARAM",
 }
 ROLE = "DefaultRole"  # chalice's logical id for the function's role (its generated policy: logs only)
 LOGS = "FunctionLogs"
 SECRET_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SignatureSecretParam}"
+PRIVATE_KEY_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PrivateKeyParam}"
 
 
 def function_name(stage: str) -> str:
@@ -160,6 +214,12 @@ def role_policy(stage: str) -> dict[str, Any]:
             "Resource": {"Fn::Sub": SECRET_ARN},
         },
         {
+            "Sid": "PrivateKey",  # POST /token signs with it; read only when TOKEN_ISSUER is set
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": {"Fn::Sub": PRIVATE_KEY_ARN},
+        },
+        {
             "Sid": "Logs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -182,6 +242,14 @@ def merge_template(stage: str) -> dict[str, Any]:
     """What `chalice package --merge-template` adds to the stage's sam.json."""
     variables: dict[str, Any] = {"CALLS_TABLE": {"Ref": TABLE}}
     variables.update({name: {"Ref": parameter} for parameter, name in PARAMETER_VARIABLES.items()})
+    layer: dict[str, Any] = {}
+    if _stage_config(stage).get("automatic_layer"):  # else there is no layer to merge into
+        layer[LAYER] = {
+            "Properties": {
+                "Description": "callgate's Python dependencies (requirements.txt)",
+                "RetentionPolicy": LAYER_RETENTION,
+            }
+        }
     return {
         "Parameters": parameters(stage),
         "Resources": {
@@ -200,6 +268,7 @@ def merge_template(stage: str) -> dict[str, Any]:
                     "RetentionInDays": LOG_DAYS,
                 },
             },
+            **layer,
         },
         "Outputs": {
             "AnswerURL": {"Value": _url("/answer"), "Description": "the Vonage application's answer URL"},
@@ -229,6 +298,8 @@ def packaging_environment(environ: dict[str, str] | os._Environ[str]) -> dict[st
 def package(stage: str, out: Path) -> Path:
     """Run chalice package for `stage` into `out`; the directory written."""
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (FUNCTION_ZIP, LAYER_ZIP):  # a zip from an earlier build must not pass for this one's
+        (out / stale).unlink(missing_ok=True)
     merge = out / "merge.json"
     merge.write_text(json.dumps(merge_template(stage), indent=2) + "\n")
     env = packaging_environment(os.environ)
@@ -242,6 +313,7 @@ def package(stage: str, out: Path) -> Path:
     return out
 
 
+FUNCTION_BUDGET = 3_000_000  # bytes: the function's own zip (the layer holds the dependencies)
 RUNTIME_TAG = f"cpython-{sys.version_info.major}{sys.version_info.minor}"  # the packaging Python's
 
 
@@ -249,14 +321,18 @@ class ForeignExtension(SystemExit):
     """The package holds a compiled extension that Lambda's Python cannot load."""
 
 
-def compile_for_runtime(archive: Path) -> int:
-    """Add each module's bytecode for the packaging Python (the runtime's) to `archive`; the
-    number of modules compiled.
+def compile_for_runtime(archive: Path, mounted_at: str = MOUNTS[FUNCTION_ZIP]) -> int:
+    """Add each module's bytecode for the packaging Python (the runtime's) to `archive` (the
+    function's code or a layer); the number of modules compiled.
 
-    Lambda's code directory is read-only: a module without its .pyc is compiled again at every
-    cold start. The .pyc files are hash-based and unchecked (PEP 552): zip extraction changes
-    file times, which a timestamp-based .pyc would take for an edit. An extension module built
-    for another Python stops the build (it would fail at import, on the first call).
+    Lambda's code directory and its layers (/opt) are read-only: a module without its .pyc is
+    compiled again at every cold start. The .pyc files are hash-based and unchecked (PEP 552):
+    zip extraction changes file times, which a timestamp-based .pyc would take for an edit.
+    They name their source by where Lambda unpacks `archive` (`mounted_at`), not by this
+    build's temporary directory, so the same code gives the same zip (`aws cloudformation
+    package` names its upload by the zip's hash: an unchanged layer is not a new version).
+    An extension module built for another Python stops the build (it would fail at import,
+    on the first call).
     """
     with zipfile.ZipFile(archive) as source:
         entries = source.infolist()
@@ -276,7 +352,11 @@ def compile_for_runtime(archive: Path) -> int:
             for stale in Path(tmp).rglob("*.pyc"):
                 stale.unlink()
             compileall.compile_dir(
-                tmp, quiet=1, force=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+                tmp,
+                ddir=mounted_at,
+                quiet=1,
+                force=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
             )
             compiled = sorted(Path(tmp).rglob("*.pyc"))
             rebuilt = archive.with_suffix(".tmp")
@@ -297,13 +377,20 @@ def main() -> None:
     parser.add_argument("stage", choices=STAGES)
     args = parser.parse_args()
     out = package(args.stage, ROOT / "out" / args.stage)
-    compiled = compile_for_runtime(out / "deployment.zip")
     runtime = json.loads((out / "sam.json").read_text())["Resources"][FUNCTION]["Properties"]["Runtime"]
-    size = (out / "deployment.zip").stat().st_size
-    print(
-        f"packaged {args.stage}: {out.relative_to(ROOT)}/sam.json, deployment.zip ({runtime}, "
-        f"{compiled} modules compiled, {size / 1e6:.1f} MB)"
-    )
+    written = []
+    for name, mounted_at in MOUNTS.items():
+        if (out / name).is_file():  # no layer when requirements.txt names nothing
+            compiled = compile_for_runtime(out / name, mounted_at)
+            size = (out / name).stat().st_size
+            written.append(f"{name} ({compiled} modules compiled, {size / 1e6:.2f} MB)")
+    function_size = (out / FUNCTION_ZIP).stat().st_size
+    print(f"packaged {args.stage} for {runtime}: {out.relative_to(ROOT)}/sam.json, {', '.join(written)}")
+    if function_size > FUNCTION_BUDGET:
+        raise SystemExit(
+            f"{out / FUNCTION_ZIP}: {function_size:,} bytes, over the function's budget "
+            f"({FUNCTION_BUDGET:,}): move what makes it grow into the layer"
+        )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
 cfn-lint no longer runs it, so errors that only exist after it (a circular dependency between
 the function, its role and its log group, say) would pass a lint of sam.json. This runs the
 same transform with aws-sam-translator, with no AWS call: the template names no managed
-policy, the region is a placeholder (it only picks the ARN partition), and the function's
-local CodeUri becomes the S3 URI `aws cloudformation package` would put there.
+policy, the region is a placeholder (it only picks the ARN partition), and the local zips (the
+function's CodeUri, its layer's ContentUri) become the S3 URIs `aws cloudformation package`
+would put there.
 
     python -m devtools.transform out/dev/sam.json out/dev/transformed.json
 """
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 PLACEHOLDER_BUCKET = "placeholder-bucket"  # the S3 bucket `make deploy` is given
+# The properties naming a local zip that `aws cloudformation package` uploads: the function's
+# code, and the layer's (`automatic_layer`)
+_LOCAL_CODE = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
 
 
 class _NoManagedPolicies:
@@ -37,9 +41,10 @@ def transform(template: dict[str, Any]) -> dict[str, Any]:
     template = json.loads(json.dumps(template))  # the caller's copy stays as it was
     for resource in template["Resources"].values():
         properties = resource.get("Properties", {})
-        code = properties.get("CodeUri")
-        if resource["Type"] == "AWS::Serverless::Function" and isinstance(code, str) and "://" not in code:
-            properties["CodeUri"] = f"s3://{PLACEHOLDER_BUCKET}/{Path(code).name}"
+        key = _LOCAL_CODE.get(resource["Type"], "")
+        code = properties.get(key)
+        if isinstance(code, str) and "://" not in code:
+            properties[key] = f"s3://{PLACEHOLDER_BUCKET}/{Path(code).name}"
     return sam_transform(template, {}, _NoManagedPolicies())  # type: ignore[arg-type]
 
 

@@ -209,3 +209,46 @@ def test_packaging_ignores_any_aws_account_settings() -> None:
                                  "AWS_SECRET_ACCESS_KEY": "s", "AWS_CA_BUNDLE": "/ca.pem"})  # fmt: skip
     assert env == {"PATH": "/bin", "AWS_CA_BUNDLE": "/ca.pem", "AWS_DEFAULT_REGION": "us-east-1",
                    "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}  # fmt: skip
+
+
+def test_every_dependency_goes_in_the_stages_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`automatic_layer`: the function's zip holds the app's code, the layer its dependencies
+    (cryptography alone would take the function's zip past 3 MB). Old layer versions are
+    deleted once replaced; without a layer, nothing is merged (it would be a typeless resource)."""
+    from devtools import package
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["automatic_layer"] is True
+    for stage in ("dev", "prod"):
+        layer = package.merge_template(stage)["Resources"][package.LAYER]
+        assert layer["Properties"]["RetentionPolicy"] == "Delete"
+        assert set(layer) == {"Properties"}  # chalice's resource, its Type and content kept
+    real = package._stage_config
+    monkeypatch.setattr(package, "_stage_config", lambda stage: {**real(stage), "automatic_layer": False})
+    assert package.LAYER not in package.merge_template("dev")["Resources"]
+
+
+def test_a_layers_bytecode_names_its_sources_under_opt_and_is_the_same_at_every_build(tmp_path) -> None:
+    """A layer is unpacked in /opt: its .pyc files say so (tracebacks), not the build's temporary
+    directory, so an unchanged layer zips to the same bytes (the same upload, no new version)."""
+    import marshal
+    import sys
+    import zipfile
+
+    from devtools.package import MOUNTS, compile_for_runtime
+
+    mine = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+    module = "python/lib/python3.13/site-packages/dep/__init__.py"
+    built = []
+    for attempt in ("first", "second"):
+        archive = tmp_path / attempt / "layer-deployment.zip"
+        archive.parent.mkdir()
+        with zipfile.ZipFile(archive, "w") as layer:
+            layer.writestr(zipfile.ZipInfo(module, date_time=(2020, 1, 1, 0, 0, 0)), "x = 1\n")
+        assert compile_for_runtime(archive, MOUNTS["layer-deployment.zip"]) == 1
+        built.append(archive.read_bytes())
+    assert built[0] == built[1]
+    with zipfile.ZipFile(tmp_path / "first" / "layer-deployment.zip") as layer:
+        pyc = layer.read(f"python/lib/python3.13/site-packages/dep/__pycache__/__init__.{mine}.pyc")
+    assert pyc[4:8] == b"\x01\x00\x00\x00"  # unchecked hash
+    assert marshal.loads(pyc[16:]).co_filename == f"/opt/{module}"

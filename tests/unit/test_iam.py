@@ -30,8 +30,11 @@ def resource_kind(resource: Any) -> str:
     sub = resource.get("Fn::Sub", "") if isinstance(resource, dict) else ""
     if sub.startswith("${CallsTable.Arn}/index/"):
         return "index/" + sub.rsplit("/", 1)[1]
-    if sub == "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SignatureSecretParam}":
-        return "parameter"
+    if sub in (
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SignatureSecretParam}",
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PrivateKeyParam}",
+    ):
+        return "parameter"  # the signature secret's, or the application's private key (POST /token)
     raise AssertionError(f"a resource the role should not name: {resource!r}")
 
 

@@ -1,0 +1,363 @@
+"""POST /token: an ID token from the team's issuer in, a Vonage Client SDK JWT out.
+
+The handlers with a local issuer's keys (devtools/oidc_issuer.py) handed to them directly, no
+HTTP: tests/integration/test_token.py fetches them over HTTP through the app.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from chalicelib import tokens
+from chalicelib.handlers import Handlers, Reply
+from chalicelib.secrets import SecretUnavailable
+from chalicelib.settings import ConfigError
+from devtools.oidc_issuer import LocalIssuer, _new_keys, _pem
+from tests.support import ROOT, answer_lines_of_this_thread, stage_settings
+
+
+@contextmanager
+def all_lines() -> Iterator[list[str]]:
+    """Every line logged meanwhile ("callgate" logger), whatever it is."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    log, handler = logging.getLogger("callgate"), Collect()
+    log.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        log.removeHandler(handler)
+
+
+APPLICATION_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+AUDIENCE = "callgate-test"
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[LocalIssuer]:
+    issuer = LocalIssuer()  # not started: the handlers get its JWKS without HTTP
+    yield issuer
+    issuer.stop()
+
+
+@pytest.fixture(scope="module")
+def vonage_key() -> Any:
+    return _new_keys()["rsa-1"]
+
+
+class Route:
+    """Handlers.token with these settings; `fetched` counts JWKS fetches."""
+
+    def __init__(self, issuer: LocalIssuer, vonage_key: Any, **settings: str | None) -> None:
+        self.issuer, self.fetched, self.failing = issuer, 0, False
+        env = {"TOKEN_ISSUER": issuer.url, "TOKEN_AUDIENCE": AUDIENCE,
+               "VONAGE_APPLICATION_ID": APPLICATION_ID, "VONAGE_PRIVATE_KEY": _pem(vonage_key).decode(),
+               **settings}  # fmt: skip
+        self.settings = stage_settings(**env)
+        self.handlers = Handlers(store_for=lambda _: None, load_settings=lambda: self.settings,  # type: ignore[arg-type,return-value]
+                                 fetch_jwks=self.fetch)  # fmt: skip
+
+    def fetch(self, url: str, timeout: float) -> bytes:
+        assert url == self.issuer.url + "/.well-known/jwks.json" and timeout <= 2
+        self.fetched += 1
+        if self.failing:
+            raise tokens.IssuerUnavailable("GET … answered 500")
+        return json.dumps(self.issuer.jwks()).encode()
+
+    def post(self, token: str | None, scheme: str = "Bearer") -> Reply:
+        return self.handlers.token(None if token is None else f"{scheme} {token}")
+
+
+def claims_of(token: str, public_key: Any) -> dict[str, Any]:
+    jwt = tokens.pyjwt()
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "RS256"
+    return jwt.decode(token, public_key, algorithms=["RS256"])  # type: ignore[no-any-return]
+
+
+def test_a_valid_id_token_gets_a_vonage_jwt_that_verifies_with_the_applications_public_key(
+    issuer: LocalIssuer, vonage_key: Any
+) -> None:
+    route = Route(issuer, vonage_key)
+    before = int(time.time())
+    reply = route.post(issuer.id_token("jane", AUDIENCE))
+    assert reply.status == 200, reply.body
+    assert set(reply.body) == {"token", "user", "expires_at"} and reply.body["user"] == "jane"
+    assert reply.headers == {"Cache-Control": "no-store"}
+    claims = claims_of(reply.body["token"], vonage_key.public_key())
+    assert claims["sub"] == "jane" and claims["application_id"] == APPLICATION_ID
+    assert (
+        claims["exp"] - claims["iat"] == 900 and before <= claims["iat"] <= time.time()
+    )  # TOKEN_TTL_SECONDS
+    assert claims["acl"]["paths"]["/*/knocking/**"] == {}  # a Client SDK user may start calls
+    assert reply.body["expires_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["exp"]))
+    again = claims_of(route.post(issuer.id_token("jane", AUDIENCE)).body["token"], vonage_key.public_key())
+    assert again["jti"] != claims["jti"]  # a fresh jti every time
+    assert route.fetched == 1  # the JWKS fetched once, then kept
+
+
+def test_es256_id_tokens_and_the_ttl_setting(issuer: LocalIssuer, vonage_key: Any) -> None:
+    route = Route(issuer, vonage_key, TOKEN_TTL_SECONDS="60")
+    reply = route.post(issuer.id_token("omar", AUDIENCE, kid="ec-1"))
+    assert reply.status == 200, reply.body
+    claims = claims_of(reply.body["token"], vonage_key.public_key())
+    assert (claims["sub"], claims["exp"] - claims["iat"]) == ("omar", 60)
+
+
+def _unsigned(token: str) -> str:
+    _, payload, _ = token.split(".")
+    none = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
+    return f"{none}.{payload}."
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "mallory"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"
+
+
+def _hs256_with_the_public_key(issuer: LocalIssuer) -> str:
+    """The old algorithm-confusion attack: HS256 keyed with the issuer's public key."""
+    import hashlib
+    import hmac
+
+    public = issuer.jwks()["keys"][0]["n"].encode()
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": "rsa-1"}).encode()).rstrip(b"=")
+    payload = _tampered(issuer.id_token("jane", AUDIENCE)).split(".")[1].encode()
+    mac = base64.urlsafe_b64encode(hmac.new(public, header + b"." + payload, hashlib.sha256).digest()).rstrip(
+        b"="
+    )
+    return b".".join((header, payload, mac)).decode()
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda i: i.id_token("jane", AUDIENCE, ttl=-120), "expired"),
+        (lambda i: i.id_token("jane", "someone-else"), "audience"),
+        (lambda i: i.id_token("jane", AUDIENCE, issuer="https://login.example.com"), "issuer"),
+        (lambda i: _unsigned(i.id_token("jane", AUDIENCE)), "alg must be RS256 or ES256, not 'none'"),
+        (lambda i: _tampered(i.id_token("jane", AUDIENCE)), "signature"),
+        (lambda i: _hs256_with_the_public_key(i), "not 'HS256'"),
+        (lambda i: i.id_token("jane", AUDIENCE, issued_at=time.time() + 600), "not valid yet"),
+        (lambda i: i.id_token("jane", AUDIENCE, nbf=int(time.time()) + 600), "not valid yet"),
+        (lambda i: "not.a.jwt", "not a JWT"),
+        (lambda i: "x" * 9000, "longer than"),
+    ],
+    ids=["expired", "wrong-audience", "wrong-issuer", "unsigned", "tampered", "hs256-confusion",
+         "issued-in-the-future", "not-before", "garbage", "oversized"],
+)  # fmt: skip
+def test_a_bad_id_token_gets_401_and_no_jwt(
+    issuer: LocalIssuer, vonage_key: Any, make: Any, why: str
+) -> None:
+    reply = Route(issuer, vonage_key).post(make(issuer))
+    assert reply.status == 401 and "token" not in reply.body
+    assert why in reply.body["error"], reply.body
+    assert reply.headers is not None and reply.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_a_token_just_past_its_expiry_is_within_the_leeway(issuer: LocalIssuer, vonage_key: Any) -> None:
+    assert Route(issuer, vonage_key).post(issuer.id_token("jane", AUDIENCE, ttl=-10)).status == 200
+    assert Route(issuer, vonage_key).post(issuer.id_token("jane", AUDIENCE, ttl=-40)).status == 401
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Basic amFuZTpzZWNyZXQ=", "Token abc"])
+def test_no_bearer_token_is_401(issuer: LocalIssuer, vonage_key: Any, header: str | None) -> None:
+    reply = Route(issuer, vonage_key).handlers.token(header)
+    assert reply.status == 401 and "Authorization: Bearer" in reply.body["error"]
+
+
+def test_a_token_signed_by_another_key_with_a_known_kid_is_401(issuer: LocalIssuer, vonage_key: Any) -> None:
+    impostor = LocalIssuer()
+    try:
+        forged = impostor.id_token("jane", AUDIENCE, issuer=issuer.url)  # kid rsa-1, another key
+    finally:
+        impostor.stop()
+    reply = Route(issuer, vonage_key).post(forged)
+    assert reply.status == 401 and "signature" in reply.body["error"]
+
+
+def test_a_rotated_key_is_fetched_once_and_an_unknown_kid_does_not_hammer_the_issuer(vonage_key: Any) -> None:
+    issuer = LocalIssuer()
+    try:
+        route = Route(issuer, vonage_key)
+        now = [1000.0]
+        url = route.settings.token_jwks_url
+        route.handlers._jwks[url] = tokens.Jwks(url, route.fetch, clock=lambda: now[0])  # type: ignore[index,arg-type]
+        assert route.post(issuer.id_token("jane", AUDIENCE)).status == 200
+        new_kid = issuer.rotate()
+        rotated = issuer.id_token("jane", AUDIENCE, kid=new_kid)
+        assert route.post(rotated).status == 401  # fetched a moment ago: not again yet
+        now[0] += tokens.JWKS_REFRESH_MIN_S
+        assert route.post(rotated).status == 200
+        assert route.fetched == 2  # the unknown kid fetched the JWKS again, once
+        header = {"alg": "RS256", "kid": "nobody"}
+        stranger = tokens.pyjwt().encode(
+            {"sub": "jane"}, issuer.keys["rsa-1"], algorithm="RS256", headers=header
+        )
+        for _ in range(5):
+            reply = route.post(stranger)
+            assert reply.status == 401 and "kid" in reply.body["error"]
+        assert route.fetched == 2  # within JWKS_REFRESH_MIN_S: no fetch per forged kid
+    finally:
+        issuer.stop()
+
+
+def test_users_outside_allowed_users_or_with_no_usable_name_get_403(
+    issuer: LocalIssuer, vonage_key: Any
+) -> None:
+    route = Route(issuer, vonage_key, ALLOWED_USERS="omar,desk")
+    reply = route.post(issuer.id_token("jane", AUDIENCE))
+    assert reply.status == 403 and "ALLOWED_USERS" in reply.body["error"] and "token" not in reply.body
+    assert route.post(issuer.id_token("omar", AUDIENCE)).status == 200
+    for bad in ("jane doe", "a,b", "", "x" * 101):
+        reply = Route(issuer, vonage_key).post(issuer.id_token(bad, AUDIENCE))
+        assert reply.status == 403 and "not a Vonage user name" in reply.body["error"]
+    no_name = Route(issuer, vonage_key, TOKEN_USER_CLAIM="preferred_username")
+    assert no_name.post(issuer.id_token("jane", AUDIENCE)).status == 403  # the claim is missing
+
+
+def test_the_user_claim_setting(issuer: LocalIssuer, vonage_key: Any) -> None:
+    route = Route(issuer, vonage_key, TOKEN_USER_CLAIM="preferred_username")
+    reply = route.post(issuer.id_token("0f3c-uuid-like-sub", AUDIENCE, preferred_username="jane"))
+    assert reply.status == 200 and reply.body["user"] == "jane"
+
+
+def test_an_issuer_that_cannot_be_reached_is_503_and_nothing_is_minted(
+    issuer: LocalIssuer, vonage_key: Any
+) -> None:
+    route = Route(issuer, vonage_key)
+    route.failing = True
+    for _ in range(3):
+        reply = route.post(issuer.id_token("jane", AUDIENCE))
+        assert reply.status == 503 and "token" not in reply.body
+    assert route.fetched == 1  # the failure is kept a few seconds: no fetch per request
+
+
+def test_no_token_issuer_means_no_route(vonage_key: Any) -> None:
+    handlers = Handlers(store_for=lambda _: None, load_settings=stage_settings)  # type: ignore[arg-type,return-value]
+    reply = handlers.token("Bearer anything")
+    assert reply.status == 404 and reply.body == {"error": "not found"}
+
+
+def test_the_private_key_from_its_ssm_parameter_is_read_once(issuer: LocalIssuer, vonage_key: Any) -> None:
+    reads: list[str] = []
+
+    def read(name: str) -> str:
+        reads.append(name)
+        return _pem(vonage_key).decode()
+
+    route = Route(
+        issuer, vonage_key, VONAGE_PRIVATE_KEY=None, VONAGE_PRIVATE_KEY_PARAM="/callgate/test/vonage-key"
+    )
+    route.handlers.read_private_key = read
+    assert route.post(issuer.id_token("jane", AUDIENCE)).status == 200
+    assert reads == ["/callgate/test/vonage-key"]  # ParameterStore caches it per container
+
+
+def test_an_unreadable_private_key_is_503(issuer: LocalIssuer, vonage_key: Any) -> None:
+    def unavailable(name: str) -> str:
+        raise SecretUnavailable("SSM parameter could not be read: ThrottlingException")
+
+    route = Route(issuer, vonage_key, VONAGE_PRIVATE_KEY=None, VONAGE_PRIVATE_KEY_PARAM="/callgate/test/k")
+    route.handlers.read_private_key = unavailable
+    assert route.post(issuer.id_token("jane", AUDIENCE)).status == 503
+    ec_key = _pem(_new_keys()["ec-1"]).decode()  # a private key, but not one RS256 signs with
+    reply = Route(issuer, vonage_key, VONAGE_PRIVATE_KEY=ec_key).post(issuer.id_token("jane", AUDIENCE))
+    assert reply.status == 503 and reply.body == {"error": "service misconfigured"}
+
+
+def test_each_mint_is_logged_without_the_token(issuer: LocalIssuer, vonage_key: Any) -> None:
+    with answer_lines_of_this_thread("token") as lines, all_lines() as out:
+        reply = Route(issuer, vonage_key).post(issuer.id_token("jane", AUDIENCE))
+    (line,) = lines
+    claims = claims_of(reply.body["token"], vonage_key.public_key())
+    assert (line["outcome"], line["user"], line["jti"], line["expires_at"]) == (
+        "minted", "jane", claims["jti"], reply.body["expires_at"],
+    )  # fmt: skip
+    assert line["TokensMinted"] == 1
+    assert out and not any(reply.body["token"].split(".")[2] in text for text in out)  # nor its signature
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TOKEN_AUDIENCE": None}, "TOKEN_AUDIENCE"),
+        ({"VONAGE_APPLICATION_ID": None}, "VONAGE_APPLICATION_ID"),
+        ({"VONAGE_PRIVATE_KEY": None}, "VONAGE_PRIVATE_KEY_PARAM"),
+        ({"VONAGE_APPLICATION_ID": "my-app"}, "VONAGE_APPLICATION_ID"),
+        ({"TOKEN_TTL_SECONDS": "86401"}, "TOKEN_TTL_SECONDS"),
+        ({"TOKEN_ISSUER": "http://login.example.com"}, "TOKEN_ISSUER"),
+        ({"TOKEN_JWKS_URL": "ftp://login.example.com/keys"}, "TOKEN_JWKS_URL"),
+        ({"VONAGE_PRIVATE_KEY_PARAM": "/callgate/k"}, "not both"),
+        ({"VONAGE_PRIVATE_KEY": "hunter2"}, "VONAGE_PRIVATE_KEY"),
+        ({"TOKEN_USER_CLAIM": "a claim"}, "TOKEN_USER_CLAIM"),
+    ],
+)
+def test_a_half_configured_token_route_is_refused_by_name(env: dict[str, str | None], named: str) -> None:
+    base = {"TOKEN_ISSUER": "https://login.example.com/", "TOKEN_AUDIENCE": AUDIENCE,
+            "VONAGE_APPLICATION_ID": APPLICATION_ID, "VONAGE_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nx\n"
+            "-----END PRIVATE KEY-----"}  # fmt: skip
+    loaded = stage_settings(**base)
+    assert (loaded.token_issuer, loaded.token_jwks_url) == (
+        "https://login.example.com", "https://login.example.com/.well-known/jwks.json",
+    )  # fmt: skip
+    assert "PRIVATE KEY" not in repr(loaded)  # never in a log line or a traceback
+    with pytest.raises(ConfigError, match=named):
+        stage_settings(**{**base, **env})
+
+
+def test_a_pem_written_on_one_line_with_backslash_n_is_accepted(vonage_key: Any) -> None:
+    one_line = _pem(vonage_key).decode().replace("\n", "\\n")
+    loaded = stage_settings(TOKEN_ISSUER="https://login.example.com", TOKEN_AUDIENCE="a",
+                            VONAGE_APPLICATION_ID=APPLICATION_ID, VONAGE_PRIVATE_KEY=one_line)  # fmt: skip
+    assert loaded.vonage_private_key == _pem(vonage_key).decode().strip()
+
+
+def test_the_webhooks_never_import_cryptography_and_keep_their_own_pyjwt(
+    issuer: LocalIssuer, vonage_key: Any
+) -> None:
+    """PyJWT imports cryptography whenever it can; `import app` must not pay for it."""
+    probe = (
+        "import sys, app; assert 'cryptography' not in sys.modules; "
+        "print(sys.modules['jwt'].algorithms.has_crypto)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    # and after the token route ran in this process, the webhooks' PyJWT is still the one without it
+    from chalicelib import signature
+
+    assert Route(issuer, vonage_key).post(issuer.id_token("jane", AUDIENCE)).status == 200
+    assert sys.modules["jwt"] is signature.jwt and tokens.pyjwt() is not signature.jwt
+    assert tokens.pyjwt().algorithms.has_crypto
+
+
+def test_the_private_key_parameter_is_read_once_per_container_and_must_be_a_pem(vonage_key: Any) -> None:
+    """ParameterStore.private_key, the adapter app.py hands the handlers (a stubbed SSM client)."""
+    from chalicelib.secrets import SecretMisconfigured
+    from tests.unit.test_signature import ssm_stub
+
+    pem = _pem(vonage_key).decode()
+    store, stubber = ssm_stub(pem + "\n")
+    assert store.private_key("/callgate/test/secret") == pem.strip()
+    assert store.private_key("/callgate/test/secret") == pem.strip()  # cached: one call queued
+    stubber.assert_no_pending_responses()
+    store, _ = ssm_stub("not a key")
+    with pytest.raises(SecretMisconfigured, match="private key in PEM"):
+        store.private_key("/callgate/test/secret")
