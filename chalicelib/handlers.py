@@ -621,9 +621,13 @@ class Handlers:
             settings = self.load_settings()
         except Exception as exc:  # _error_reply re-raises what it does not know
             return _failed(exc, _TOKEN, started, settings, (None, None), None)
+        if settings.token_issuer is not None and settings.token_problem is not None:
+            logs.error("misconfigured", route=_TOKEN.path, error=settings.token_problem)
+            _write(_kind(_TOKEN, "unavailable", 503), settings, started)
+            return Reply(503, {"error": "service misconfigured"}, None, _NO_STORE)
         if settings.token_issuer is None or settings.token_jwks_url is None:  # off: never open
             _write(_kind(_TOKEN, "not_found", 404), settings, started)
-            return Reply(404, {"error": "not found"})
+            return Reply(404, {"error": "not found"}, None, _NO_STORE)
         from chalicelib import tokens  # cryptography with it: only this route pays for it
 
         try:
@@ -652,15 +656,17 @@ class Handlers:
         except tokens.IssuerUnavailable as exc:
             logs.error("issuer_unavailable", route=_TOKEN.path, error=str(exc))
             _write(_kind(_TOKEN, "unavailable", 503), settings, started)
-            return Reply(503, {"error": "the identity provider's keys are unavailable, retry later"})
+            body = {"error": "the identity provider's keys are unavailable, retry later"}
+            return Reply(503, body, None, _NO_STORE)
         except (tokens.KeyMisconfigured, SecretMisconfigured) as exc:
             logs.error("misconfigured", route=_TOKEN.path, error=str(exc))
             _write(_kind(_TOKEN, "unavailable", 503), settings, started)
-            return Reply(503, {"error": "service misconfigured"})
+            return Reply(503, {"error": "service misconfigured"}, None, _NO_STORE)
         except SecretUnavailable as exc:
             logs.error("private_key_unavailable", route=_TOKEN.path, error=str(exc))
             _write(_kind(_TOKEN, "unavailable", 503), settings, started)
-            return Reply(503, {"error": "the application's private key is unavailable, retry later"})
+            body = {"error": "the application's private key is unavailable, retry later"}
+            return Reply(503, body, None, _NO_STORE)
         # each mint, without the token: who, which token (jti) and until when
         more = f',"user":{metrics.value(minted.user)},"jti":"{minted.jti}","expires_at":"{minted.expires_at}"'
         logs.request(metrics.line(_TOKEN_MINTED, settings.metrics_namespace, started, None, None, None, more))

@@ -111,6 +111,8 @@ def _signature_secrets(name: str, value: str) -> tuple[str, ...]:
 
 def _private_key(name: str, value: str) -> str:
     pem = value.strip()
+    if "\n" not in pem:
+        pem = pem.replace("\\n", "\n")  # stored on one line, with `\n` (as VONAGE_PRIVATE_KEY may be)
     if not (pem.startswith("-----BEGIN ") and "PRIVATE KEY-----" in pem):
         raise SecretMisconfigured(f"SSM parameter {name} does not hold a private key in PEM")
     return pem

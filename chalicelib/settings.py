@@ -158,6 +158,7 @@ class Settings:
     vonage_application_id: str | None
     vonage_private_key: str | None = field(repr=False)
     vonage_private_key_param: str | None
+    token_problem: str | None  # what is wrong with the settings above (POST /token answers 503)
     # Not a setting: what requests derive from these values (see derive), kept with them.
     derived: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -387,8 +388,23 @@ def _signature(values: dict[str, str | None]) -> dict[str, Any]:
 
 def _token(values: dict[str, str | None]) -> dict[str, Any]:
     """POST /token's settings. Without TOKEN_ISSUER the route is off; with it, everything it
-    needs must be set, so a half-configured stage is refused at once, never half open."""
-    issuer = (values["TOKEN_ISSUER"] or "").strip().rstrip("/") or None
+    needs must be set. A problem here is `token_problem`, not a ConfigError: the route answers
+    503 naming nothing, `make run` refuses to start, and the phone calls go on."""
+    try:
+        return {**_token_settings(values), "token_problem": None}
+    except ConfigError as exc:
+        issuer = (values["TOKEN_ISSUER"] or "").strip() or None
+        return {
+            "token_issuer": issuer, "token_audience": None, "token_jwks_url": None, "token_user_claim": "sub",
+            "token_ttl_seconds": DEFAULT_TOKEN_TTL_SECONDS, "vonage_application_id": None,
+            "vonage_private_key": None, "vonage_private_key_param": None, "token_problem": str(exc),
+        }  # fmt: skip
+
+
+def _token_settings(values: dict[str, str | None]) -> dict[str, Any]:
+    """_token's values, or the ConfigError naming the first one that is wrong."""
+    # kept exactly: `iss` must equal it, and some issuers' end in "/" (Auth0's), others' do not
+    issuer = (values["TOKEN_ISSUER"] or "").strip() or None
     key = (values["VONAGE_PRIVATE_KEY"] or "").strip() or None
     if key is not None and "\n" not in key:
         key = key.replace("\\n", "\n").strip()  # a PEM put in one line of an environment, as `\n`
@@ -408,7 +424,7 @@ def _token(values: dict[str, str | None]) -> dict[str, Any]:
     audience = (values["TOKEN_AUDIENCE"] or "").strip() or None
     jwks_url = (values["TOKEN_JWKS_URL"] or "").strip() or None
     if issuer is not None:
-        if not _https_or_local(issuer):
+        if not https_or_local(issuer):
             raise ConfigError("TOKEN_ISSUER must be the issuer's https URL (http only for localhost)")
         needed = (("TOKEN_AUDIENCE", audience), ("VONAGE_APPLICATION_ID", application_id))
         missing = [name for name, value in needed if value is None]
@@ -416,8 +432,8 @@ def _token(values: dict[str, str | None]) -> dict[str, Any]:
             missing.append("VONAGE_PRIVATE_KEY_PARAM (or VONAGE_PRIVATE_KEY)")
         if missing:
             raise ConfigError(f"TOKEN_ISSUER is set, so POST /token needs {', '.join(missing)}")
-        jwks_url = jwks_url or issuer + "/.well-known/jwks.json"
-    if jwks_url is not None and not _https_or_local(jwks_url):
+        jwks_url = jwks_url or issuer.rstrip("/") + "/.well-known/jwks.json"
+    if jwks_url is not None and not https_or_local(jwks_url):
         raise ConfigError("TOKEN_JWKS_URL must be an https URL (http only for localhost)")
     return {
         "token_issuer": issuer,
@@ -433,7 +449,7 @@ def _token(values: dict[str, str | None]) -> dict[str, Any]:
     }
 
 
-def _https_or_local(url: str) -> bool:
+def https_or_local(url: str) -> bool:
     """An https URL, or http to this machine (a local issuer for `make run` and the tests)."""
     parts = urlsplit(url)
     if not parts.netloc or any(c.isspace() for c in url):

@@ -16,7 +16,7 @@ is fetched through a function passed in.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import json
 import sys
 import threading
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from chalicelib.settings import Settings, valid_user_name
+from chalicelib.settings import Settings, https_or_local, valid_user_name
 
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY_S = 30  # clock skew allowed between the issuer and us
@@ -36,6 +36,7 @@ MAX_JWKS_BYTES = 256 * 1024
 JWKS_TIMEOUT_S = 2.0
 JWKS_REFRESH_MIN_S = 30.0  # an unknown key id refetches the JWKS at most this often
 JWKS_FAILURE_KEPT_S = 5.0  # a failed fetch is not retried sooner: a flood cannot hammer the issuer
+JWKS_MAX_AGE_S = 3600.0  # keys are fetched again this often: a key the issuer withdrew stops working
 # What a Client SDK user may do: the paths of Vonage's app-to-phone tutorial ("Generate a JWT").
 ACL = {
     "paths": {
@@ -78,30 +79,39 @@ class Minted(NamedTuple):
 
 _pyjwt: ModuleType | None = None
 _pyjwt_lock = threading.Lock()
+_OWN_PYJWT = "_callgate_pyjwt"  # the name this module's PyJWT is imported under
 
 
 def pyjwt() -> ModuleType:
     """PyJWT imported with `cryptography`, apart from the webhooks' PyJWT (imported without it).
 
-    The `jwt` modules in sys.modules are set aside while a fresh copy is imported, then put back:
-    each copy keeps its own submodules, so neither sees the other's algorithms.
+    The same package files, loaded under another name: `sys.modules["jwt"]` (the webhooks') is
+    never touched, not even for a moment, and PyJWT's own imports are relative, so each copy
+    keeps its own submodules and neither sees the other's algorithms.
     """
     global _pyjwt
     if _pyjwt is not None:
         return _pyjwt
     with _pyjwt_lock:
         if _pyjwt is None:
-            ours = [name for name in sys.modules if name == "jwt" or name.startswith("jwt.")]
-            held = {name: sys.modules.pop(name) for name in ours}
+            found = importlib.util.find_spec("jwt")
+            if found is None or found.origin is None or found.submodule_search_locations is None:
+                raise KeyMisconfigured("PyJWT is not installed")
+            spec = importlib.util.spec_from_file_location(
+                _OWN_PYJWT, found.origin, submodule_search_locations=list(found.submodule_search_locations)
+            )
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[_OWN_PYJWT] = module  # its relative imports find their package here
             try:
-                fresh = importlib.import_module("jwt")
-            finally:
-                for name in [name for name in sys.modules if name == "jwt" or name.startswith("jwt.")]:
+                spec.loader.exec_module(module)
+            except BaseException:
+                for name in [n for n in sys.modules if n == _OWN_PYJWT or n.startswith(_OWN_PYJWT + ".")]:
                     del sys.modules[name]
-                sys.modules.update(held)
-            if not fresh.algorithms.has_crypto:
+                raise
+            if not module.algorithms.has_crypto:
                 raise KeyMisconfigured("the cryptography package is not installed: RS256 cannot be used")
-            _pyjwt = fresh
+            _pyjwt = module
     return _pyjwt
 
 
@@ -120,13 +130,18 @@ class Jwks:
     def key(self, kid: str | None) -> Any:
         """The PyJWK for `kid`; TokenRejected when the issuer has no such key."""
         keys = self._keys
-        if keys is not None and kid in keys:
+        if keys is not None and kid in keys and self._clock() - self._fetched_at < JWKS_MAX_AGE_S:
             return keys[kid]
         with self._lock:
-            if self._keys is None or (
-                kid not in self._keys and self._clock() - self._fetched_at >= JWKS_REFRESH_MIN_S
-            ):
+            age = self._clock() - self._fetched_at
+            if self._keys is None:
                 self._refresh()
+            elif age >= JWKS_MAX_AGE_S or (kid not in self._keys and age >= JWKS_REFRESH_MIN_S):
+                try:
+                    self._refresh()
+                except IssuerUnavailable:
+                    if kid not in self._keys:  # the keys it had still verify what they verified
+                        raise
             keys = self._keys or {}
         if kid in keys:
             return keys[kid]
@@ -219,6 +234,10 @@ def verify(authorization: str | None, settings: Settings, jwks: Jwks) -> str:
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise TokenRejected(f"the ID token does not verify: {type(exc).__name__}") from exc
     user = claims.get(settings.token_user_claim)
+    if settings.token_user_claim == "email" and claims.get("email_verified") is not True:
+        # many issuers put an address the user typed, never proven, in `email` (OpenID
+        # Connect Core 1.0 §5.1): only a verified one may name a Vonage user
+        raise UserForbidden("the ID token's email is not verified (email_verified)")
     if not valid_user_name(user):
         raise UserForbidden(
             f"the ID token's {settings.token_user_claim} is not a Vonage user name "
@@ -275,8 +294,18 @@ def fetch_over_https(url: str, timeout: float) -> bytes:
     import http.client
     from urllib import error, parse, request
 
+    class SafeRedirects(request.HTTPRedirectHandler):
+        """A redirect to plain http (but for this machine) would let anyone on the path swap
+        the keys: refused, as TOKEN_JWKS_URL itself would be."""
+
+        def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+            if not https_or_local(newurl):
+                raise IssuerUnavailable(f"GET {url}: its redirect to {newurl} is refused (not https)")
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
     local = parse.urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1")
-    opener = request.build_opener(request.ProxyHandler({})) if local else request.build_opener()
+    handlers = [SafeRedirects(), *([request.ProxyHandler({})] if local else [])]
+    opener = request.build_opener(*handlers)
     asked = request.Request(url, headers={"Accept": "application/json", "User-Agent": "callgate"})
     try:
         with opener.open(asked, timeout=timeout) as reply:

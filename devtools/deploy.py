@@ -146,7 +146,11 @@ def deploy(stage: str, bucket: str, environ: Mapping[str, str]) -> dict[str, str
         raise DeployError(f"{out / 'sam.json'} is missing: run make package STAGE={stage}")
     overrides = parameter_overrides(stage, environ)
     check_secret(secret_param(stage, overrides))
-    if overrides.get("TokenIssuer"):  # POST /token is on: it signs with the application's key
+    if overrides.get("TokenIssuer"):  # POST /token is on: it needs these, and signs with the key
+        needed = ("TokenAudience", "VonageApplicationId")
+        absent = [PARAMETER_VARIABLES[p] for p in needed if not overrides.get(p)]
+        if absent:
+            raise DeployError(f"TOKEN_ISSUER is set: POST /token also needs {' and '.join(absent)}")
         template = json.loads((out / "sam.json").read_text())
         key = overrides.get("PrivateKeyParam") or str(template["Parameters"]["PrivateKeyParam"]["Default"])
         check_secret(key, "the Vonage application's private key")

@@ -92,6 +92,10 @@ def main() -> int:
             f"callgate: the '{STAGE}' stage in .chalice/config.json{where} is wrong: {exc}", file=sys.stderr
         )
         return 2
+    if loaded.token_problem is not None:  # the calls would work; POST /token would answer 503
+        where = f" with {', '.join(overridden)} from the environment" if overridden else ""
+        print(f"callgate: the '{STAGE}' stage{where} is wrong: {loaded.token_problem}", file=sys.stderr)
+        return 2
     ddb_url = stage_env["AWS_ENDPOINT_URL_DYNAMODB"]
     table = stage_env["CALLS_TABLE"]
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

@@ -97,3 +97,33 @@ def test_an_issuer_that_is_down_is_503(make_project, vonage_key: Any) -> None:
 def test_without_token_issuer_the_route_is_404(client: Any, issuer: LocalIssuer) -> None:
     reply = post(client, issuer.id_token("jane", AUDIENCE))
     assert reply.status_code == 404 and json.loads(reply.body) == {"error": "not found"}
+
+
+def test_the_jwks_fetch_follows_no_redirect_to_plain_http_elsewhere(issuer: LocalIssuer) -> None:
+    """An https JWKS URL redirected to plain http could have its keys swapped on the way."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    target: dict[str, str] = {}
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", target["url"])
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+        target["url"] = issuer.url + "/.well-known/jwks.json"  # this machine: allowed
+        assert json.loads(tokens.fetch_over_https(url, 2.0))["keys"]
+        target["url"] = "http://127.0.0.2:9/.well-known/jwks.json"  # plain http elsewhere: refused
+        with pytest.raises(tokens.IssuerUnavailable, match=r"redirect to http://127\.0\.0\.2"):
+            tokens.fetch_over_https(url, 2.0)
+    finally:
+        server.shutdown()
+        server.server_close()

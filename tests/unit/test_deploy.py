@@ -194,3 +194,25 @@ def test_an_update_checks_the_parameter_the_stack_already_reads(
     _, check, _, create, _ = calls(aws)
     assert flag(check, "--name") == "/team/rotated-secret"
     assert not [o for o in create if o.startswith("SignatureSecretParam=")]  # the stack keeps it
+
+
+def test_a_token_route_deploy_needs_its_audience_application_and_key_parameter(
+    aws: Path, stage_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TOKEN_ISSUER without what POST /token needs stops before the stack is touched; with them,
+    the private key's parameter is checked like the signature secret's."""
+    template = json.loads((stage_files / "out" / "dev" / "sam.json").read_text())
+    template["Parameters"]["PrivateKeyParam"] = {"Default": "/callgate/dev/vonage-private-key"}
+    (stage_files / "out" / "dev" / "sam.json").write_text(json.dumps(template))
+    env = {"VONAGE_NUMBER": "14155550123", "TOKEN_ISSUER": "https://login.example.com/"}
+    with pytest.raises(deploy.DeployError, match="TOKEN_AUDIENCE and VONAGE_APPLICATION_ID"):
+        deploy.deploy("dev", "bucket", env)
+    assert not any(command[:2] == ["cloudformation", "deploy"] for command in calls(aws))
+    env.update(TOKEN_AUDIENCE="app", VONAGE_APPLICATION_ID="aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee")
+    monkeypatch.setenv("FAKE_AWS_FAIL", "ssm get-parameter --name /callgate/dev/vonage-private-key")
+    with pytest.raises(deploy.DeployError, match=r"private key: aws ssm put-parameter .* file://private\.key"):
+        deploy.deploy("dev", "bucket", env)
+    monkeypatch.delenv("FAKE_AWS_FAIL")
+    deploy.deploy("dev", "bucket", env)
+    (command,) = [c for c in calls(aws) if c[:2] == ["cloudformation", "deploy"]]
+    assert "TokenIssuer=https://login.example.com/" in command and "TokenAudience=app" in command

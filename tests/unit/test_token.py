@@ -233,6 +233,17 @@ def test_users_outside_allowed_users_or_with_no_usable_name_get_403(
     assert no_name.post(issuer.id_token("jane", AUDIENCE)).status == 403  # the claim is missing
 
 
+def test_an_issuer_written_with_a_trailing_slash_must_match_iss_exactly(vonage_key: Any) -> None:
+    """Auth0's `iss` is "https://<tenant>.auth0.com/": TOKEN_ISSUER is compared as written."""
+    issuer = LocalIssuer()
+    try:
+        route = Route(issuer, vonage_key, TOKEN_ISSUER=issuer.url + "/")
+        assert route.post(issuer.id_token("jane", AUDIENCE, issuer=issuer.url + "/")).status == 200
+        assert route.post(issuer.id_token("jane", AUDIENCE)).status == 401  # no slash: another issuer
+    finally:
+        issuer.stop()
+
+
 def test_the_user_claim_setting(issuer: LocalIssuer, vonage_key: Any) -> None:
     route = Route(issuer, vonage_key, TOKEN_USER_CLAIM="preferred_username")
     reply = route.post(issuer.id_token("0f3c-uuid-like-sub", AUDIENCE, preferred_username="jane"))
@@ -304,23 +315,38 @@ def test_each_mint_is_logged_without_the_token(issuer: LocalIssuer, vonage_key: 
         ({"VONAGE_APPLICATION_ID": "my-app"}, "VONAGE_APPLICATION_ID"),
         ({"TOKEN_TTL_SECONDS": "86401"}, "TOKEN_TTL_SECONDS"),
         ({"TOKEN_ISSUER": "http://login.example.com"}, "TOKEN_ISSUER"),
+        ({"TOKEN_ISSUER": None, "TOKEN_TTL_SECONDS": "0"}, "TOKEN_TTL_SECONDS"),  # the route stays off
         ({"TOKEN_JWKS_URL": "ftp://login.example.com/keys"}, "TOKEN_JWKS_URL"),
         ({"VONAGE_PRIVATE_KEY_PARAM": "/callgate/k"}, "not both"),
         ({"VONAGE_PRIVATE_KEY": "hunter2"}, "VONAGE_PRIVATE_KEY"),
         ({"TOKEN_USER_CLAIM": "a claim"}, "TOKEN_USER_CLAIM"),
     ],
 )
-def test_a_half_configured_token_route_is_refused_by_name(env: dict[str, str | None], named: str) -> None:
+def test_a_half_configured_token_route_answers_503_by_name_and_the_calls_go_on(
+    env: dict[str, str | None], named: str
+) -> None:
     base = {"TOKEN_ISSUER": "https://login.example.com/", "TOKEN_AUDIENCE": AUDIENCE,
             "VONAGE_APPLICATION_ID": APPLICATION_ID, "VONAGE_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nx\n"
             "-----END PRIVATE KEY-----"}  # fmt: skip
     loaded = stage_settings(**base)
-    assert (loaded.token_issuer, loaded.token_jwks_url) == (
-        "https://login.example.com", "https://login.example.com/.well-known/jwks.json",
+    # the issuer kept exactly as `iss` must be (Auth0's ends in "/"); the JWKS beside it
+    assert (loaded.token_issuer, loaded.token_jwks_url, loaded.token_problem) == (
+        "https://login.example.com/", "https://login.example.com/.well-known/jwks.json", None,
     )  # fmt: skip
     assert "PRIVATE KEY" not in repr(loaded)  # never in a log line or a traceback
-    with pytest.raises(ConfigError, match=named):
-        stage_settings(**{**base, **env})
+    broken = stage_settings(**{**base, **env})  # no ConfigError: the answer URL still answers
+    assert broken.token_problem is not None and named in broken.token_problem
+    assert broken.vonage_private_key is None and "PRIVATE KEY" not in repr(broken)
+    handlers = Handlers(store_for=lambda _: None, load_settings=lambda: broken)  # type: ignore[arg-type,return-value]
+    with all_lines() as out:
+        reply = handlers.token("Bearer x")
+    if broken.token_issuer is None:
+        assert reply.status == 404
+    else:
+        assert (reply.status, reply.body) == (503, {"error": "service misconfigured"})
+        assert any(named in line for line in out)  # the log names the setting; the reply does not
+    with pytest.raises(ConfigError):  # any other bad setting is still the whole stage's
+        stage_settings(**base, CONNECT_TIMEOUT="0")
 
 
 def test_a_pem_written_on_one_line_with_backslash_n_is_accepted(vonage_key: Any) -> None:
@@ -361,3 +387,45 @@ def test_the_private_key_parameter_is_read_once_per_container_and_must_be_a_pem(
     store, _ = ssm_stub("not a key")
     with pytest.raises(SecretMisconfigured, match="private key in PEM"):
         store.private_key("/callgate/test/secret")
+
+
+def test_an_email_names_a_user_only_once_the_issuer_verified_it(issuer: LocalIssuer, vonage_key: Any) -> None:
+    """Many issuers put an address the user typed, never proven, in `email`."""
+    route = Route(issuer, vonage_key, TOKEN_USER_CLAIM="email")
+    claimed = issuer.id_token("attacker", AUDIENCE, email="ceo@corp.example", email_verified=False)
+    reply = route.post(claimed)
+    assert reply.status == 403 and "email_verified" in reply.body["error"]
+    assert route.post(issuer.id_token("x", AUDIENCE, email="ceo@corp.example")).status == 403  # absent
+    reply = route.post(issuer.id_token("x", AUDIENCE, email="jane@corp.example", email_verified=True))
+    assert (reply.status, reply.body["user"]) == (200, "jane@corp.example")
+
+
+def test_keys_are_fetched_again_every_hour_and_kept_while_the_issuer_is_down(vonage_key: Any) -> None:
+    """A key the issuer withdraws stops working within JWKS_MAX_AGE_S; an issuer that is down
+    then does not stop the logins its keys still verify."""
+    issuer = LocalIssuer()
+    try:
+        route = Route(issuer, vonage_key)
+        now = [0.0]
+        url = route.settings.token_jwks_url
+        route.handlers._jwks[url] = tokens.Jwks(url, route.fetch, clock=lambda: now[0])  # type: ignore[index,arg-type]
+        signed = issuer.id_token("jane", AUDIENCE, kid="ec-1", ttl=3 * 3600)
+        assert route.post(signed).status == 200
+        now[0] += tokens.JWKS_MAX_AGE_S
+        route.failing = True
+        assert route.post(signed).status == 200  # due for a fetch, which fails: the keys are kept
+        route.failing = False
+        del issuer.keys["ec-1"]  # the issuer withdraws the key
+        now[0] += tokens.JWKS_FAILURE_KEPT_S
+        reply = route.post(signed)
+        assert reply.status == 401 and "kid" in reply.body["error"] and route.fetched == 3
+    finally:
+        issuer.stop()
+
+
+def test_a_private_key_parameter_stored_on_one_line_is_read(vonage_key: Any) -> None:
+    from tests.unit.test_signature import ssm_stub
+
+    pem = _pem(vonage_key).decode().strip()
+    store, _ = ssm_stub(pem.replace("\n", "\\n"))
+    assert store.private_key("/callgate/test/secret") == pem
