@@ -171,29 +171,29 @@ def proxy_event(method: str, path: str, query: dict[str, str] | None, body: str 
     }
 
 
-def answer_requests(count: int) -> list[tuple[dict[str, Any], LambdaContext]]:
-    """GET /answer as the Client SDK's serverCall makes Vonage ask it: a new call each time."""
+def _answer_requests(
+    count: int, caller: dict[str, str], to: str
+) -> list[tuple[dict[str, Any], LambdaContext]]:
+    """GET /answer from `caller` (its from_user or from) to `to`: a new call each time."""
     requests = []
     for _ in range(count):
         conversation = f"CON-{uuid.uuid4()}"
-        query = {"from_user": USER, "to": CALLEE, "conversation_uuid": conversation,
-                 "uuid": str(uuid.uuid4()), "region_url": "https://api-us-3.vonage.com"}  # fmt: skip
+        query = {**caller, "to": to, "conversation_uuid": conversation, "uuid": str(uuid.uuid4()),
+                 "region_url": "https://api-us-3.vonage.com"}  # fmt: skip
         event = proxy_event("GET", "/answer", query, None)
         requests.append((event, LambdaContext(event["requestContext"]["requestId"])))
     return requests
+
+
+def answer_requests(count: int) -> list[tuple[dict[str, Any], LambdaContext]]:
+    """GET /answer as the Client SDK's serverCall makes Vonage ask it."""
+    return _answer_requests(count, {"from_user": USER}, CALLEE)
 
 
 def inbound_requests(count: int) -> list[tuple[dict[str, Any], LambdaContext]]:
-    """GET /answer for a phone call from CALLEE to the team's number: a callback, a new call each
-    time, that the last-caller read routes to jane's app."""
-    requests = []
-    for _ in range(count):
-        conversation = f"CON-{uuid.uuid4()}"
-        query = {"from": CALLEE, "to": TEAM_NUMBER, "conversation_uuid": conversation,
-                 "uuid": str(uuid.uuid4()), "region_url": "https://api-us-3.vonage.com"}  # fmt: skip
-        event = proxy_event("GET", "/answer", query, None)
-        requests.append((event, LambdaContext(event["requestContext"]["requestId"])))
-    return requests
+    """GET /answer for a phone call from CALLEE to the team's number: a callback, which the
+    last-caller read routes to jane's app."""
+    return _answer_requests(count, {"from": CALLEE}, TEAM_NUMBER)
 
 
 def event_requests(count: int) -> list[tuple[dict[str, Any], LambdaContext]]:

@@ -225,6 +225,13 @@ def _price(seconds: int, rate: Decimal) -> str:
     return f"{(rate * seconds / 60).quantize(EIGHT_PLACES):f}"  # "0.00000000", never "0E-8"
 
 
+def _billed(start: datetime, end: datetime, rate: Decimal) -> dict[str, str]:
+    """A leg's closing fields as Vonage reports them on `completed`: its times, length and cost."""
+    seconds = int((end - start).total_seconds())
+    return {"start_time": vonage_time(start), "end_time": vonage_time(end), "duration": str(seconds),
+            "rate": str(rate), "price": _price(seconds, rate)}  # fmt: skip
+
+
 # --- step 1: answer --------------------------------------------------------------------------------
 
 
@@ -306,11 +313,7 @@ def call_events(call: Call, outcome: str, rng: random.Random, start: datetime) -
             pstn(
                 "completed",
                 hung_up,
-                start_time=vonage_time(picked_up),
-                end_time=vonage_time(hung_up),
-                duration=str(talk_s),
-                rate=str(PSTN_RATE),
-                price=_price(talk_s, PSTN_RATE),
+                **_billed(picked_up, hung_up, PSTN_RATE),
                 network=NETWORK,
                 disconnected_by="user",
             ),
@@ -336,16 +339,11 @@ def call_events(call: Call, outcome: str, rng: random.Random, start: datetime) -
             ),
         ]
         app_end = failed_at + timedelta(seconds=rng.randint(3, 6))  # the failover message is spoken
-    app_s = int((app_end - answered_app).total_seconds())
     events.append(
         app(
             "completed",
             app_end,
-            start_time=vonage_time(answered_app),
-            end_time=vonage_time(app_end),
-            duration=str(app_s),
-            rate=str(APP_RATE),
-            price=_price(app_s, APP_RATE),
+            **_billed(answered_app, app_end, APP_RATE),
             disconnected_by="platform",  # the NCCO ran out of actions once the callee's leg ended
         )
     )
@@ -641,19 +639,9 @@ def callback_events(call: Callback, outcome: str, rng: random.Random, start: dat
     if outcome == "answered":
         answered = ringing + timedelta(seconds=rng.randint(2, 8))
         ended = answered + timedelta(seconds=rng.randint(20, 300))
-        app_s = int((ended - answered).total_seconds())
         events += [
             app("answered", answered),
-            app(
-                "completed",
-                ended,
-                start_time=vonage_time(answered),
-                end_time=vonage_time(ended),
-                duration=str(app_s),
-                rate=str(APP_RATE),
-                price=_price(app_s, APP_RATE),
-                disconnected_by="user",
-            ),
+            app("completed", ended, **_billed(answered, ended, APP_RATE), disconnected_by="user"),
         ]
         end = ended + timedelta(milliseconds=300)
     else:
@@ -661,19 +649,8 @@ def callback_events(call: Callback, outcome: str, rng: random.Random, start: dat
         failed = ringing + timedelta(milliseconds=rng.randint(int(low * 1000), int(high * 1000)))
         events.append(app(outcome, failed, **FAILURE_FIELDS[outcome]))
         end = failed + timedelta(seconds=RECORDING_S + 6)  # the message spoken, the voicemail left
-    phone_s = int((end - picked).total_seconds())
     events.append(
-        phone(
-            "completed",
-            end,
-            start_time=vonage_time(picked),
-            end_time=vonage_time(end),
-            duration=str(phone_s),
-            rate=str(PSTN_RATE),
-            price=_price(phone_s, PSTN_RATE),
-            network=NETWORK,
-            disconnected_by="user",
-        )
+        phone("completed", end, **_billed(picked, end, PSTN_RATE), network=NETWORK, disconnected_by="user")
     )
     return events
 

@@ -59,6 +59,13 @@ def vonage_key() -> Any:
     return _new_keys()["rsa-1"]
 
 
+def on_clock(route: Route, now: list[float]) -> None:
+    """The route's JWKS cache reading `now[0]` as its clock (monotonic seconds)."""
+    url = route.settings.token_jwks_url
+    assert url is not None
+    route.handlers._jwks[url] = tokens.Jwks(url, route.fetch, clock=lambda: now[0])
+
+
 class Route:
     """Handlers.token with these settings; `fetched` counts JWKS fetches."""
 
@@ -198,8 +205,7 @@ def test_a_rotated_key_is_fetched_once_and_an_unknown_kid_does_not_hammer_the_is
     try:
         route = Route(issuer, vonage_key)
         now = [1000.0]
-        url = route.settings.token_jwks_url
-        route.handlers._jwks[url] = tokens.Jwks(url, route.fetch, clock=lambda: now[0])  # type: ignore[index,arg-type]
+        on_clock(route, now)
         assert route.post(issuer.id_token("jane", AUDIENCE)).status == 200
         new_kid = issuer.rotate()
         rotated = issuer.id_token("jane", AUDIENCE, kid=new_kid)
@@ -407,8 +413,7 @@ def test_keys_are_fetched_again_every_hour_and_kept_while_the_issuer_is_down(von
     try:
         route = Route(issuer, vonage_key)
         now = [0.0]
-        url = route.settings.token_jwks_url
-        route.handlers._jwks[url] = tokens.Jwks(url, route.fetch, clock=lambda: now[0])  # type: ignore[index,arg-type]
+        on_clock(route, now)
         signed = issuer.id_token("jane", AUDIENCE, kid="ec-1", ttl=3 * 3600)
         assert route.post(signed).status == 200
         now[0] += tokens.JWKS_MAX_AGE_S
