@@ -49,6 +49,14 @@ MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the ha
 MAX_TOKEN_CHARS = 8192
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (any case of "Bearer"); None for
+    any other scheme or an empty token. Shared by the webhooks and POST /token."""
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 class SignatureError(Exception):
     """The request is not provably from Vonage; `str()` is the short reason a 401 gives."""
 
@@ -124,9 +132,8 @@ def verify(
     """
     if not authorization:
         raise SignatureError("missing Authorization header")
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(authorization)
+    if token is None:
         raise SignatureError("Authorization is not a Bearer token")
     if len(token) > MAX_TOKEN_CHARS:
         raise SignatureError("token too long")

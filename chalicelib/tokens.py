@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from chalicelib.settings import Settings, https_or_local, valid_user_name
+from chalicelib.signature import bearer_token
 
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY_S = 30  # clock skew allowed between the issuer and us
@@ -125,7 +126,6 @@ class Jwks:
         self._fetched_at = 0.0
         self._failed: tuple[float, IssuerUnavailable] | None = None
         self._lock = threading.Lock()
-        self.fetches = 0
 
     def key(self, kid: str | None) -> Any:
         """The PyJWK for `kid`; TokenRejected when the issuer has no such key."""
@@ -159,7 +159,6 @@ class Jwks:
             self._failed = (self._clock() + JWKS_FAILURE_KEPT_S, exc)
             raise
         self._keys, self._fetched_at, self._failed = keys, self._clock(), None
-        self.fetches += 1
 
     def _parse(self, body: bytes) -> dict[str | None, Any]:
         jwt = pyjwt()
@@ -182,11 +181,8 @@ class Jwks:
 
 def bearer(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer …` header."""
-    if not authorization:
-        raise TokenRejected("no ID token: send it as Authorization: Bearer <token>")
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(authorization) if authorization else None
+    if token is None:
         raise TokenRejected("no ID token: send it as Authorization: Bearer <token>")
     if len(token) > MAX_TOKEN_CHARS:
         raise TokenRejected(f"the ID token is longer than {MAX_TOKEN_CHARS} characters")
