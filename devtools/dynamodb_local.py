@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,11 +62,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def client(url: str, timeout: float = 2.0) -> Any:
+def client(url: str, timeout: float = 2.0, attempts: int = 1) -> Any:
+    retries: Any = {"mode": "standard", "total_max_attempts": attempts}
     return boto3.session.Session(**_session_args()).client(
         "dynamodb",
         endpoint_url=url,
-        config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1}),
+        config=Config(connect_timeout=timeout, read_timeout=timeout, retries=retries),
     )
 
 
@@ -155,7 +157,7 @@ def _projects_less(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return not set(wanted["Projection"]["NonKeyAttributes"]) <= set(have.get("NonKeyAttributes", []))
 
 
-def _rebuild(ddb: Any, table_name: str, waiter: dict[str, Any]) -> None:
+def _rebuild(ddb: Any, table_name: str) -> None:
     """The table anew, as this version defines it, with every item copied back: an index's
     projection cannot change in place, and DynamoDB Local (3.3.1) can leave an index it was
     told to delete DELETING for good, so the indexes are not dropped one by one. For the
@@ -163,9 +165,9 @@ def _rebuild(ddb: Any, table_name: str, waiter: dict[str, Any]) -> None:
     pages = ddb.get_paginator("scan").paginate(TableName=table_name)
     items = [item for page in pages for item in page["Items"]]
     ddb.delete_table(TableName=table_name)
-    ddb.get_waiter("table_not_exists").wait(TableName=table_name, WaiterConfig=waiter)
+    wait_for_table(ddb, table_name, _gone, "deleted")
     ddb.create_table(**create_table_args(table_name))
-    ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig=waiter)
+    wait_for_table(ddb, table_name, _active, "ACTIVE")
     for start in range(0, len(items), 25):  # BatchWriteItem takes 25 at a time
         pending: dict[str, Any] = {
             table_name: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
@@ -174,21 +176,61 @@ def _rebuild(ddb: Any, table_name: str, waiter: dict[str, Any]) -> None:
             pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
 
-def _wait_for_indexes(ddb: Any, table_name: str, limit_s: float = 60.0) -> None:
+def _gone(table: dict[str, Any] | None) -> bool:
+    return table is None
+
+
+def _active(table: dict[str, Any] | None) -> bool:
+    return table is not None and table["TableStatus"] == "ACTIVE"
+
+
+def _indexes_active(table: dict[str, Any] | None) -> bool:
+    indexes = (table or {}).get("GlobalSecondaryIndexes", [])
+    return _active(table) and all(index.get("IndexStatus") == "ACTIVE" for index in indexes)
+
+
+Ready = Callable[[dict[str, Any] | None], bool]
+
+
+def wait_for_table(
+    ddb: Any, table_name: str, ready: Ready, what: str, limit_s: float = 60.0
+) -> dict[str, Any] | None:
+    """Poll DescribeTable until `ready(table)` (table None: it does not exist); the last description.
+
+    DynamoDB Local 3.3.1 has answered DescribeTable with InternalFailure (HTTP 500) while it built
+    an index on a loaded machine, so an answer of 500 is asked again, like a table not yet ready;
+    botocore's own waiters stop at the first unexpected error.
+    """
     give_up = time.monotonic() + limit_s
     while True:
-        indexes = ddb.describe_table(TableName=table_name)["Table"].get("GlobalSecondaryIndexes", [])
-        if all(index.get("IndexStatus") == "ACTIVE" for index in indexes):
-            return
+        failure = ""
+        try:
+            table: dict[str, Any] | None = ddb.describe_table(TableName=table_name)["Table"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                table = None
+            elif exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                failure = exc.response["Error"]["Code"]
+            else:
+                raise
+        if not failure and ready(table):
+            return table
         if time.monotonic() > give_up:
-            states = ", ".join(f"{index['IndexName']} {index.get('IndexStatus')}" for index in indexes)
-            raise DynamoDBLocalError(f"indexes of {table_name} not ACTIVE after {limit_s} s: {states}")
+            seen = failure or _states(table)
+            raise DynamoDBLocalError(f"table {table_name} not {what} after {limit_s} s: {seen}")
         time.sleep(0.1)
+
+
+def _states(table: dict[str, Any] | None) -> str:
+    if table is None:
+        return "no such table"
+    indexes = table.get("GlobalSecondaryIndexes", [])
+    return ", ".join([table["TableStatus"], *(f"{i['IndexName']} {i.get('IndexStatus')}" for i in indexes)])
 
 
 def ensure_table(url: str, table_name: str) -> bool:
     """Create the calls table if missing, add missing indexes, enable TTL once; True if created."""
-    ddb = client(url)
+    ddb = client(url, attempts=3)  # a 500 from a busy DynamoDB Local is asked again
     created = True
     try:
         ddb.create_table(**create_table_args(table_name))
@@ -196,13 +238,11 @@ def ensure_table(url: str, table_name: str) -> bool:
         if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise
         created = False
-    waiter = {"Delay": 0.1, "MaxAttempts": 100}
-    ddb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig=waiter)
+    table = wait_for_table(ddb, table_name, _active, "ACTIVE") or {}
     # a table kept in .dynamodb/data by an earlier version may lack an index, or project less
-    existing = {index["IndexName"]: index for index in ddb.describe_table(TableName=table_name)["Table"].get(
-        "GlobalSecondaryIndexes", [])}  # fmt: skip
+    existing = {index["IndexName"]: index for index in table.get("GlobalSecondaryIndexes", [])}
     if any(_projects_less(existing[name], index_definition(name)) for name in INDEXES if name in existing):
-        _rebuild(ddb, table_name, waiter)
+        _rebuild(ddb, table_name)
         existing = {name: index_definition(name) for name in INDEXES}
     for name in INDEXES:
         if name not in existing:
@@ -211,7 +251,7 @@ def ensure_table(url: str, table_name: str) -> bool:
                 AttributeDefinitions=attribute_definitions(),
                 GlobalSecondaryIndexUpdates=[{"Create": index_definition(name)}],
             )
-            _wait_for_indexes(ddb, table_name)  # DynamoDB builds one index at a time
+            wait_for_table(ddb, table_name, _indexes_active, "with every index ACTIVE")  # one at a time
     ttl = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # enabling twice is an error
         ddb.update_time_to_live(**time_to_live_args(table_name))
