@@ -1,28 +1,29 @@
-"""What to answer when Vonage asks the answer URL: every rule, in order, and the NCCO. Pure logic.
+"""What to answer when an app user calls out: every rule, in order, and the NCCO. Pure logic.
 
 The `to` of an app-to-phone call is typed by the app's user and reaches us
 unchanged, so every rule runs before anything is connected (toll fraud, IRSF:
 premium and revenue-share numbers, look-alike country codes). In order: the
 request itself, the caller, the destination, then the rate limits. A limit is a
 counter only the store can check atomically with the answer write, so a connect
-decision carries its limits, each with the refusal to answer when it is reached
-(built only then): the store writes one or the other.
+decision carries its limits, each with the refusal to answer when it is reached:
+the store writes one or the other.
 
 Also here: what the caller hears when the callee's leg fails (failover) and the
-fallback answer URL's NCCO.
+fallback answer URL's NCCO. Phone calls to the team's numbers are callbacks.py's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from chalicelib import ncco, prompts
-from chalicelib.phone_numbers import Destination, InvalidNumber, normalise, parse_destination
+from chalicelib.answer_request import AnswerRequest
+from chalicelib.phone_numbers import Destination, InvalidNumber, parse_destination
 from chalicelib.settings import Settings
-from chalicelib.webhooks import AnswerRequest, clip, utc_iso
+from chalicelib.text import clip
+from chalicelib.times import utc_iso
 
 CONNECT = "connect"
 REFUSE = "refuse"
@@ -40,14 +41,13 @@ class RateLimit(NamedTuple):
     period: str  # which window: 2026-11-21T09, 2026-11-21, 2026-11-21T09:15
     limit: int
     expires_at: int  # epoch seconds (DynamoDB TTL), a while after the window closes
-    reason: str  # of the refusal, when the counter is at its limit
-    detail: str
-    refuse: Callable[[str, str], Decision]  # that refusal, built only when reached
+    reason: str  # of the refusal answered instead, when the counter is at its limit
+    counted: str  # what the limit counts, and its setting: "calls this hour (MAX_…)"
 
     @property
-    def refusal(self) -> dict[str, Any]:
-        """The answer instead, when the counter is at its limit."""
-        return self.refuse(self.reason, self.detail).answer
+    def detail(self) -> str:
+        """The refusal's detail, when the counter is at its limit."""
+        return f"{self.limit} {self.counted}"
 
 
 class Decision(NamedTuple):
@@ -72,7 +72,7 @@ class Refused(Exception):
         self.destination = destination
 
 
-def _answer(
+def answer_record(
     request: AnswerRequest | None,
     received_at: str | None,
     action: str,
@@ -117,10 +117,8 @@ def refusal(
         action = ncco.talk(prompts.REFUSALS.get(reason, prompts.GENERIC))
     else:
         action = ncco.talk(settings.refusal_text(reason), language=settings.refusal_language(reason))
-    actions = ncco.ncco(action)
-    return Decision(
-        _answer(request, received_at, REFUSE, reason, detail, actions, destination), (), destination
-    )
+    answer = answer_record(request, received_at, REFUSE, reason, detail, ncco.ncco(action), destination)
+    return Decision(answer, (), destination)
 
 
 # --- the rules ------------------------------------------------------------------------------------
@@ -186,76 +184,18 @@ def caller_id(user: str, dest: Destination, settings: Settings) -> str:
     )
 
 
-def rate_limits(
-    user: str,
-    now: datetime,
-    settings: Settings,
-    request: AnswerRequest | None = None,
-    destination: Destination | None = None,
-    received_at: str | None = None,
-) -> tuple[RateLimit, ...]:
-    """The counters a connected call increments: the user's hour and day, and everyone's minute.
-
-    `received_at`: utc_iso(now), when the caller has it already.
-    """
-    (hour, hour_expiry), (day, day_expiry), (minute, minute_expiry) = _windows(now)
-    (hourly, per_hour), (daily, per_day), (everyone, per_minute) = settings.derive(
-        "rate limits", _limits, settings
-    )
-    if received_at is None:
-        received_at = utc_iso(now)
-    # one refusal builder for the three: `refusal` with this call's request, time and destination
-    refuse = partial(_refusal_of, settings, request, received_at, destination)
-    return (
-        RateLimit(user, "HOUR", hour, hourly, hour_expiry, "user_rate_limited", per_hour, refuse),
-        RateLimit(user, "DAY", day, daily, day_expiry, "user_rate_limited", per_day, refuse),
-        RateLimit(None, "MINUTE", minute, everyone, minute_expiry, "global_rate_limited", per_minute, refuse),
-    )
-
-
-def _refusal_of(
-    settings: Settings,
-    request: AnswerRequest | None,
-    received_at: str | None,
-    destination: Destination | None,
-    reason: str,
-    detail: str,
-) -> Decision:
-    return refusal(reason, detail, settings, request, received_at, destination)
-
-
-def _limits(settings: Settings) -> tuple[tuple[int, str], tuple[int, str], tuple[int, str]]:
-    """Each window's limit and the detail of its refusal: the user's hour and day, everyone's minute."""
-    hourly, daily, everyone = (
-        settings.max_calls_per_user_per_hour,
-        settings.max_calls_per_user_per_day,
-        settings.max_calls_per_minute,
-    )
-    return (
-        (hourly, f"{hourly} calls this hour (MAX_CALLS_PER_USER_PER_HOUR)"),
-        (daily, f"{daily} calls today (MAX_CALLS_PER_USER_PER_DAY)"),
-        (everyone, f"{everyone} calls this minute for everyone (MAX_CALLS_PER_MINUTE)"),
-    )
-
-
 Windows = tuple[tuple[str, int], tuple[str, int], tuple[str, int]]
 
 
-def _windows(now: datetime) -> Windows:
-    """The hour, day and minute `now` is in, each as (period, counter expiry): they change once a
-    minute, so they are kept for the minute (a naive time is local time, which may change)."""
-    if now.tzinfo is None:
-        return _windows_of(now.replace(second=0, microsecond=0))
-    return _windows_in(now.year, now.month, now.day, now.hour, now.minute, now.tzinfo)
+def windows(now: datetime) -> Windows:
+    """The hour, day and minute `now` is in, each as (period, counter expiry): a counter lives a
+    while after its window closes (a naive time is local time, as datetime takes it)."""
+    return _windows_of(now.year, now.month, now.day, now.hour, now.minute, now.tzinfo)
 
 
-@lru_cache(maxsize=4)
-def _windows_in(year: int, month: int, day: int, hour: int, minute: int, tz: tzinfo) -> Windows:
-    return _windows_of(datetime(year, month, day, hour, minute, tzinfo=tz))
-
-
-def _windows_of(minute: datetime) -> Windows:
-    """Each window's period, and when its counter expires: a while after the window closes."""
+@lru_cache(maxsize=4)  # they change once a minute
+def _windows_of(year: int, month: int, day_of: int, hour_of: int, at: int, tz: tzinfo | None) -> Windows:
+    minute = datetime(year, month, day_of, hour_of, at, tzinfo=tz)
     hour = minute.replace(minute=0)
     day = hour.replace(hour=0)
     return (
@@ -265,47 +205,71 @@ def _windows_of(minute: datetime) -> Windows:
     )
 
 
-def _connect_ncco(number: str, caller: str, settings: Settings, event_url: str | None) -> list[ncco.Action]:
-    """The greeting (if any), then the connect to `number`.
+def rate_limits(user: str, now: datetime, settings: Settings) -> tuple[RateLimit, ...]:
+    """The counters a connected call increments: the user's hour and day, and everyone's minute."""
+    (hour, hour_expiry), (day, day_expiry), (minute, minute_expiry) = windows(now)
+    hourly, daily = settings.max_calls_per_user_per_hour, settings.max_calls_per_user_per_day
+    everyone = settings.max_calls_per_minute
+    return (
+        RateLimit(user, "HOUR", hour, hourly, hour_expiry, "user_rate_limited",
+                  "calls this hour (MAX_CALLS_PER_USER_PER_HOUR)"),
+        RateLimit(user, "DAY", day, daily, day_expiry, "user_rate_limited",
+                  "calls today (MAX_CALLS_PER_USER_PER_DAY)"),
+        RateLimit(None, "MINUTE", minute, everyone, minute_expiry, "global_rate_limited",
+                  "calls this minute for everyone (MAX_CALLS_PER_MINUTE)"),
+    )  # fmt: skip
 
-    Only the endpoint depends on the call: the rest is built and checked once for the settings,
-    caller ID and eventUrl, and each call gets a copy with its own endpoint.
+
+def limit_reached(
+    decision: Decision, limit: RateLimit, request: AnswerRequest, settings: Settings
+) -> Decision:
+    """The refusal answered instead of `decision`'s connect when the store found `limit` reached."""
+    received_at = decision.answer["received_at"]
+    return refusal(limit.reason, limit.detail, settings, request, received_at, decision.destination)
+
+
+def connect_ncco(
+    settings: Settings, endpoint: ncco.Endpoint, caller: str, event_url: str | None, greeting: str
+) -> list[ncco.Action]:
+    """`greeting` (if any), then the connect to `endpoint` (built by ncco.phone() or app(), or
+    known to be what they build): rung for CONNECT_TIMEOUT, cut off after
+    MAX_CALL_SECONDS, synchronous with an eventUrl (Vonage then asks it what to do on failure).
+
+    Only the endpoint changes from call to call: the rest is built and checked once for what it
+    depends on (_connect_template), and each call gets its own copy (of every dict and list).
     """
-    # `number` is a Destination's digits: E.164 already, which is all ncco.phone() would check
-    endpoint = {"type": "phone", "number": number}
-    *before, connect = settings.derive(
-        ("connect", caller, event_url), _connect_template, caller, settings, event_url
+    *before, connect = _connect_template(
+        greeting,
+        settings.talk_language,
+        settings.connect_timeout,
+        settings.max_call_seconds,
+        caller,
+        event_url,
     )
     actions = [dict(action) for action in before]
-    actions.append(
-        {name: list(value) if isinstance(value, list) else value for name, value in connect.items()}
-        | {"endpoint": [endpoint]}
-    )
+    copy = {name: list(value) if isinstance(value, list) else value for name, value in connect.items()}
+    copy["endpoint"] = [dict(endpoint)]  # a plain copy
+    actions.append(copy)
     return actions
 
 
-def _connect_template(caller: str, settings: Settings, event_url: str | None) -> tuple[ncco.Action, ...]:
-    """The connect answer's NCCO with a stand-in number, for _connect_ncco to copy."""
-    actions = []
-    if settings.greeting_text:
-        actions.append(ncco.talk(settings.greeting_text, language=settings.talk_language))
-    actions.append(_connect(_ANY_NUMBER, caller, settings, event_url))
-    return tuple(ncco.ncco(*actions))
-
-
-_ANY_NUMBER = "10000000000"  # E.164 digits: a stand-in the endpoint of each call replaces
-
-
-def _connect(number: str, caller: str, settings: Settings, event_url: str | None) -> ncco.Action:
-    """Ring `number` for CONNECT_TIMEOUT, cut off after MAX_CALL_SECONDS; synchronous with an eventUrl."""
-    return ncco.connect(
-        ncco.phone(number),
-        from_=caller,
-        timeout=settings.connect_timeout,
-        limit=settings.max_call_seconds,
-        event_type="synchronous" if event_url else None,
-        event_url=event_url,
+@lru_cache(maxsize=256)  # one per caller ID and eventUrl (a callback's: per caller's number)
+def _connect_template(
+    greeting: str, language: str | None, timeout: int, limit: int, caller: str, event_url: str | None
+) -> tuple[ncco.Action, ...]:
+    """connect_ncco's actions with a stand-in endpoint that each call replaces; never changed."""
+    actions = [ncco.talk(greeting, language=language)] if greeting else []
+    actions.append(
+        ncco.connect(
+            ncco.app("stand-in"),
+            from_=caller,
+            timeout=timeout,
+            limit=limit,
+            event_type="synchronous" if event_url else None,
+            event_url=event_url,
+        )
     )
+    return tuple(ncco.ncco(*actions))
 
 
 def decide(
@@ -329,132 +293,15 @@ def decide(
         destination = refused.destination or _destination_or_none(request.to)
         return refusal(refused.reason, refused.detail, settings, request, received_at, destination)
     chosen = caller_id(user, dest, settings)
-    actions = _connect_ncco(dest.digits, chosen, settings, event_url)
+    # a Destination's digits are E.164 already (phonenumbers formatted them), all ncco.phone checks
+    endpoint = {"type": "phone", "number": dest.digits}
+    actions = connect_ncco(settings, endpoint, chosen, event_url, settings.greeting_text)
     detail = f"{dest.e164} ({dest.region}, {dest.number_type})"
-    answer = _answer(request, received_at, CONNECT, prompts.ALLOWED, detail, actions, dest, chosen)
-    return Decision(answer, rate_limits(user, now, settings, request, dest, received_at), dest)
+    answer = answer_record(request, received_at, CONNECT, prompts.ALLOWED, detail, actions, dest, chosen)
+    return Decision(answer, rate_limits(user, now, settings), dest)
 
 
-# --- phone calls to the team's numbers: callbacks --------------------------------------------------
-
-def inbound_caller(request: AnswerRequest, settings: Settings) -> str | None:
-    """The caller's number (E.164 digits) when this is a phone call to one of the team's numbers
-    (VONAGE_NUMBER, CALLER_IDS, USER_CALLER_IDS): a callback, routed to an app user. None for
-    anything else, which the outbound rules decide (a withheld number included)."""
-    if not request.caller_is_number or request.problem:
-        return None
-    try:
-        to, caller = normalise(request.to), normalise(request.caller)
-    except InvalidNumber:
-        return None
-    return caller if to in settings.team_numbers else None
-
-
-VOICEMAIL_MARK = "voicemail"  # the failover mark's value on a callback's connect: /event?failover=voicemail
-# The voicemail's record action reports to /event?recording=voicemail: only that record event is
-# the call's voicemail (any other recording is stored as an event and nothing more).
-RECORDING_MARK = "recording"
-
-
-def decide_inbound(
-    request: AnswerRequest,
-    caller: str,
-    settings: Settings,
-    now: datetime,
-    last_user: str | None,
-    base_url: str | None = None,
-) -> Decision:
-    """Connect a callback to the app user who last called `caller` (`last_user`, found by the
-    store within CALLBACK_DAYS), else to INBOUND_DEFAULT_USER, else speak INBOUND_TEXT. Each
-    counts against the caller number's hourly limit (MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR), so
-    a robocaller cannot keep ringing an app user. Nothing here reaches the phone network.
-
-    With voicemail on and `base_url` (where Vonage reaches this service) the connect is
-    synchronous, so /event can offer a voicemail when the app user does not take the call
-    (voicemail()); with no user at all the caller is offered it straight away.
-    """
-    received_at = utc_iso(now)
-    limits = _inbound_limits(caller, now, settings, request, received_at)
-    offer = settings.voicemail and base_url is not None
-    if last_user:
-        user, reason = last_user, prompts.CALLBACK_USER
-    elif settings.inbound_default_user:
-        user, reason = settings.inbound_default_user, prompts.DEFAULT_USER
-    else:
-        said = [ncco.talk(settings.inbound_text, language=settings.talk_language)]
-        if offer:
-            said += _voicemail(settings, base_url)  # type: ignore[arg-type]
-        detail = "no app user called this number within CALLBACK_DAYS, and no INBOUND_DEFAULT_USER"
-        answer = _answer(request, received_at, REFUSE, prompts.NO_USER, detail, ncco.ncco(*said))
-        return Decision({**answer, "user": None}, limits)
-    event_url = f"{base_url}/event?failover={VOICEMAIL_MARK}" if offer else None
-    *before, connect = settings.derive(("callback", event_url), _callback_template, settings, event_url)
-    actions = [dict(action) for action in before]
-    # the template's stand-in caller and user replaced: `from` keeps its place among the keys
-    actions.append(
-        {name: list(value) if isinstance(value, list) else value for name, value in connect.items()}
-        | {"from": caller, "endpoint": [ncco.app(user)]}
-    )
-    detail = f"to app user {user!r}"
-    answer = _answer(request, received_at, CONNECT, reason, detail, actions, None, caller)
-    return Decision({**answer, "user": user}, limits)
-
-
-def _callback_template(settings: Settings, event_url: str | None) -> tuple[ncco.Action, ...]:
-    """A callback's NCCO with a stand-in caller and user, checked once per settings and eventUrl
-    (decide_inbound copies it for each call, as _connect_ncco does for outbound calls)."""
-    actions = []
-    if settings.callback_text:
-        actions.append(ncco.talk(settings.callback_text, language=settings.talk_language))
-    actions.append(
-        ncco.connect(
-            ncco.app("callgate"),
-            from_=_ANY_NUMBER,
-            timeout=settings.connect_timeout,
-            limit=settings.max_call_seconds,
-            event_type="synchronous" if event_url else None,
-            event_url=event_url,
-        )
-    )
-    return tuple(ncco.ncco(*actions))
-
-
-def _inbound_limits(
-    caller: str, now: datetime, settings: Settings, request: AnswerRequest, received_at: str
-) -> tuple[RateLimit, ...]:
-    """The caller number's hourly counter (shared with its calls under ALLOW_PSTN_CALLERS)."""
-    (hour, hour_expiry), _, _ = _windows(now)
-    limit = settings.max_inbound_calls_per_number_per_hour
-    detail = f"{limit} calls from this number this hour (MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR)"
-    refuse = partial(_refusal_of, settings, request, received_at, None)
-    return (RateLimit(caller, "HOUR", hour, limit, hour_expiry, "inbound_rate_limited", detail, refuse),)
-
-
-def _voicemail(settings: Settings, base_url: str) -> list[ncco.Action]:
-    """VOICEMAIL_TEXT, then a recording of up to VOICEMAIL_MAX_SECONDS after a beep, ended by
-    silence or '#'; Vonage posts the recording's event (its URL) to /event."""
-    return [
-        ncco.talk(settings.voicemail_text, language=settings.talk_language),
-        ncco.record(
-            beep_start=True,
-            end_on_silence=3,
-            end_on_key="#",
-            timeout=settings.voicemail_max_seconds,
-            event_url=f"{base_url}/event?{RECORDING_MARK}={VOICEMAIL_MARK}",
-        ),
-    ]
-
-
-def voicemail(payload: dict[str, Any], settings: Settings, base_url: str | None) -> list[ncco.Action] | None:
-    """What a callback's caller hears when the app user's leg ends busy, unanswered, timeout,
-    failed or rejected: the offer of a voicemail. None for any other event, with voicemail off,
-    or without a URL for the recording's event (the call then ends)."""
-    status = payload.get("status")
-    if not isinstance(status, str) or status not in prompts.FAILOVERS:
-        return None
-    if payload.get("direction") == "inbound" or not settings.voicemail or base_url is None:
-        return None
-    return ncco.ncco(*_voicemail(settings, base_url))
+# --- when the callee's leg fails, and when the answer URL failed ----------------------------------
 
 
 def failover(payload: dict[str, Any], settings: Settings) -> list[ncco.Action] | None:
@@ -470,11 +317,13 @@ def failover(payload: dict[str, Any], settings: Settings) -> list[ncco.Action] |
     if payload.get("direction") == "inbound":  # the caller's own leg: nothing to fail over to
         return None
     if settings.fallback_number:
-        actions = []
-        if settings.fallback_connect_text:
-            actions.append(ncco.talk(settings.fallback_connect_text, language=settings.talk_language))
-        actions.append(_connect(settings.fallback_number, settings.vonage_number, settings, None))
-        return ncco.ncco(*actions)
+        return connect_ncco(
+            settings,
+            ncco.phone(settings.fallback_number),
+            settings.vonage_number,
+            None,
+            settings.fallback_connect_text,
+        )
     return ncco.ncco(ncco.talk(settings.failover_texts[status], language=settings.talk_language))
 
 

@@ -68,12 +68,7 @@ def call_partition(conversation_uuid: str) -> str:
 
 def answer_key(conversation_uuid: str, leg_key: str) -> Key:
     """`leg_key`: the leg's uuid, or "" for a request without one (ANSWER# alone)."""
-    return _key(*answer_key_pair(conversation_uuid, leg_key))
-
-
-def answer_key_pair(conversation_uuid: str, leg_key: str) -> tuple[str, str]:
-    """answer_key's partition and sort key, for a store that types its keys itself (every answer)."""
-    return _CALL + conversation_uuid, _ANSWER + leg_key
+    return _key(call_partition(conversation_uuid), _ANSWER + leg_key)
 
 
 # Within one millisecond a leg's statuses sort in the order they happen (started, ringing…);
@@ -90,15 +85,7 @@ def event_key(conversation_uuid: str, timestamp: str | None, label: str, digest:
 
 
 def event_sort_key(timestamp: str | None, label: str, digest: str) -> str:
-    """event_key's sort key alone, for a store that types its keys itself."""
     return f"{_EVENT}{timestamp or _UNTIMED}#{_ORDER.get(label, _OTHER_ORDER)}{label}#{digest}"
-
-
-def event_key_pair(conversation_uuid: str, timestamp: str | None, label: str, digest: str) -> tuple[str, str]:
-    """event_key's partition and sort key, for a store that types its keys itself: one call
-    where call_partition and event_sort_key are two, on every event."""
-    sort_key = f"{_EVENT}{timestamp or _UNTIMED}#{_ORDER.get(label, _OTHER_ORDER)}{label}#{digest}"
-    return _CALL + conversation_uuid, sort_key
 
 
 def fallback_key(conversation_uuid: str, use_key: str) -> Key:
@@ -196,13 +183,7 @@ def listing_partition(user: str | None, day: str | None) -> tuple[str, str, str 
 
 def counter_key(user: str | None, window: str, period: str) -> Key:
     """A fixed-window counter: a user's (HOUR, DAY) or everyone's (user None: MINUTE)."""
-    return _key(*counter_key_pair(user, window, period))
-
-
-def counter_key_pair(user: str | None, window: str, period: str) -> tuple[str, str]:
-    """counter_key's partition and sort key, for a store that types its keys itself (every
-    connect counts three)."""
-    return (_RATE_GLOBAL if user is None else _RATE_USER + user), f"{window}#{period}"
+    return _key(_RATE_GLOBAL if user is None else _RATE_USER + user, f"{window}#{period}")
 
 
 def last_caller_key(digits: str) -> Key:
@@ -211,15 +192,6 @@ def last_caller_key(digits: str) -> Key:
     if not _e164_digits(digits):
         raise ValueError(f"not E.164 digits: {digits[:20]!r}")
     return _key(_NUMBER + digits, LAST_CALLER_SK)
-
-
-def last_caller_partition(e164: Any) -> str | None:
-    """last_caller_key's partition for a number as an answer holds it ("+<digits>"), None for
-    anything else: for the answer's path, which builds its put from literals."""
-    if e164.__class__ is not str or e164[:1] != "+":
-        return None
-    digits = e164[1:]
-    return _NUMBER + digits if _e164_digits(digits) else None
 
 
 def _e164_digits(digits: str) -> bool:

@@ -1,7 +1,7 @@
 """GET /calls?user=…|date=… and GET /calls/{id}?limit=…&next=…: what a read may ask for. Pure logic.
 
 The index, its partition and the paging token's shape belong to the key layout
-(storage/keys.py); this module checks the request and asks it for them.
+(keys.py); this module checks the request and asks it for them.
 """
 
 from __future__ import annotations
@@ -12,16 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from chalicelib.storage import keys
+from chalicelib import keys
+from chalicelib.errors import BadQuery
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 DEFAULT_EVENTS = 100  # events on one page of a call record
 MAX_EVENTS = 500
-
-
-class BadQuery(ValueError):
-    """A listing request that can never succeed: answered with 400 and this message."""
 
 
 @dataclass(frozen=True)

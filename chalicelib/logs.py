@@ -1,7 +1,9 @@
 """Every log line is one JSON object: searchable, and safe from whatever a request contains.
 
 A request's ids and texts go into the JSON as values, so a newline or a `{` in a
-conversation_uuid cannot start a line of its own; a traceback is one field.
+conversation_uuid cannot start a line of its own; a traceback is one field. CloudWatch Logs
+Insights reads a line that is JSON as fields, so nothing is written before it: the level is
+its first member.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ from typing import Any
 
 log = logging.getLogger("callgate")
 
+# compact: log ingestion is paid by the byte; default=str: a value JSON has no form for is shown;
+# no cycle check (a cost per container): a line's fields are built as a tree
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, check_circular=False)
 
-class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes each line as the JSON object it already is, with its level first: no text before
-    it (CloudWatch Logs Insights reads a line that is JSON as fields), and no formatting pass."""
+
+class JsonLines(logging.Formatter):
+    """Formats a record as one JSON object with its level first. callgate's own records hold the
+    object already (its text, from line()); anyone else's (Chalice's "Caught exception for path
+    …", with its traceback) is made one, its message and traceback fields of it."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if message.startswith("{") and not record.exc_info:
-            return '{"level":"' + record.levelname + '",' + message[1:] if len(message) > 2 else message
-        # Someone else's line (Chalice's "Caught exception for path …", with its traceback):
-        # made one JSON object too, the traceback a field of it.
+        if message.startswith('{"log":') and not record.exc_info:
+            return '{"level":"' + record.levelname + '",' + message[1:]
         fields: dict[str, Any] = {"level": record.levelname, "log": message}
         if record.exc_info:
             fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
@@ -33,8 +38,10 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
 def write_to(stream: Any) -> None:
     """Send callgate's lines to `stream` (Lambda: stdout) and nowhere else; before the Chalice app
     is created, which then adds no handler of its own."""
-    if not any(isinstance(handler, JsonLines) for handler in log.handlers):
-        log.addHandler(JsonLines(stream))
+    if not any(isinstance(handler.formatter, JsonLines) for handler in log.handlers):
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonLines())
+        log.addHandler(handler)
     log.propagate = False
     # A lone surrogate (from a URL path's id, say) cannot be UTF-8: written as its \udXXX
     # escape, which JSON reads back, rather than losing the line to a UnicodeEncodeError.
@@ -43,55 +50,44 @@ def write_to(stream: Any) -> None:
         reconfigure(errors="backslashreplace")
 
 
-# json.dumps(…) would build this encoder for every line; compact: log ingestion is paid by the byte
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+def line(level: int, fields: dict[str, Any]) -> None:
+    """One line of `fields`, at `level`: its first field is "log", what the line is about."""
+    if log.isEnabledFor(level):
+        _emit(level, _ENCODER.encode(fields))
 
 
-def _line(event: str, fields: dict[str, Any]) -> str:
-    return _ENCODER.encode({"log": event, **fields})
+def line_text(level: int, text: str) -> None:
+    """One line that is JSON text already, its first member "log" (a request line)."""
+    if log.isEnabledFor(level):
+        _emit(level, text)
 
 
-INFO_PREFIX = '{"level":"INFO",'  # how JsonLines starts a line logged at INFO
-_INFO_SKIP = len(INFO_PREFIX)
+def _emit(level: int, text: str) -> None:
+    """The record made and handled as Logger.log makes and handles it, but for the file and line
+    that called (Logger.findCaller walks the stack for them, and no JSON line names them):
+    Logger.makeRecord and Logger.handle, both documented for a record made this way."""
+    log.handle(log.makeRecord(log.name, level, "(unknown file)", 0, text, None, None))
 
 
-def request(text: str) -> None:
-    """Write a request line: `text` is already what JsonLines would write for it at INFO
-    (metrics.line: INFO_PREFIX first, a newline last), so the usual case copies nothing.
+def json_text(value: Any) -> str:
+    """`value` as a line writes it: compact JSON."""
+    return _ENCODER.encode(value)
 
-    Straight to the stream when callgate's one handler is its own JsonLines (as in Lambda):
-    building a LogRecord (caller, time, thread…) costs three times the write. With any other
-    handler or filter (a test's capture, a deployment's own) the line goes through logging as
-    usual, as the JSON object JsonLines adds the level to."""
-    if not log.isEnabledFor(logging.INFO):
-        return
-    handlers = log.handlers
-    if len(handlers) == 1 and not log.propagate and not log.filters:
-        handler = handlers[0]
-        if type(handler) is JsonLines and not handler.filters and handler.level <= logging.INFO:
-            written = False
-            try:
-                with handler.lock:  # type: ignore[union-attr]
-                    handler.stream.write(text)
-                    written = True
-                    handler.stream.flush()
-                return
-            except Exception:  # logging reports it (handleError) on the way below
-                if written:  # the line is out (a flush failed): not twice
-                    return
-    log.info("{" + text[_INFO_SKIP:-1])
+
+def info(event: str, **fields: Any) -> None:
+    line(logging.INFO, {"log": event, **fields})
 
 
 def warning(event: str, **fields: Any) -> None:
-    log.warning(_line(event, fields))
+    line(logging.WARNING, {"log": event, **fields})
 
 
 def error(event: str, **fields: Any) -> None:
-    log.error(_line(event, fields))
+    line(logging.ERROR, {"log": event, **fields})
 
 
 def exception(event: str, exc: BaseException, **fields: Any) -> None:
     """An error with its traceback, as one field of the one line."""
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     # type and message, not repr(): a repr can hold a whole value (a UnicodeError's object)
-    log.error(_line(event, {**fields, "error": f"{type(exc).__name__}: {exc}", "traceback": trace}))
+    error(event, **fields, error=f"{type(exc).__name__}: {exc}", traceback=trace)

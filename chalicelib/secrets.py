@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib import signature
+from chalicelib.errors import SecretMisconfigured, SecretUnavailable
 
 # Like every DynamoDB call (storage/timing.py): one attempt, short timeouts, so a slow
 # Parameter Store still leaves time for a spoken refusal on the answer URL.
@@ -23,12 +24,8 @@ READ_TIMEOUT_S = 0.5
 FAILURE_KEPT_S = 5.0
 
 
-class SecretUnavailable(Exception):
-    """The secret could not be read now (network, throttling, permissions): retry later."""
-
-
-class SecretMisconfigured(SecretUnavailable):
-    """The parameter exists but does not hold a usable secret; the message never shows it."""
+SIGNATURE_SECRET = "the signature secret"  # what a reply calls each secret (SecretUnavailable.what)
+PRIVATE_KEY = "the application's private key"
 
 
 class ParameterStore:
@@ -60,14 +57,14 @@ class ParameterStore:
         A failed read is remembered for FAILURE_KEPT_S, so a flood of requests (forged ones
         included) cannot turn into a flood of GetParameter calls and throttle the real ones.
         """
-        return self._cached(name, _signature_secrets)  # type: ignore[return-value]
+        return self._cached(name, _signature_secrets, SIGNATURE_SECRET)  # type: ignore[return-value]
 
     def private_key(self, name: str) -> str:
         """The PEM in parameter `name`: the Vonage application's private key (POST /token),
         read and cached like the secrets."""
-        return self._cached(name, _private_key)  # type: ignore[return-value]
+        return self._cached(name, _private_key, PRIVATE_KEY)  # type: ignore[return-value]
 
-    def _cached(self, name: str, parse: Callable[[str, str], Any]) -> Any:
+    def _cached(self, name: str, parse: Callable[[str, str, str], Any], what: str) -> Any:
         key = (name, parse)
         found = self._cache.get(key)
         if found is not None:
@@ -79,13 +76,13 @@ class ParameterStore:
             if failed is not None and time.monotonic() < failed[0]:
                 raise failed[1]
             try:
-                self._cache[key] = parse(name, self._read(name))
+                self._cache[key] = parse(name, self._read(name, what), what)
             except SecretUnavailable as exc:
                 self._failures[key] = (time.monotonic() + FAILURE_KEPT_S, exc)
                 raise
             return self._cache[key]
 
-    def _read(self, name: str) -> str:
+    def _read(self, name: str, what: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -93,26 +90,29 @@ class ParameterStore:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code == "ParameterNotFound":
-                raise SecretMisconfigured(f"SSM parameter {name} does not exist") from exc
-            raise SecretUnavailable(f"SSM parameter {name} could not be read: {code}") from exc
+                raise SecretMisconfigured(f"SSM parameter {name} does not exist", what) from exc
+            raise SecretUnavailable(f"SSM parameter {name} could not be read: {code}", what) from exc
         except (BotoCoreError, KeyError, TypeError) as exc:
-            raise SecretUnavailable(f"SSM parameter {name} could not be read: {type(exc).__name__}") from exc
+            problem = f"SSM parameter {name} could not be read: {type(exc).__name__}"
+            raise SecretUnavailable(problem, what) from exc
         return str(value)
 
 
-def _signature_secrets(name: str, value: str) -> tuple[str, ...]:
+def _signature_secrets(name: str, value: str, what: str) -> tuple[str, ...]:
     secrets = tuple(line.strip() for line in value.splitlines() if line.strip())
     if not 1 <= len(secrets) <= 2:
-        raise SecretMisconfigured(f"SSM parameter {name} must hold one or two lines (current, previous)")
+        raise SecretMisconfigured(
+            f"SSM parameter {name} must hold one or two lines (current, previous)", what
+        )
     if any(len(secret.encode("utf-8")) < signature.MIN_SECRET_BYTES for secret in secrets):
-        raise SecretMisconfigured(f"SSM parameter {name}: each secret must be at least 32 bytes")
+        raise SecretMisconfigured(f"SSM parameter {name}: each secret must be at least 32 bytes", what)
     return secrets
 
 
-def _private_key(name: str, value: str) -> str:
+def _private_key(name: str, value: str, what: str) -> str:
     pem = value.strip()
     if "\n" not in pem:
         pem = pem.replace("\\n", "\n")  # stored on one line, with `\n` (as VONAGE_PRIVATE_KEY may be)
     if not (pem.startswith("-----BEGIN ") and "PRIVATE KEY-----" in pem):
-        raise SecretMisconfigured(f"SSM parameter {name} does not hold a private key in PEM")
+        raise SecretMisconfigured(f"SSM parameter {name} does not hold a private key in PEM", what)
     return pem

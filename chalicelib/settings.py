@@ -1,25 +1,25 @@
 """Stage settings, read from the environment when a request needs them.
 
 Never read at import: `chalice.test.Client` sets a stage's variables only
-while a request runs. Parsing is cached per distinct set of raw values, so a
-request pays for a few `os.environ` look-ups, not for validation. Every value
-is checked when parsed, so a bad setting fails with its name on the first
-request (and on /health), never half-way through a call.
+while a request runs. Read once per container (load), and every value is
+checked when parsed, so a bad setting fails with its name on the first request
+(and on /health), never half-way through a call.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
 
-from chalicelib import ncco, prompts, signature
+from chalicelib import metrics, ncco, prompts, signature
+from chalicelib.errors import ConfigError
 from chalicelib.phone_numbers import InvalidNumber, is_region_code, normalise, parse_destination
 
 DEFAULT_GREETING = "Please wait while we connect you."
@@ -31,7 +31,7 @@ DEFAULT_MAX_CALLS_PER_MINUTE = 60
 DEFAULT_MAX_CALL_SECONDS = 3600
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_SIGNATURE_MAX_AGE_SECONDS = 300
-DEFAULT_METRICS_NAMESPACE = "callgate"
+DEFAULT_METRICS_NAMESPACE = metrics.DEFAULT_NAMESPACE
 DEFAULT_CALLBACK_DAYS = 30
 DEFAULT_VOICEMAIL_MAX_SECONDS = 120
 DEFAULT_MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR = 20
@@ -40,8 +40,6 @@ MAX_TOKEN_TTL_SECONDS = 86_400  # and its longest: 24 hours
 _APPLICATION_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CLAIM_NAME = re.compile(r"[A-Za-z0-9_.:/\-]{1,100}")
 _USER_NAME = re.compile(r"[^\s,\x00-\x1f\x7f]{1,100}")  # an app user's name: no space, comma or control
-MAX_DERIVED = 256  # values Settings.derive keeps per settings (a few per caller ID and host)
-T = TypeVar("T")
 _PARAMETER_NAME = re.compile(r"/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")  # SSM Parameter Store names
 _NAMESPACE = re.compile(r"[0-9A-Za-z._\-/#: ]{1,255}")  # CloudWatch's rule for a metric namespace
 NUMBER_TYPES = frozenset(name for name in vars(phonenumbers.PhoneNumberType) if name.isupper())
@@ -100,10 +98,6 @@ NAMES = (
 )
 
 
-class ConfigError(ValueError):
-    """A stage setting is missing or wrong; the message names the setting."""
-
-
 @dataclass(frozen=True)
 class Settings:
     calls_table: str
@@ -159,29 +153,11 @@ class Settings:
     vonage_private_key: str | None = field(repr=False)
     vonage_private_key_param: str | None
     token_problem: str | None  # what is wrong with the settings above (POST /token answers 503)
-    # Not a setting: what requests derive from these values (see derive), kept with them.
-    derived: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def derive(self, key: Hashable, build: Callable[..., T], *args: Any) -> T:
-        """`build(*args)`, once for these settings: parsed settings never change, so neither does
-        anything built from them alone (an NCCO part, a text), and the answer path reuses it.
-
-        `key` names what is built, with anything else it depends on (a caller ID, say).
-        """
-        try:
-            return self.derived[key]  # type: ignore[no-any-return]
-        except KeyError:
-            pass
-        value = build(*args)
-        if len(self.derived) >= MAX_DERIVED:  # keys taken from requests must not grow it forever
-            self.derived.clear()
-        self.derived[key] = value
-        return value
 
     @property
     def team_numbers(self) -> frozenset[str]:
         """The numbers calls are made from (E.164 digits): a phone call to one is a callback."""
-        return self.derive("team numbers", _team_numbers, self)
+        return frozenset({self.vonage_number, *self.caller_ids.values(), *self.user_caller_ids.values()})
 
     def refusal_text(self, reason: str) -> str:
         return self.refusal_texts.get(reason, prompts.GENERIC)
@@ -190,57 +166,33 @@ class Settings:
         return self.refusal_languages.get(reason, self.talk_language)
 
 
-_ENV_KEYS = tuple(os.fsencode(name) for name in NAMES)
-_POSIX = os.name == "posix"  # os.environ keeps bytes, as the process has them
-_last: tuple[tuple[bytes | None, ...], Settings] | None = None  # load()'s latest values and result
-# os.environ's bytes as load() last read them (a copy), and their settings
-_seen: tuple[dict[bytes, bytes], Settings] | None = None
+_loaded: tuple[Mapping[str, str], Settings] | None = None  # os.environ as load() last read it, its settings
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings for the current stage; raises ConfigError naming the bad setting.
+    """Settings for the current stage (or for `environ`); raises ConfigError naming the bad setting.
 
-    Parsed once per distinct set of values (per container, in Lambda), but looked at on
-    every request: `chalice.test.Client` sets a stage's variables only while a request runs.
+    Read once per container: a Lambda function's environment never changes. The one place it
+    does is `chalice.test.Client`, which puts a new mapping in os.environ (the stage's variables)
+    while each request runs: a different os.environ is read again, and the same values give the
+    same Settings (parsed once). A test that changes os.environ in place calls forget().
     """
-    if environ is None:
-        data = getattr(os.environ, "_data", None)
-        # An environment equal to the copy last read has the same settings: one comparison of two
-        # dicts (their values are mostly the same objects) costs a fifth of reading every name
-        # again, and notices any change, to any variable. Only a POSIX environment is copied.
-        seen = _seen
-        if seen is not None and seen[0] == data:
-            return seen[1]
-        if _POSIX and isinstance(data, dict):
-            return _from_environ(data)
-        environ = os.environ
-    return _parse(tuple(environ.get(name) for name in NAMES))
-
-
-def _from_environ(data: dict[bytes, bytes]) -> Settings:
-    """The settings of os.environ's own bytes: ~2 µs for every name, where os.environ.get costs
-    ~60 µs (each call encodes the key and decodes the value). A copy is kept for load()."""
-    global _seen
-    settings = _from_bytes(tuple(map(data.get, _ENV_KEYS)))
-    _seen = (dict(data), settings)
+    global _loaded
+    if environ is not None:
+        return _parse(tuple(environ.get(name) for name in NAMES))
+    current = os.environ
+    loaded = _loaded
+    if loaded is not None and loaded[0] is current:
+        return loaded[1]
+    settings = _parse(tuple(current.get(name) for name in NAMES))
+    _loaded = (current, settings)
     return settings
 
 
-def _from_bytes(raw: tuple[bytes | None, ...]) -> Settings:
-    """The settings of these values. The same values as last time are the same objects unless
-    the environment changed: comparing them item by item is cheaper than hashing them all."""
-    global _last
-    last = _last
-    if last is not None and last[0] == raw:
-        return last[1]
-    settings = _parse_bytes(raw)
-    _last = (raw, settings)
-    return settings
-
-
-@lru_cache(maxsize=8)
-def _parse_bytes(raw: tuple[bytes | None, ...]) -> Settings:
-    return _parse(tuple(None if value is None else os.fsdecode(value) for value in raw))
+def forget() -> None:
+    """Read the environment again on the next load()."""
+    global _loaded
+    _loaded = None
 
 
 @lru_cache(maxsize=8)
@@ -309,12 +261,6 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         **_signature(values),
         metrics_namespace=_namespace(values, "METRICS_NAMESPACE"),
         **_token(values),
-    )
-
-
-def _team_numbers(settings: Settings) -> frozenset[str]:
-    return frozenset(
-        {settings.vonage_number, *settings.caller_ids.values(), *settings.user_caller_ids.values()}
     )
 
 

@@ -24,11 +24,10 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 # A leg's states and the one-letter code a StatusFact stores for each. Vonage's other
 # `status` values are results, not states of the leg (human, machine, transcribed).
@@ -98,9 +97,9 @@ def ms_iso(ms: int) -> str:
     return (_EPOCH + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass(frozen=True)
-class StatusFact:
-    """One status event as the SUMMARY item keeps it: enough for the call's status and times."""
+class StatusFact(NamedTuple):
+    """One status event as the SUMMARY item keeps it: enough for the call's status and times.
+    (A tuple: immutable, and built on every status event at a fraction of a dataclass's cost.)"""
 
     ms: int
     status: str  # a key of LEG_STATES
@@ -148,24 +147,13 @@ def status_fact(payload: Mapping[str, Any], ms: int, leg: str) -> StatusFact:
     return StatusFact(ms, payload["status"], direction if known else None, leg_tag(leg))
 
 
-def status_text(payload: Mapping[str, Any], ms: int, leg: str) -> str:
-    """status_fact(payload, ms, leg).encode(), without building the StatusFact: the store writes
-    one for every status event."""
-    direction = payload.get("direction")
-    code = _DIRECTION_CODES.get(direction, "-") if type(direction) is str else "-"  # a list is no key
-    return f"{ms:013d} {LEG_STATES[payload['status']]}{code} {leg_tag(leg)}"
-
-
 def leg_fact(
     payload: Mapping[str, Any], ms: int, reply: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """The LEG item's fact for a status event: its time, status, leg fields and any failover."""
     fact: dict[str, Any] = {"ms": ms, "status": payload["status"]}
-    # the fields the event has, in LEG_FIELDS order: a look-up of each costs half of sorting
-    # those present (a null one is skipped either way)
-    get = payload.get
     for field in LEG_FIELDS:
-        value = get(field)
+        value = payload.get(field)
         if value is None:
             continue
         if isinstance(value, str):
@@ -176,34 +164,6 @@ def leg_fact(
     if reply is not None:
         fact["ncco"] = reply
     return fact
-
-
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_QUOTED = json.encoder.encode_basestring  # a string as that encoder writes it
-
-
-def leg_fact_text(payload: Mapping[str, Any], ms: int, reply: list[dict[str, Any]] | None = None) -> str:
-    """leg_fact(payload, ms, reply) as compact JSON, the store's form. Text and whole numbers, all
-    a fact of Vonage's holds, are written here: for so small an object the encoder's set-up
-    costs more than the text. Anything else goes through the encoder."""
-    status = payload["status"]
-    if reply is not None or type(status) is not str or type(ms) is not int:
-        return _COMPACT(leg_fact(payload, ms, reply))
-    parts = [f'{{"ms":{ms},"status":{_QUOTED(status)}']
-    get = payload.get
-    for field in LEG_FIELDS:  # names that JSON writes as they are
-        value = get(field)
-        kind = type(value)
-        if kind is str:
-            if value:
-                parts.append(f',"{field}":{_QUOTED(value[:FACT_CHARS])}')
-        elif kind is int:
-            if -_BIG < value < _BIG:
-                parts.append(f',"{field}":{value}')
-        elif value is not None and kind is not bool and isinstance(value, (str, int, float)):
-            return _COMPACT(leg_fact(payload, ms, reply))  # a float, or a subclass: as the encoder writes it
-    parts.append("}")
-    return "".join(parts)
 
 
 def billed(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -20,7 +20,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.storage.keys import INDEXES
+from chalicelib.keys import INDEXES
 from chalicelib.storage.table import (
     attribute_definitions,
     create_table_args,

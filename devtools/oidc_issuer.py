@@ -23,7 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from chalicelib.tokens import pyjwt
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS_DIR = ROOT / ".run" / "oidc"
@@ -32,26 +34,21 @@ DEFAULT_AUDIENCE = "callgate-local"
 JWKS_PATH = "/.well-known/jwks.json"
 
 
-def _new_keys() -> dict[str, Any]:
-    pyjwt()  # PyJWT with cryptography (chalicelib/tokens.py)
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
+def new_keys() -> dict[str, Any]:
+    """A fresh RSA key (kid rsa-1) and EC P-256 key (kid ec-1)."""
     return {"rsa-1": rsa.generate_private_key(public_exponent=65537, key_size=2048),
             "ec-1": ec.generate_private_key(ec.SECP256R1())}  # fmt: skip
 
 
-def _pem(key: Any) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
+def pem(key: Any) -> bytes:
+    """A private key as unencrypted PKCS#8 PEM."""
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def _load(pem: bytes) -> Any:
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    return load_pem_private_key(pem, password=None)
+def _load(text: bytes) -> Any:
+    return serialization.load_pem_private_key(text, password=None)
 
 
 class LocalIssuer:
@@ -59,7 +56,7 @@ class LocalIssuer:
     "rsa-1") and an EC P-256 key (ES256, kid "ec-1"). `fetches` counts JWKS requests."""
 
     def __init__(self, port: int = 0, keys: dict[str, Any] | None = None) -> None:
-        self.keys = keys if keys is not None else _new_keys()
+        self.keys = keys if keys is not None else new_keys()
         self.fetches = 0
         self.failing = False  # the JWKS answers 500 (an issuer that is down)
         issuer = self
@@ -105,8 +102,11 @@ class LocalIssuer:
             self._thread = None
         self._server.server_close()
 
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted (`python -m devtools.oidc_issuer serve`)."""
+        self._server.serve_forever()
+
     def jwks(self) -> dict[str, Any]:
-        jwt = pyjwt()
         published = []
         for kid, key in self.keys.items():
             algorithm = jwt.algorithms.RSAAlgorithm if kid.startswith("rsa") else jwt.algorithms.ECAlgorithm
@@ -118,7 +118,7 @@ class LocalIssuer:
     def rotate(self) -> str:
         """A new RSA key (the old ones stay published); its kid."""
         kid = f"rsa-{len(self.keys) + 1}"
-        self.keys[kid] = _new_keys()["rsa-1"]
+        self.keys[kid] = new_keys()["rsa-1"]
         return kid
 
     def id_token(
@@ -137,7 +137,7 @@ class LocalIssuer:
         body = {"iss": issuer or self.url, "aud": audience, "sub": sub, "iat": int(now),
                 "exp": int(now) + ttl, "jti": str(uuid.uuid4()), **claims}  # fmt: skip
         algorithm = "RS256" if kid.startswith("rsa") else "ES256"
-        return pyjwt().encode(body, self.keys[kid], algorithm=algorithm, headers={"kid": kid})
+        return jwt.encode(body, self.keys[kid], algorithm=algorithm, headers={"kid": kid})
 
 
 def stored_keys() -> dict[str, Any]:
@@ -145,8 +145,8 @@ def stored_keys() -> dict[str, Any]:
     KEYS_DIR.mkdir(parents=True, exist_ok=True)
     files = {kid: KEYS_DIR / f"{kid}.pem" for kid in ("rsa-1", "ec-1")}
     if not all(path.exists() for path in files.values()):
-        for kid, key in _new_keys().items():
-            files[kid].write_bytes(_pem(key))
+        for kid, key in new_keys().items():
+            files[kid].write_bytes(pem(key))
             os.chmod(files[kid], 0o600)
     return {kid: _load(path.read_bytes()) for kid, path in files.items()}
 
@@ -171,21 +171,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"local OIDC issuer at {issuer.url} (JWKS {issuer.url}{JWKS_PATH}); Ctrl-C stops it")
         sys.stdout.flush()
         try:
-            issuer._server.serve_forever()
+            issuer.serve_forever()
         except KeyboardInterrupt:
             pass
         return 0
     if args.command == "token":
-        issuer = LocalIssuer.__new__(LocalIssuer)  # signs only: no server
-        issuer.keys, issuer.url = stored_keys(), args.issuer.rstrip("/")
-        print(issuer.id_token(args.sub, args.audience, ttl=args.ttl))
+        signer = LocalIssuer(0, stored_keys())  # signs only: its server never serves
+        try:
+            signer.url = args.issuer.rstrip("/")
+            print(signer.id_token(args.sub, args.audience, ttl=args.ttl))
+        finally:
+            signer.stop()
         return 0
-    key = _new_keys()["rsa-1"]
-    from cryptography.hazmat.primitives import serialization
-
+    key = new_keys()["rsa-1"]
     private, public = KEYS_DIR / "vonage-private.pem", KEYS_DIR / "vonage-public.pem"
     KEYS_DIR.mkdir(parents=True, exist_ok=True)
-    private.write_bytes(_pem(key))
+    private.write_bytes(pem(key))
     os.chmod(private, 0o600)
     public.write_bytes(
         key.public_key().public_bytes(

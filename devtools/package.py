@@ -30,10 +30,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chalicelib.storage.keys import INDEXES
+from chalicelib.keys import INDEXES
 from chalicelib.storage.table import create_table_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,7 +287,7 @@ _ACCOUNT_VARIABLES = (
 )  # fmt: skip
 
 
-def packaging_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+def packaging_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` for `chalice package`, cut off from any AWS account: packaging calls no AWS
     API, and a profile that does not exist here (or a half-set one) must not stop it."""
     env = {name: value for name, value in environ.items() if name not in _ACCOUNT_VARIABLES}

@@ -4,8 +4,9 @@ Each API call that botocore makes on behalf of callgate's own code (a frame in `
 up the stack; the tests' table set-up is not the code's) is noted as the IAM action it needs
 and what it acts on: `("dynamodb:Query", "index/by_user")`. A DynamoDB transaction needs its
 parts' actions (AWS, "Using IAM with DynamoDB transactions": a Put inside TransactWriteItems
-is authorised as dynamodb:PutItem). The recorder observes only: it calls botocore's own
-method with the same arguments and returns its result.
+is authorised as dynamodb:PutItem). The recorder observes only, through botocore's documented
+event system: every client boto3 makes gets a `before-parameter-build` handler (boto3's public
+`Session.client`, wrapped), which sees each call's operation and parameters and changes nothing.
 
 tests/unit/test_iam.py, run after every other test, holds the deployed role's policy to what
 was recorded.
@@ -13,7 +14,7 @@ was recorded.
 
 from __future__ import annotations
 
-import sys
+import inspect
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,26 +46,32 @@ def permissions(service: str, operation: str, params: Mapping[str, Any]) -> Iter
 
 
 def _called_by_the_code() -> bool:
-    frame = sys._getframe(2)
+    frame = inspect.currentframe()
     while frame is not None:
         if frame.f_code.co_filename.startswith(CODE):
             return True
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return False
 
 
-def install() -> None:
-    """Record every call from here on (once per process)."""
-    from botocore.client import BaseClient
+def _record(params: Mapping[str, Any], model: Any, **_: Any) -> None:
+    """botocore's before-parameter-build event: the call about to be made, as the caller made it."""
+    if _called_by_the_code():
+        RECORDED.update(permissions(model.service_model.service_name, model.name, params))
 
-    original = BaseClient._make_api_call
+
+def install() -> None:
+    """Record every call of every client boto3 makes from here on (once per process)."""
+    import boto3.session
+
+    original = boto3.session.Session.client
     if getattr(original, "records_permissions", False):
         return
 
-    def recording(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-        if _called_by_the_code():
-            RECORDED.update(permissions(self.meta.service_model.service_name, operation_name, api_params))
-        return original(self, operation_name, api_params)
+    def client(self: boto3.session.Session, *args: Any, **kwargs: Any) -> Any:
+        made = original(self, *args, **kwargs)
+        made.meta.events.register("before-parameter-build", _record)
+        return made
 
-    recording.records_permissions = True  # type: ignore[attr-defined]
-    BaseClient._make_api_call = recording  # type: ignore[method-assign]
+    client.records_permissions = True  # type: ignore[attr-defined]
+    boto3.session.Session.client = client  # type: ignore[method-assign]

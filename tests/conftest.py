@@ -17,6 +17,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from chalicelib.storage.call_store import CallStore
+from chalicelib.storage.client import dynamodb_client
 from chalicelib.storage.timing import ANSWER_BUDGET_S
 from devtools import dynamodb_local as ddb
 from tests import aws_operations
@@ -40,6 +43,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `after_all` run last: they read what the others recorded."""
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
 UNLIMITED = ("MAX_CALLS_PER_USER_PER_HOUR", "MAX_CALLS_PER_USER_PER_DAY", "MAX_CALLS_PER_MINUTE")
 
 
@@ -122,11 +127,35 @@ def project_dir(make_project: ProjectFactory) -> Path:
     return make_project()
 
 
-def chalice_client(project: Path) -> Client:
-    client = Client(app_module.app, stage_name=STAGE, project_dir=str(project))
-    # Client falls back to an empty config when it cannot load one; make that loud.
-    assert client._chalice_config.config_from_disk.get("app_name") == "callgate", "config not loaded"
-    return client
+# What "patient" storage waits for: whatever a busy machine makes DynamoDB Local take.
+PATIENT_CONNECT_S, PATIENT_READ_S, PATIENT_BUDGET_S = 5.0, 30.0, 60.0
+
+
+@contextmanager
+def chalice_client(project: Path, patient: bool = True) -> Iterator[Client]:
+    """The app as `chalice.test.Client` serves it, with `project`'s `local` stage.
+
+    `patient` (the default): the app's DynamoDB calls wait whatever a busy machine makes DynamoDB
+    Local take, for the tests of what a request does. With the production budget (a 0.4 s read
+    timeout, 0.85 s for the answer's storage) a slow DynamoDB Local on a loaded machine is a
+    spoken refusal or a 503: the budget at work, not a defect the test is about. The tests of
+    that budget (faults, broken replies, a restarting DynamoDB) pass patient=False.
+    """
+    # Client carries on with an empty config when it cannot load one: make that loud
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    assert config.get("app_name") == "callgate" and STAGE in config.get("stages", {}), "no callgate project"
+    adapters = app_module.adapters
+    saved = (adapters.store_for, adapters.answer_budget_s, adapters.event_budget_s)
+    if patient:
+        adapters.store_for = lambda settings: CallStore(
+            dynamodb_client(PATIENT_CONNECT_S, PATIENT_READ_S), settings.calls_table
+        )
+        adapters.answer_budget_s = adapters.event_budget_s = PATIENT_BUDGET_S
+    try:
+        with Client(app_module.app, stage_name=STAGE, project_dir=str(project)) as client:
+            yield client
+    finally:
+        adapters.store_for, adapters.answer_budget_s, adapters.event_budget_s = saved
 
 
 @pytest.fixture

@@ -19,13 +19,16 @@ from typing import Any
 
 import pytest
 
+from chalicelib import keys
 from chalicelib.decision import rate_limits
-from chalicelib.handlers import OWN_QUERY_KEYS, Handlers
+from chalicelib.routes import answer, event, history
+from chalicelib.routes.adapters import Adapters
+from chalicelib.routes.http import Reply, Request
 from chalicelib.settings import Settings, load
 from chalicelib.signature import sign
-from chalicelib.storage import keys
 from chalicelib.storage.call_store import CallStore
 from chalicelib.storage.timing import ANSWER_BUDGET_S
+from chalicelib.webhooks import OWN_QUERY_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 # The smallest stage that loads: every other setting has its default.
@@ -132,7 +135,7 @@ BASE_URL = "https://calls.example.com/api"  # where the harness's Vonage reaches
 
 
 class Harness:
-    """The handlers over a real CallStore on `client`; `now` is the clock, settings are fixed."""
+    """The routes over a real CallStore on `client`; `now` is the clock, settings are fixed."""
 
     def __init__(
         self, client: Any, table: str = "t", budget_s: float = ANSWER_BUDGET_S, **env: str | None
@@ -142,12 +145,22 @@ class Harness:
         self.now = FUTURE
         self.settings = stage_settings(CALLS_TABLE=table, **env)
         self.store = CallStore(self.client, table)
-        self.handlers = Handlers(
+        self.adapters = Adapters(
             store_for=lambda settings: self.store,
             load_settings=lambda: self.settings,
             clock=lambda: self.now,
             answer_budget_s=budget_s,
         )
+
+    def ask(self, query: dict[str, str] | None, base_url: str | None = BASE_URL) -> Reply:
+        """GET /answer with `query`, as Vonage asks it."""
+        return answer.answer(self.adapters, Request(query), base_url)
+
+    def post(
+        self, payload: Any, query: dict[str, str] | None = None, base_url: str | None = BASE_URL
+    ) -> Reply:
+        """POST /event with `payload` as its JSON body (and callgate's marks in `query`)."""
+        return event.event(self.adapters, Request(query, json.dumps(payload).encode(), JSON), base_url)
 
     def answer(
         self,
@@ -161,7 +174,7 @@ class Harness:
         conversation = conversation or f"CON-{uuid.uuid4()}"
         query = {"from_user": user, "to": to, "conversation_uuid": conversation,
                  "uuid": leg or f"leg-{conversation}", **extra}  # fmt: skip
-        reply = self.handlers.answer(query, None, None, base_url=BASE_URL)
+        reply = self.ask(query)
         assert reply.status == 200, reply.body
         return reply.body
 
@@ -169,7 +182,7 @@ class Harness:
         """Answer `query`; the answer's reason ("allowed" when it connects), after checking that
         what Vonage heard is what was stored, or, for a rate limit's refusal (never stored), logged."""
         with answer_lines_of_this_thread() as lines:
-            ncco = self.handlers.answer(query, None, None).body
+            ncco = self.ask(query, base_url=None).body
         (line,) = lines
         found = self.store.get_call(query["conversation_uuid"])
         if line["reason"] in LIMIT_REASONS and line["decision"] == "refuse":
@@ -198,19 +211,19 @@ class Harness:
         """Post an event; `failover`: as the answer connect's eventUrl (/event?failover=1) does;
         `query`: any other marks callgate put on the eventUrl (?failover=voicemail…)."""
         marks = {"failover": "1"} if failover else query
-        reply = self.handlers.event(marks, json.dumps(payload).encode(), JSON, base_url=BASE_URL)
+        reply = self.post(payload, marks)
         assert reply.status == 200, reply.body
         return reply.body
 
     def record(self, conversation: str) -> dict[str, Any]:
         """GET /calls/{conversation}."""
-        reply = self.handlers.get_call(conversation)
+        reply = history.get_call(self.adapters, conversation)
         assert reply.status == 200, reply.body
         return reply.body
 
     def listing(self, **query: str) -> dict[str, Any]:
         """GET /calls?…"""
-        reply = self.handlers.list_calls(query)
+        reply = history.list_calls(self.adapters, query)
         assert reply.status == 200, reply.body
         return reply.body
 

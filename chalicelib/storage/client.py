@@ -37,15 +37,20 @@ SUCCESS_KEYS = {"DescribeTable": ("Table",), "Query": ("Items", "Count")}
 _DECIMAL = re.compile(r"[0-9]{1,10}")
 
 _lock = threading.Lock()
-_clients: dict[tuple[str | None, ...], Any] = {}
+_clients: dict[tuple[Any, ...], Any] = {}
 
 
-def dynamodb_client() -> Any:
-    """A DynamoDB client for the current environment (cached per endpoint and region)."""
-    key = tuple(
-        os.environ.get(name)
-        for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
-    )
+def dynamodb_client(
+    connect_timeout_s: float = CONNECT_TIMEOUT_S, read_timeout_s: float = READ_TIMEOUT_S
+) -> Any:
+    """A DynamoDB client for the current environment (cached per endpoint, region and timeouts).
+    The timeouts are the latency budget's; only tests of something else than timing change them."""
+    key = (
+        *(os.environ.get(name) for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL", "AWS_REGION",
+                                            "AWS_DEFAULT_REGION")),
+        connect_timeout_s,
+        read_timeout_s,
+    )  # fmt: skip
     client = _clients.get(key)
     if client is None:
         with _lock:
@@ -55,8 +60,8 @@ def dynamodb_client() -> Any:
                 from botocore.config import Config
 
                 config = Config(
-                    connect_timeout=CONNECT_TIMEOUT_S,
-                    read_timeout=READ_TIMEOUT_S,
+                    connect_timeout=connect_timeout_s,
+                    read_timeout=read_timeout_s,
                     retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
                 )
                 try:

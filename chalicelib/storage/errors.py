@@ -1,24 +1,11 @@
-"""What storage failures mean to a caller: retry later (StoreUnavailable) or never (StoreRejected)."""
+"""What botocore's failures mean to a caller: retry later (StoreUnavailable) or never
+(StoreRejected), both in chalicelib/errors.py; and MalformedReply, botocore's own kind."""
 
 from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-
-class StoreUnavailable(Exception):
-    """DynamoDB could not be used; callers answer 503 or refuse the call.
-
-    `maybe_applied`: the request may have been carried out all the same (its
-    reply was lost, or DynamoDB failed after receiving it).
-    """
-
-    def __init__(self, message: str, maybe_applied: bool = False) -> None:
-        super().__init__(message)
-        self.maybe_applied = maybe_applied
-
-
-class StoreRejected(StoreUnavailable):
-    """DynamoDB refused this item for good (ValidationException): a retry cannot help."""
+from chalicelib.errors import StoreRejected, StoreUnavailable
 
 
 class MalformedReply(BotoCoreError):

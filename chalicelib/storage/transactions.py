@@ -24,8 +24,6 @@ INVALID = "ValidationError"  # the item cannot be written (e.g. it would pass 40
 
 
 class Write(NamedTuple):
-    """A tuple, not a dataclass: one is built for every write of every webhook."""
-
     role: Any  # what the write is to its caller: "answer", "summary", a rate limit…
     operation: dict[str, Any]  # {"Put": …}, {"Update": …}
 
@@ -64,16 +62,9 @@ def transact(client: Any, writes: Sequence[Write], deadline: float | None) -> Ca
     pause while a worst-case retry fits before `deadline`. StoreUnavailable for the rest, and
     before anything is sent when a worst-case call no longer fits: the caller's reply must not
     wait for a write that could outlast its budget."""
-    return apply(client, [operation for _, operation in writes], [role for role, _ in writes], deadline)
-
-
-def apply(
-    client: Any, operations: list[dict[str, Any]], roles: Sequence[Any], deadline: float | None
-) -> Cancelled | None:
-    """transact() with the operations and their roles apart: a caller that writes the same roles
-    every time passes one constant tuple of them instead of a Write per operation."""
     if deadline is not None and deadline - time.monotonic() < WORST_CALL_S:
         raise StoreUnavailable("no time left in the budget for a DynamoDB call")
+    operations = [write.operation for write in writes]
     while True:
         try:
             client.transact_write_items(TransactItems=operations)
@@ -89,8 +80,8 @@ def apply(
             return Cancelled(
                 exc,
                 tuple(
-                    (role, reason.get("Code"), reason.get("Item"))
-                    for role, reason in zip(roles, reasons, strict=False)
+                    (write.role, reason.get("Code"), reason.get("Item"))
+                    for write, reason in zip(writes, reasons, strict=False)
                 ),
             )
         except BotoCoreError as exc:

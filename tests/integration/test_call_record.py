@@ -8,7 +8,9 @@ import json
 import random
 from typing import Any
 
-from chalicelib.storage import keys
+from chalicelib import keys
+from chalicelib.routes import fallback
+from chalicelib.routes.http import Request
 from tests.support import FUTURE, UNLIMITED
 
 SUMMARY_FIELDS = ("status", "total_price", "total_duration", "first_event_time", "last_event_time")
@@ -195,7 +197,7 @@ def test_every_item_carries_the_retention_ttl(make_harness) -> None:
     h = make_harness(**UNLIMITED, RETENTION_DAYS="30")
     h.answer("CON-ttl")
     h.event(five_events("CON-ttl")[0])
-    h.handlers.fallback({"conversation_uuid": "CON-ttl", "uuid": "x", "reason": "r"}, None, None)
+    fallback.fallback(h.adapters, Request({"conversation_uuid": "CON-ttl", "uuid": "x", "reason": "r"}))
     expected = int(FUTURE.timestamp()) + 30 * 86400
     items = h.items("CON-ttl")
     assert {keys.item_type(item["sk"]["S"]) for item in items} == {

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from chalicelib import prompts
+from chalicelib.routes import fallback as fallback_route
+from chalicelib.routes.http import Request
 from chalicelib.storage.call_store import CallStore
 from devtools import dynamodb_local as ddb
 from tests.support import JSON, UNLIMITED, stage_settings
@@ -79,7 +81,7 @@ def test_fallback_answer_url(make_harness) -> None:
             "reason": "Connection timed out",
             "original_request": {"url": "https://x/answer", "type": "answer_url"}}  # fmt: skip
     for _ in range(2):  # Vonage tries the fallback URL twice
-        reply = h.handlers.fallback(None, json.dumps(body).encode(), JSON)
+        reply = fallback_route.fallback(h.adapters, Request(None, json.dumps(body).encode(), JSON))
         assert (reply.status, reply.body) == (200, [{"action": "talk", "text": prompts.FALLBACK_ANSWER}])
     view = h.record("CON-fallback")
     (fallback,) = view["fallbacks"]
@@ -91,12 +93,14 @@ def test_fallback_answer_url(make_harness) -> None:
 
 def test_fallback_answers_even_when_storage_is_down(make_harness) -> None:
     h = make_harness(**UNLIMITED)
-    h.handlers.store_for = lambda settings: CallStore(
+    h.adapters.store_for = lambda settings: CallStore(
         ddb.client(f"http://127.0.0.1:{ddb.free_port()}", timeout=0.2), "t"
     )
-    reply = h.handlers.fallback({"conversation_uuid": "CON-x", "uuid": "u", "reason": "500"}, None, None)
+    reply = fallback_route.fallback(
+        h.adapters, Request({"conversation_uuid": "CON-x", "uuid": "u", "reason": "500"})
+    )
     assert (reply.status, reply.body) == (200, [{"action": "talk", "text": prompts.FALLBACK_ANSWER}])
-    assert h.handlers.fallback(None, b"{broken", JSON).status == 200
+    assert fallback_route.fallback(h.adapters, Request(None, b"{broken", JSON)).status == 200
 
 
 def test_each_fallback_use_is_kept_and_a_carried_event_is_stored(make_harness) -> None:
@@ -112,7 +116,8 @@ def test_each_fallback_use_is_kept_and_a_carried_event_is_stored(make_harness) -
                     "timestamp": "2020-01-01T12:00:09.000Z", "reason": "503",
                     "original_request": {"url": "https://x/event", "type": "event_url"}}  # fmt: skip
     for body in (answer_failed, answer_failed, event_failed):  # Vonage tries each use twice at most
-        assert h.handlers.fallback(None, json.dumps(body).encode(), JSON).status == 200
+        reply = fallback_route.fallback(h.adapters, Request(None, json.dumps(body).encode(), JSON))
+        assert reply.status == 200
     view = h.record("CON-fu")
     assert sorted(f["reason"] for f in view["fallbacks"]) == ["503", "timeout"]
     assert {"url": "https://x/answer", "type": "answer_url"} in [

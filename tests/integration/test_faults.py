@@ -1,7 +1,12 @@
 """DynamoDB down: the answer URL still answers in time (a refusal), the others answer 503.
 
 Vonage waits about 1 s for the answer URL and does not retry a 500, so the
-refusal must come back within that, whatever DynamoDB does.
+refusal must come back within that, whatever DynamoDB does. That promise is held
+by a budget: each DynamoDB call is bounded by the client's timeouts (one attempt),
+and the answer URL starts a call only while a worst-case one still ends inside
+ANSWER_BUDGET_S, which leaves the rest of Vonage's second to the request itself.
+The tests check that budget on an injected clock (a machine's load cannot make
+them fail, nor pass), and the real wiring against dead endpoints for the refusal.
 
 The fakes here answer as DynamoDB does (request id, CRC32 of the body), so each
 fault reaches the code path it is named for; test_storage_replies.py and
@@ -19,14 +24,25 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from chalicelib import prompts
+from chalicelib.storage import client as storage_client
+from chalicelib.storage.timing import ANSWER_BUDGET_S, CONNECT_TIMEOUT_S, READ_TIMEOUT_S, WORST_CALL_S
 from devtools.dynamodb_local import free_port
 from tests.conftest import chalice_client
+from tests.support import UNLIMITED, Harness
 
 VONAGE_ANSWER_DEADLINE_S = 1.0
+# What the request does besides its DynamoDB calls (settings, the decision, the reply, the log
+# line) must fit in what the budget leaves of Vonage's second.
+REST_OF_THE_REQUEST_S = 0.1
+# Far beyond the budget, far below botocore's defaults (60 s per read, retries with backoff): a
+# wall-clock bound that a busy machine cannot trip, but a DynamoDB call left unbounded would.
+HANG_S = 10.0
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 
 # (status, body, headers): what a fake endpoint sends back for one call
@@ -157,8 +173,11 @@ def dead_endpoint(request, silent_server: str, throttling_server: str, slow_conf
     }[request.param]
 
 
-def test_answer_fails_closed_within_the_deadline(make_project, dead_endpoint, conversation_uuid) -> None:
-    with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=dead_endpoint)) as client:
+def test_answer_fails_closed_against_a_dead_dynamodb(make_project, dead_endpoint, conversation_uuid) -> None:
+    """The real wiring: the caller hears the refusal, and the request does not hang on DynamoDB.
+    That it is in time is checked on an injected clock below (a wall-clock bound near Vonage's
+    deadline would fail on a busy machine without telling anything about the code)."""
+    with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=dead_endpoint), patient=False) as client:
         started = time.monotonic()
         response = client.http.get(
             f"/answer?to=14155550101&from_user=j&uuid=u&conversation_uuid={conversation_uuid}"
@@ -166,19 +185,115 @@ def test_answer_fails_closed_within_the_deadline(make_project, dead_endpoint, co
         elapsed = time.monotonic() - started
     assert response.status_code == 200
     assert response.json_body == [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}]
-    assert elapsed < VONAGE_ANSWER_DEADLINE_S, f"refusal took {elapsed:.2f} s"
+    assert elapsed < HANG_S, f"refusal took {elapsed:.2f} s: a DynamoDB call is not bounded"
+
+
+def test_the_budget_leaves_vonage_time_for_the_reply(monkeypatch) -> None:
+    """The client the app builds bounds each DynamoDB call to WORST_CALL_S (its connect and read
+    timeouts, one attempt), a call fits in the answer budget, and the budget in Vonage's second."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setattr(storage_client, "_clients", {})  # built here, and forgotten after
+    config = storage_client.dynamodb_client().meta.config
+    assert (config.connect_timeout, config.read_timeout) == (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+    assert config.retries["total_max_attempts"] == 1
+    assert CONNECT_TIMEOUT_S + READ_TIMEOUT_S == WORST_CALL_S <= ANSWER_BUDGET_S
+    assert ANSWER_BUDGET_S + REST_OF_THE_REQUEST_S <= VONAGE_ANSWER_DEADLINE_S
+
+
+class FakeClock:
+    """time.monotonic and time.sleep for the code under test: only what DynamoDB takes passes."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _client_error(code: str, status: int = 400, **extra: object) -> ClientError:
+    response = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError({**response, **extra}, "TransactWriteItems")  # type: ignore[arg-type]
+
+
+def _conflicted() -> ClientError:
+    reasons = [{"Code": "None"}, {"Code": "TransactionConflict"}, {"Code": "None"}, {"Code": "None"}]
+    return _client_error("TransactionCanceledException", CancellationReasons=reasons)
+
+
+class DeadDynamoDB:
+    """A DynamoDB client each of whose calls takes `cost` seconds of the fake clock (at most what
+    the real client's timeouts let one take), then fails with `error()`."""
+
+    def __init__(self, clock: FakeClock, cost: float, error: Callable[[], Exception]) -> None:
+        self.clock, self.cost, self.error = clock, cost, error
+        self.calls: list[tuple[str, float]] = []  # each call and when it began, on the fake clock
+
+    def __getattr__(self, operation: str) -> Callable[..., Any]:
+        def call(**_: Any) -> Any:
+            self.calls.append((operation, self.clock.now))
+            self.clock.now += self.cost
+            raise self.error()
+
+        return call
+
+
+URL = "http://127.0.0.1:9"
+FAULTS: dict[str, tuple[float, Callable[[], Exception]]] = {
+    # (how long each call takes, what it ends with): each fault at its slowest
+    "unreachable": (CONNECT_TIMEOUT_S, lambda: ConnectTimeoutError(endpoint_url=URL)),
+    "silent": (WORST_CALL_S, lambda: ReadTimeoutError(endpoint_url=URL)),
+    "silent-after-connect": (READ_TIMEOUT_S, lambda: ReadTimeoutError(endpoint_url=URL)),
+    "throttling": (WORST_CALL_S, lambda: _client_error("ThrottlingException")),
+    "fast-error": (0.0, lambda: _client_error("ThrottlingException")),
+    "slow-conflict": (0.35, _conflicted),
+    "fast-conflict": (0.0, _conflicted),  # retried, with pauses, while a call still fits
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("direction", ["outbound", "inbound"])
+def test_the_refusal_comes_within_the_budget(monkeypatch, fault: str, direction: str) -> None:
+    """On an injected clock: every DynamoDB call starts only while a worst-case call still ends
+    inside the answer budget, so the refusal is answered within it. An inbound callback makes
+    two calls (who last called the number, then the answer's write)."""
+    clock = FakeClock()
+    monkeypatch.setattr(time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(time, "sleep", clock.sleep)
+    cost, error = FAULTS[fault]
+    dynamodb = DeadDynamoDB(clock, cost, error)
+    h = Harness(dynamodb, "t", **UNLIMITED, INBOUND_DEFAULT_USER="desk")
+    if direction == "outbound":
+        query = {"from_user": "jane", "to": "14155550101", "conversation_uuid": "CON-budget", "uuid": "leg"}
+    else:  # a phone call to the team's number (VONAGE_NUMBER), rung through to an app user
+        query = {"from": "14155550123", "to": "14155550100", "conversation_uuid": "CON-budget", "uuid": "leg"}
+    started = clock.now
+    reply = h.ask(query)
+    elapsed = clock.now - started
+    assert (reply.status, reply.body) == (
+        200,
+        [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}],
+    )
+    operations = [operation for operation, _ in dynamodb.calls]
+    # the inbound answer asks who last called the number first: without that the test tests nothing
+    assert operations[:1] == (["get_item"] if direction == "inbound" else ["transact_write_items"])
+    late = [at - started for _, at in dynamodb.calls if at - started + WORST_CALL_S > ANSWER_BUDGET_S]
+    assert not late, f"calls started {late} s in could outlast the {ANSWER_BUDGET_S} s budget"
+    assert elapsed <= ANSWER_BUDGET_S, f"the refusal took {elapsed:.2f} s of DynamoDB's time"
 
 
 def test_event_is_503_so_vonage_retries(make_project, dead_endpoint, conversation_uuid) -> None:
     body = json.dumps({"conversation_uuid": conversation_uuid, "uuid": "u", "status": "started"}).encode()
-    with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=dead_endpoint)) as client:
+    with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=dead_endpoint), patient=False) as client:
         response = client.http.post("/event", headers={"Content-Type": "application/json"}, body=body)
     assert response.status_code == 503
-    assert response.json_body == {"error": "storage unavailable, retry later"}
+    assert response.json_body == {"error": "the calls table is unavailable, retry later"}
 
 
 def test_reads_and_health_are_503(make_project, dead_endpoint) -> None:
-    with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=dead_endpoint)) as client:
+    with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=dead_endpoint), patient=False) as client:
         assert client.http.get("/calls/CON-1").status_code == 503
         health = client.http.get("/health")
     assert health.status_code == 503
@@ -189,4 +304,7 @@ def test_event_with_broken_settings_is_503(make_project, conversation_uuid) -> N
     body = json.dumps({"conversation_uuid": conversation_uuid, "uuid": "u", "status": "started"}).encode()
     with chalice_client(make_project(CALLS_TABLE=None)) as client:
         response = client.http.post("/event", headers={"Content-Type": "application/json"}, body=body)
-    assert (response.status_code, response.json_body) == (503, {"error": "service misconfigured"})
+    assert (response.status_code, response.json_body) == (
+        503,
+        {"error": "service misconfigured: CALLS_TABLE is not set"},
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from chalicelib.routes import history
 from devtools import dynamodb_local as ddb
 from tests.conftest import chalice_client
 from tests.support import FUTURE, UNLIMITED
@@ -85,7 +86,9 @@ def test_a_call_records_events_come_in_pages(make_harness) -> None:
     pages, token = [], None
     while True:
         page = (
-            h.record("CON-long") if token is None else h.handlers.get_call("CON-long", {"next": token}).body
+            h.record("CON-long")
+            if token is None
+            else history.get_call(h.adapters, "CON-long", {"next": token}).body
         )
         pages.append(page)
         if not (token := page["next"]):
@@ -94,9 +97,9 @@ def test_a_call_records_events_come_in_pages(make_harness) -> None:
     assert [event for page in pages for event in page["events"]] == sent
     assert {page["event_count"] for page in pages} == {230}
     assert all(page["answer"] == pages[0]["answer"] is not None for page in pages)
-    small = h.handlers.get_call("CON-long", {"limit": "7"}).body
+    small = history.get_call(h.adapters, "CON-long", {"limit": "7"}).body
     assert len(small["events"]) == 7 and small["next"] is not None
-    assert len(h.handlers.get_call("CON-long", {"limit": "500"}).body["events"]) == 230
+    assert len(history.get_call(h.adapters, "CON-long", {"limit": "500"}).body["events"]) == 230
 
 
 def test_a_call_records_paging_refuses_what_it_never_returned(make_harness) -> None:
@@ -106,7 +109,7 @@ def test_a_call_records_paging_refuses_what_it_never_returned(make_harness) -> N
         for n in range(3):
             h.event({"conversation_uuid": conversation, "payload": {"n": n},
                      "timestamp": f"2020-01-01T12:00:0{n}.000Z"})  # fmt: skip
-    token = h.handlers.get_call("CON-p1", {"limit": "1"}).body["next"]
+    token = history.get_call(h.adapters, "CON-p1", {"limit": "1"}).body["next"]
     for query, error in (
         ({"limit": "0"}, "limit must be a whole number from 1 to 500"),
         ({"limit": "501"}, "limit must be a whole number from 1 to 500"),
@@ -114,9 +117,9 @@ def test_a_call_records_paging_refuses_what_it_never_returned(make_harness) -> N
         ({"next": "garbage"}, "next is not a token this API returned"),
         ({"page": "2"}, "unknown parameters: page"),
     ):
-        reply = h.handlers.get_call("CON-p2", query)
+        reply = history.get_call(h.adapters, "CON-p2", query)
         assert (reply.status, reply.body) == (400, {"error": error})
-    assert h.handlers.get_call("CON-p1", {"next": token}).body["events"] == [
+    assert history.get_call(h.adapters, "CON-p1", {"next": token}).body["events"] == [
         {"conversation_uuid": "CON-p1", "payload": {"n": n}, "timestamp": f"2020-01-01T12:00:0{n}.000Z"}
         for n in (1, 2)
     ]
@@ -138,7 +141,7 @@ def test_a_call_record_page_over_http(make_project, fresh_table: str) -> None:
 
 def test_a_call_without_a_caller_is_listed_by_date_only(make_harness) -> None:
     h = make_harness(**UNLIMITED)
-    reply = h.handlers.answer({"to": "14155550101", "conversation_uuid": "CON-anon", "uuid": "a"}, None, None)
+    reply = h.ask({"to": "14155550101", "conversation_uuid": "CON-anon", "uuid": "a"}, base_url=None)
     assert reply.status == 200
     summary = next(i for i in h.items("CON-anon") if i["sk"]["S"] == "SUMMARY")
     assert "user" not in summary and "by_user_pk" not in summary and "by_date_pk" in summary

@@ -3,7 +3,7 @@
 A limit's refusal costs one round trip: the cancelled transaction. It is logged (the
 `answer_decision` line) and not stored: a flood of refused calls writes nothing.
 
-The handlers are driven directly with a fixed clock, so a window never closes
+The routes are driven directly with a fixed clock, so a window never closes
 mid-test; the store is the real one, over HTTP.
 """
 
@@ -56,9 +56,9 @@ def test_refused_calls_do_not_use_the_quota(make_harness) -> None:
 def test_retried_answer_is_counted_once_and_answered_the_same(make_harness) -> None:
     h = make_harness(MAX_CALLS_PER_USER_PER_HOUR="2")
     query = {"from_user": "jane", "to": "14155550101", "conversation_uuid": "CON-retry", "uuid": "leg-1"}
-    first = h.handlers.answer(query, None, None).body
+    first = h.ask(query, base_url=None).body
     for _ in range(4):
-        assert h.handlers.answer(query, None, None).body == first
+        assert h.ask(query, base_url=None).body == first
     assert h.counts() == (1, 1, 1)
     # uuid=NONE: the conversation identifies the call, so a retry is still one call
     older = {"from": "demo", "to": "14155550101", "conversation_uuid": "CON-older", "uuid": "NONE"}

@@ -23,8 +23,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import prompts
-from chalicelib.storage import keys
+from chalicelib import keys, prompts
 from devtools import dynamodb_local as ddb
 from devtools.simulate import OUTCOMES, Call, call_events
 from tests.conftest import chalice_client
@@ -37,7 +36,7 @@ from tests.integration.test_faults import (
 )
 
 JSON_HEADERS = {"Content-Type": "application/json"}
-UNAVAILABLE = {"error": "storage unavailable, retry later"}
+UNAVAILABLE = {"error": "the calls table is unavailable, retry later"}
 EVENTS_PER_CALL = (2, 4, 7, 3)  # calls caught at different stages: 4 events a call on average
 
 # (path, payload): one event as Vonage posts it
@@ -182,7 +181,9 @@ def test_events_survive_a_dynamodb_restart(make_project, tmp_path, capsys) -> No
         phases: list[str] = []
         stopper = restarter = None
         started = time.monotonic()
-        with chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=local.url, CALLS_TABLE=table)) as client:
+        with chalice_client(
+            make_project(AWS_ENDPOINT_URL_DYNAMODB=local.url, CALLS_TABLE=table), patient=False
+        ) as client:
             for n, delivery in enumerate(deliveries):
                 if n == total // 3:
                     stopper = _in_background(local.stop)  # requests keep coming while it goes down
@@ -256,7 +257,10 @@ def test_a_dynamodb_that_never_stores_gets_503_from_every_event(make_project, ca
     deliveries = vonage_events(8, calls=2, seed=11)
     endpoint = fake_dynamodb(answer) if answer else silent_endpoint()
     worst = {"/event": 0.0, "/fallback": 0.0}
-    with endpoint as url, chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=url)) as client:
+    with (
+        endpoint as url,
+        chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=url), patient=False) as client,
+    ):
         for delivery in deliveries:
             started = time.monotonic()
             status, body = _post(client, delivery)

@@ -8,8 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from chalicelib import prompts
-from chalicelib.storage import keys
+from chalicelib import keys, prompts
 from tests.conftest import chalice_client
 
 JSON = {"Content-Type": "application/json"}
@@ -474,7 +473,12 @@ def test_health_missing_table_is_503(make_project, caplog) -> None:
     with chalice_client(make_project(CALLS_TABLE="no-such-table")) as c, caplog.at_level("ERROR", "callgate"):
         response = c.http.get("/health")
     assert response.status_code == 503
-    assert response.json_body == {"status": "unavailable", "error": "the calls table is unavailable"}
+    assert response.json_body == {
+        "status": "unavailable",
+        "error": "the calls table is unavailable, retry later",
+    }
+    # the same detail line as every other route's
+    assert '"log":"storage_unavailable","route":"/health"' in caplog.text
     assert "ResourceNotFoundException" in caplog.text
 
 

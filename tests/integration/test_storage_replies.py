@@ -125,10 +125,10 @@ def test_a_reply_that_is_not_dynamodbs_is_storage_unavailable(
 ) -> None:
     with (
         fake_dynamodb(SCENARIOS[scenario]) as url,
-        chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=url)) as client,
+        chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=url), patient=False) as client,
     ):
         found = _routes(client, conversation_uuid)
-    unavailable = {"error": "storage unavailable, retry later"}
+    unavailable = {"error": "the calls table is unavailable, retry later"}
     assert found["/answer"] == (200, REFUSAL)  # fail closed: nothing connected, nothing counted
     assert found["/event"] == (503, unavailable)  # Vonage retries it
     assert found["/fallback"] == (200, FALLBACK)
@@ -142,7 +142,7 @@ def test_the_same_fake_answering_like_dynamodb_is_success(make_project, conversa
     """The control: the checks accept DynamoDB's own replies, so they are what refuses the rest."""
     with (
         fake_dynamodb(success) as url,
-        chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=url)) as client,
+        chalice_client(make_project(AWS_ENDPOINT_URL_DYNAMODB=url), patient=False) as client,
     ):
         found = _routes(client, conversation_uuid)
     status, ncco = found["/answer"]

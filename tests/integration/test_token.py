@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+import jwt
 import pytest
 
-from chalicelib import tokens
-from devtools.oidc_issuer import LocalIssuer, _new_keys, _pem
+from devtools.oidc_issuer import JWKS_PATH, LocalIssuer, new_keys, pem
 from tests.conftest import chalice_client
 
 APPLICATION_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
@@ -27,7 +30,7 @@ def issuer() -> Iterator[LocalIssuer]:
 
 @pytest.fixture(scope="module")
 def vonage_key() -> Any:
-    return _new_keys()["rsa-1"]
+    return new_keys()["rsa-1"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def project(make_project, issuer: LocalIssuer, vonage_key: Any) -> Any:
         TOKEN_ISSUER=issuer.url,
         TOKEN_AUDIENCE=AUDIENCE,
         VONAGE_APPLICATION_ID=APPLICATION_ID,
-        VONAGE_PRIVATE_KEY=_pem(vonage_key).decode(),
+        VONAGE_PRIVATE_KEY=pem(vonage_key).decode(),
         ALLOWED_USERS="jane,omar",
     )
 
@@ -54,7 +57,7 @@ def test_the_login_flow_over_http(project: Any, issuer: LocalIssuer, vonage_key:
         assert reply.headers["Content-Type"] == "application/json"
         assert reply.headers["Cache-Control"] == "no-store"
         body = json.loads(reply.body)
-        claims = tokens.pyjwt().decode(body["token"], vonage_key.public_key(), algorithms=["RS256"])
+        claims = jwt.decode(body["token"], vonage_key.public_key(), algorithms=["RS256"])
         assert (claims["sub"], claims["application_id"], body["user"]) == ("jane", APPLICATION_ID, "jane")
         assert 0 < claims["exp"] - time.time() <= 900
         assert post(client, issuer.id_token("omar", AUDIENCE, kid="ec-1")).status_code == 200
@@ -86,7 +89,7 @@ def test_an_issuer_that_is_down_is_503(make_project, vonage_key: Any) -> None:
     try:
         project = make_project(TOKEN_ISSUER=down.url, TOKEN_AUDIENCE=AUDIENCE,
                                VONAGE_APPLICATION_ID=APPLICATION_ID,
-                               VONAGE_PRIVATE_KEY=_pem(vonage_key).decode())  # fmt: skip
+                               VONAGE_PRIVATE_KEY=pem(vonage_key).decode())  # fmt: skip
         with chalice_client(project) as client:
             reply = post(client, down.id_token("jane", AUDIENCE))
         assert reply.status_code == 503 and "token" not in json.loads(reply.body)
@@ -99,31 +102,70 @@ def test_without_token_issuer_the_route_is_404(client: Any, issuer: LocalIssuer)
     assert reply.status_code == 404 and json.loads(reply.body) == {"error": "not found"}
 
 
-def test_the_jwks_fetch_follows_no_redirect_to_plain_http_elsewhere(issuer: LocalIssuer) -> None:
-    """An https JWKS URL redirected to plain http could have its keys swapped on the way."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+@contextmanager
+def serving(host: str, answer: Callable[[str], tuple[int, dict[str, str], bytes]]) -> Iterator[str]:
+    """An HTTP server on `host` answering GET <path> with `answer(path)`: (status, headers, body)."""
 
-    target: dict[str, str] = {}
-
-    class Redirect(BaseHTTPRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(302)
-            self.send_header("Location", target["url"])
+            status, headers, body = answer(self.path)
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(name, value)
             self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = HTTPServer((host, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-        target["url"] = issuer.url + "/.well-known/jwks.json"  # this machine: allowed
-        assert json.loads(tokens.fetch_over_https(url, 2.0))["keys"]
-        target["url"] = "http://127.0.0.2:9/.well-known/jwks.json"  # plain http elsewhere: refused
-        with pytest.raises(tokens.IssuerUnavailable, match=r"redirect to http://127\.0\.0\.2"):
-            tokens.fetch_over_https(url, 2.0)
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def redirecting(to: str) -> Any:
+    """A server on this machine redirecting every GET to `to`."""
+    return serving("127.0.0.1", lambda path: (302, {"Location": to}, b""))
+
+
+def login_through(make_project: Any, issuer: LocalIssuer, vonage_key: Any, jwks_url: str) -> Any:
+    """POST /token with a good ID token, the issuer's keys read from `jwks_url`."""
+    project = make_project(TOKEN_ISSUER=issuer.url, TOKEN_JWKS_URL=jwks_url, TOKEN_AUDIENCE=AUDIENCE,
+                           VONAGE_APPLICATION_ID=APPLICATION_ID,
+                           VONAGE_PRIVATE_KEY=pem(vonage_key).decode())  # fmt: skip
+    with chalice_client(project) as client:
+        return post(client, issuer.id_token("jane", AUDIENCE))
+
+
+def test_the_jwks_fetch_follows_no_redirect_to_plain_http_elsewhere(
+    make_project, issuer: LocalIssuer, vonage_key: Any
+) -> None:
+    """An https JWKS URL redirected to plain http could have its keys swapped on the way: keys
+    served there (here the issuer's own, which would verify the token) are never fetched."""
+    asked: list[str] = []
+
+    def jwks(path: str) -> tuple[int, dict[str, str], bytes]:
+        asked.append(path)
+        return 200, {"Content-Type": "application/json"}, json.dumps(issuer.jwks()).encode()
+
+    with serving("127.0.0.2", jwks) as elsewhere, redirecting(elsewhere + JWKS_PATH) as redirect:
+        reply = login_through(make_project, issuer, vonage_key, redirect + "/refused" + JWKS_PATH)
+    assert reply.status_code == 503 and "token" not in json.loads(reply.body)
+    assert asked == []
+
+
+def test_the_jwks_fetch_follows_no_redirect_at_all(
+    make_project, issuer: LocalIssuer, vonage_key: Any
+) -> None:
+    """PyJWT's PyJWKClient follows no redirect, even to the issuer's own keys on this machine:
+    TOKEN_JWKS_URL must be where the keys are (the 503 names the redirect in the log)."""
+    fetched = issuer.fetches
+    with redirecting(issuer.url + JWKS_PATH) as redirect:
+        reply = login_through(make_project, issuer, vonage_key, redirect + "/moved" + JWKS_PATH)
+    assert reply.status_code == 503 and "token" not in json.loads(reply.body)
+    assert issuer.fetches == fetched

@@ -1,6 +1,6 @@
 """A phone call to the team's number (a callback) goes to the app user who last called that number.
 
-The handlers run over a fake store that answers the one lookup as told and records what the
+The routes run over a fake store that answers the one lookup as told and records what the
 answer's write is given; the integration tier checks the same over DynamoDB Local.
 """
 
@@ -12,11 +12,15 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from chalicelib import decision
-from chalicelib.handlers import Handlers
+from chalicelib.answer_request import parse_answer
+from chalicelib.callbacks import inbound_caller
+from chalicelib.errors import StoreUnavailable
+from chalicelib.routes import answer as answer_route
+from chalicelib.routes import event as event_route
+from chalicelib.routes.adapters import Adapters
+from chalicelib.routes.http import Request
 from chalicelib.storage.call_store import SavedAnswer
-from chalicelib.storage.errors import StoreUnavailable
-from chalicelib.webhooks import parse_answer, utc_iso
+from chalicelib.times import utc_iso
 from tests.support import stage_settings
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -46,22 +50,22 @@ class CallbackStore:
             raise self.fail
         return self.found
 
-    def save_answer(self, call: Any, leg_key: str, answer: dict[str, Any], expires_at: int, limits: Any,
-                    deadline: float, encoded: str | None = None) -> SavedAnswer:  # fmt: skip
+    def save_answer(self, call: Any, leg_key: str, answer: dict[str, Any], expires_at: int, limits: Any = (),
+                    deadline: float | None = None, encoded: str | None = None) -> SavedAnswer:  # fmt: skip
         self.saved.append((call, answer, limits))
         if self.limited and limits:
-            return SavedAnswer(limits[0].refusal, False)
+            return SavedAnswer(answer, False, limits[0])  # nothing stored: the limit is reached
         return SavedAnswer(answer, True)
 
 
 def answer(
     store: CallbackStore, caller: str = CALLER, to: str = TEAM, **settings: str
 ) -> list[dict[str, Any]]:
-    handlers = Handlers(
+    adapters = Adapters(
         store_for=lambda _: store, load_settings=lambda: stage_settings(**settings), clock=lambda: NOW
     )
     query = {"from": caller, "to": to, "conversation_uuid": "CON-cb", "uuid": "leg-cb"}
-    reply = handlers.answer(query, None, None, base_url="https://callgate.example")
+    reply = answer_route.answer(adapters, Request(query), base_url="https://callgate.example")
     assert reply.status == 200
     return reply.body  # type: ignore[no-any-return]
 
@@ -158,13 +162,13 @@ def test_every_team_number_takes_callbacks() -> None:
     settings = stage_settings(CALLER_IDS="GB=442071838750", USER_CALLER_IDS="jane=14155550177")
     for number in (TEAM, "442071838750", "+1 415 555 0177"):
         request = parse_answer({"from": CALLER, "to": number, "conversation_uuid": "c", "uuid": "u"})
-        assert decision.inbound_caller(request, settings) == CALLER, number
+        assert inbound_caller(request, settings) == CALLER, number
     app_user = parse_answer({"from_user": "jane", "to": TEAM, "conversation_uuid": "c", "uuid": "u"})
-    assert decision.inbound_caller(app_user, settings) is None  # an app user calling the number: outbound
+    assert inbound_caller(app_user, settings) is None  # an app user calling the number: outbound
 
 
 def test_the_callback_settings_are_checked() -> None:
-    from chalicelib.settings import ConfigError
+    from chalicelib.errors import ConfigError
 
     with pytest.raises(ConfigError, match="INBOUND_DEFAULT_USER"):
         stage_settings(INBOUND_DEFAULT_USER="two users")
@@ -184,10 +188,10 @@ def event_reply(payload: dict[str, Any], mark: str | None = "voicemail", **setti
         def save_event(self, *_: Any) -> bool:
             return True
 
-    handlers = Handlers(store_for=lambda _: Stored(), load_settings=lambda: stage_settings(**settings))
+    adapters = Adapters(store_for=lambda _: Stored(), load_settings=lambda: stage_settings(**settings))
     query = {"failover": mark} if mark else None
     body = json.dumps(payload).encode()
-    reply = handlers.event(query, body, "application/json", None, "https://callgate.example")
+    reply = event_route.event(adapters, Request(query, body, "application/json"), "https://callgate.example")
     assert reply.status == 200
     return reply.body
 
@@ -219,9 +223,9 @@ def test_every_answer_says_its_direction() -> None:
     store = CallbackStore(Found("jane", "CON-out", "2026-11-20T09:00:00.000Z"))
     answer(store)  # a callback
     answer(store, to="14155550199")  # a phone caller to another number: refused, still inbound
-    handlers = Handlers(store_for=lambda _: store, load_settings=stage_settings, clock=lambda: NOW)
+    adapters = Adapters(store_for=lambda _: store, load_settings=stage_settings, clock=lambda: NOW)
     query = {"from_user": "jane", "to": "14155550101", "conversation_uuid": "CON-o", "uuid": "leg-o"}
-    handlers.answer(query, None, None, base_url="https://callgate.example")
+    answer_route.answer(adapters, Request(query), base_url="https://callgate.example")
     assert [(saved["reason"], saved["direction"]) for _, saved, _ in store.saved] == [
         ("callback_user", "inbound"), ("pstn_caller_not_allowed", "inbound"), ("allowed", "outbound"),
     ]  # fmt: skip

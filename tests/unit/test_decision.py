@@ -6,19 +6,19 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib import ncco, prompts
+from chalicelib import keys, prompts
+from chalicelib.answer_request import parse_answer, read_answer
 from chalicelib.decision import (
     Refused,
     caller_id,
     check_caller,
     check_destination,
     decide,
+    limit_reached,
     rate_limits,
     refusal,
 )
-from chalicelib.settings import Settings, load
-from chalicelib.storage import keys
-from chalicelib.webhooks import parse_answer, read_answer
+from chalicelib.settings import load
 from tests.support import BASE_ENV as BASE
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -278,24 +278,43 @@ def test_rate_limits_are_fixed_windows_with_expiry_and_their_own_refusal() -> No
     assert hour.expires_at == int(datetime(2026, 11, 21, 23, 0, tzinfo=UTC).timestamp())
     assert day.expires_at == int(datetime(2026, 11, 23, 0, 0, tzinfo=UTC).timestamp())
     assert minute.expires_at == int(datetime(2026, 11, 21, 0, 0, tzinfo=UTC).timestamp())
-    assert [(limit.refusal["decision"], limit.refusal["reason"]) for limit in (hour, day, minute)] == [
+    request = answer(from_user="jane")
+    connect = decide(request, cfg, now)  # type: ignore[arg-type]
+    assert connect.limits == (hour, day, minute)
+    refusals = [
+        limit_reached(connect, limit, request, cfg).answer  # type: ignore[arg-type]
+        for limit in (hour, day, minute)
+    ]
+    assert [(refused["decision"], refused["reason"]) for refused in refusals] == [
         ("refuse", "user_rate_limited"),
         ("refuse", "user_rate_limited"),
         ("refuse", "global_rate_limited"),
     ]
-    assert "MAX_CALLS_PER_USER_PER_DAY" in day.refusal["detail"]
-    assert minute.refusal["ncco"] == [{"action": "talk", "text": prompts.REFUSALS["global_rate_limited"]}]
+    assert "MAX_CALLS_PER_USER_PER_HOUR" in refusals[0]["detail"]
+    assert "MAX_CALLS_PER_USER_PER_DAY" in refusals[1]["detail"]
+    assert refusals[2]["ncco"] == [{"action": "talk", "text": prompts.REFUSALS["global_rate_limited"]}]
 
 
 def test_only_a_connect_carries_rate_limits() -> None:
-    connect = decide(answer(from_user="jane"), load(BASE), NOW)  # type: ignore[arg-type]
+    request = answer(from_user="jane")
+    connect = decide(request, load(BASE), NOW)  # type: ignore[arg-type]
     refused = decide(answer(from_user="jane", to="18765550100"), load(BASE), NOW)  # type: ignore[arg-type]
     assert (connect.connects, len(connect.limits)) == (True, 3)
     assert (refused.connects, refused.limits) == (False, ())
     # a limit's refusal still audits the request and where it was headed
-    assert {k: connect.limits[0].refusal[k] for k in ("caller", "destination", "received_at")} == {
+    reached = limit_reached(connect, connect.limits[0], request, load(BASE)).answer  # type: ignore[arg-type]
+    assert {k: reached[k] for k in ("caller", "destination", "received_at")} == {
         "caller": "jane", "destination": "+14155550101", "received_at": "2026-11-20T12:00:00.000000Z"
     }  # fmt: skip
+    assert (reached["uuid"], reached["region"], reached["number_type"]) == ("u", "US", "FIXED_LINE_OR_MOBILE")
+
+
+def test_a_limits_refusal_speaks_the_stages_text() -> None:
+    cfg = load({**BASE, "REFUSAL_TEXT_USER_RATE_LIMITED": "Zu viele Anrufe.", "TALK_LANGUAGE": "de-DE"})
+    request = answer(from_user="jane")
+    connect = decide(request, cfg, NOW)  # type: ignore[arg-type]
+    reached = limit_reached(connect, connect.limits[0], request, cfg).answer  # type: ignore[arg-type]
+    assert reached["ncco"] == [{"action": "talk", "text": "Zu viele Anrufe.", "language": "de-DE"}]
 
 
 @pytest.mark.parametrize(
@@ -321,41 +340,30 @@ def test_an_unreadable_body_is_refused_without_trusting_its_query() -> None:
     assert answer["detail"].startswith("body is not valid JSON")
 
 
-def _built_anew(to: str, caller: str, cfg: Settings, event_url: str | None) -> list:
-    """The connect answer's NCCO built action by action, as decide() once built it every time."""
-    actions = []
-    if cfg.greeting_text:
-        actions.append(ncco.talk(cfg.greeting_text, language=cfg.talk_language))
-    synchronous = "synchronous" if event_url else None
-    endpoint = ncco.phone(to)
-    actions.append(
-        ncco.connect(endpoint, from_=caller, timeout=cfg.connect_timeout, limit=cfg.max_call_seconds,
-                     event_type=synchronous, event_url=event_url)
-    )  # fmt: skip
-    return ncco.ncco(*actions)
-
-
-def test_the_connect_ncco_is_built_once_and_each_call_gets_its_own() -> None:
+def test_each_call_gets_its_own_connect() -> None:
+    """The greeting, the caller ID, the length cap and, with an eventUrl, a synchronous connect
+    that asks /event on failure: per call, per settings."""
     plain = load(BASE)
     local = load({**BASE, "CALLER_IDS": "GB=442079460000", "GREETING_TEXT": "", "MAX_CALL_SECONDS": "60"})
     a, b = "https://a.example.com/event?failover=1", "https://b.example.com/api/event?failover=1"
+    greeting = {"action": "talk", "text": "Please wait while we connect you."}
+
+    def connect(to: str, caller: str, limit: int, event_url: str | None) -> dict:
+        synchronous = {"eventType": "synchronous", "eventUrl": [event_url]} if event_url else {}
+        return {"action": "connect", "timeout": 20, "limit": limit, "from": caller, **synchronous,
+                "endpoint": [{"type": "phone", "number": to}]}  # fmt: skip
+
     cases = [
-        (plain, "14155550101", a),
-        (plain, "14155550199", a),
-        (plain, "14155550101", b),
-        (plain, "14155550101", None),
-        (local, "442079460001", None),
-        (local, "14155550101", None),
+        (plain, "14155550101", a, [greeting, connect("14155550101", "14155550100", 3600, a)]),
+        (plain, "14155550199", a, [greeting, connect("14155550199", "14155550100", 3600, a)]),
+        (plain, "14155550101", b, [greeting, connect("14155550101", "14155550100", 3600, b)]),
+        (plain, "14155550101", None, [greeting, connect("14155550101", "14155550100", 3600, None)]),
+        (local, "442079460001", None, [connect("442079460001", "442079460000", 60, None)]),
+        (local, "14155550101", None, [connect("14155550101", "14155550100", 60, None)]),
     ]
-    for cfg, to, event_url in cases * 2:  # the second time from what was kept
+    for cfg, to, event_url, expected in cases * 2:  # and again, after the others
         made = decide(answer(from_user="jane", to=to), cfg, NOW, event_url)  # type: ignore[arg-type]
-        assert made.answer["ncco"] == _built_anew(to, made.answer["caller_id"], cfg, event_url)
-    first = decide(answer(from_user="jane"), plain, NOW, a).answer["ncco"]  # type: ignore[arg-type]
-    first[0]["text"] = "changed"
-    first[1]["eventUrl"].append("https://elsewhere.example.com")
-    first[1]["endpoint"][0]["number"] = "0"
-    again = decide(answer(from_user="jane"), plain, NOW, a).answer["ncco"]  # type: ignore[arg-type]
-    assert again == _built_anew("14155550101", "14155550100", plain, a)  # shares nothing with `first`
+        assert made.answer["ncco"] == expected
 
 
 @pytest.mark.parametrize(
@@ -373,7 +381,9 @@ def test_rate_limit_windows_follow_the_minute_and_its_time_zone(now: datetime) -
         hour, day, minute = rate_limits("jane", now, cfg)
         start = now.replace(second=0, microsecond=0)
         assert (hour.period, day.period, minute.period) == (
-            f"{start:%Y-%m-%dT%H}", f"{start:%Y-%m-%d}", f"{start:%Y-%m-%dT%H:%M}"
+            f"{start:%Y-%m-%dT%H}",
+            f"{start:%Y-%m-%d}",
+            f"{start:%Y-%m-%dT%H:%M}",
         )
         top = start.replace(minute=0)
         assert (hour.expires_at, day.expires_at, minute.expires_at) == (
@@ -391,4 +401,4 @@ def test_rate_limit_texts_follow_the_settings() -> None:
     first = rate_limits("jane", now, load({**BASE, "MAX_CALLS_PER_MINUTE": "7"}))[2]
     second = rate_limits("jane", now, load({**BASE, "MAX_CALLS_PER_MINUTE": "8"}))[2]
     assert (first.limit, second.limit) == (7, 8)
-    assert first.refusal["detail"].startswith("7 calls") and second.refusal["detail"].startswith("8 calls")
+    assert first.detail.startswith("7 calls") and second.detail.startswith("8 calls")

@@ -85,25 +85,33 @@ def test_xray_on_a_stage_adds_its_two_permissions(monkeypatch: pytest.MonkeyPatc
 
 
 def test_headers_are_read_whatever_their_case_and_whether_present() -> None:
-    """app._header asks Chalice's lower-cased header dict directly (an absent header raises no
-    KeyError inside); the names it is given are lower case, the request's may be any case."""
+    """A webhook's Content-Type and Authorization reach the routes whatever case the request
+    spells them in; an absent header is None."""
     from chalice.app import Request
 
     import app
 
-    event = {
-        "multiValueQueryStringParameters": None,
-        "headers": {"Content-Type": "application/json", "AUTHORIZATION": "Bearer x"},
-        "pathParameters": None,
-        "requestContext": {"httpMethod": "POST", "resourcePath": "/event"},
-        "body": "{}",
-        "isBase64Encoded": False,
-        "stageVariables": None,
-    }
-    app.app.current_request = Request(event)
+    def request(headers: dict[str, str]) -> dict:
+        return {
+            "multiValueQueryStringParameters": {"failover": ["1"]},
+            "headers": headers,
+            "pathParameters": None,
+            "requestContext": {"httpMethod": "POST", "resourcePath": "/event"},
+            "body": "{}",
+            "isBase64Encoded": False,
+            "stageVariables": None,
+        }
+
     try:
-        assert (app._header("content-type"), app._header("authorization")) == ("application/json", "Bearer x")
-        assert app._header("x-absent") is None
+        app.app.current_request = Request(
+            request({"Content-Type": "application/json", "AUTHORIZATION": "Bearer x"})
+        )
+        read = app._request()
+        assert (read.query, read.body, read.content_type, read.authorization) == (
+            {"failover": "1"}, b"{}", "application/json", "Bearer x"
+        )  # fmt: skip
+        app.app.current_request = Request(request({"content-type": "application/json"}))
+        assert (app._request().content_type, app._request().authorization) == ("application/json", None)
     finally:
         app.app.current_request = None  # type: ignore[assignment]
 
@@ -128,7 +136,7 @@ def test_in_lambda_the_dynamodb_client_is_built_at_init() -> None:
 
 def test_the_packaged_table_is_the_local_definition() -> None:
     """`make package` merges the table from chalicelib/storage/table.py: same keys, indexes, TTL."""
-    from chalicelib.storage.keys import TTL_ATTRIBUTE
+    from chalicelib.keys import TTL_ATTRIBUTE
     from chalicelib.storage.table import create_table_args
     from devtools.package import merge_template
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
-from botocore.session import Session
 from botocore.stub import Stubber
 
 from chalicelib.storage.call_store import CallStore
@@ -83,9 +83,9 @@ def test_a_transaction_needs_its_parts_actions() -> None:
 
 def test_only_the_codes_calls_are_recorded() -> None:
     """The same DescribeTable, made by a test directly and then by CallStore.check()."""
-    client = Session().create_client(
-        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    client = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    ).client("dynamodb")
     reply = {"Table": {"TableStatus": "ACTIVE"}}
     before = set(RECORDED)
     RECORDED.discard(("dynamodb:DescribeTable", "table"))

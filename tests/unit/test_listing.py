@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from chalicelib.listing import BadQuery, ListingQuery, parse_listing
-from chalicelib.storage import keys
+from chalicelib import keys
+from chalicelib.errors import BadQuery
+from chalicelib.listing import ListingQuery, parse_listing
 
 
 def test_user_date_and_both() -> None:

@@ -18,12 +18,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib import handlers as handlers_module
 from chalicelib import logs, metrics
-from chalicelib.handlers import Handlers, Reply
-from chalicelib.settings import ConfigError, Settings
+from chalicelib.errors import ConfigError, StoreRejected, StoreUnavailable
+from chalicelib.routes import answer, event, fallback, health, history
+from chalicelib.routes.adapters import Adapters
+from chalicelib.routes.http import Reply, Request
+from chalicelib.routes.outcomes import RequestLine
+from chalicelib.settings import Settings
 from chalicelib.storage.call_store import Page, SavedAnswer, StoredCall
-from chalicelib.storage.errors import StoreRejected, StoreUnavailable
 from tests.support import JSON, SECRET, bearer, stage_settings
 
 CONNECT_QUERY = {"from_user": "jane", "to": "14155550101", "conversation_uuid": "CON-1", "uuid": "leg-1"}
@@ -138,7 +140,7 @@ class FakeStore:
                     deadline: float, encoded: str | None = None) -> SavedAnswer:  # fmt: skip
         self._call("save_answer")
         if self.limited and limits:
-            return SavedAnswer(limits[0].refusal, False)
+            return SavedAnswer(answer, False, limits[0])
         return SavedAnswer(self.first or answer, True)
 
     def replace_answer(self, *_: Any) -> None:
@@ -163,6 +165,9 @@ class FakeStore:
     def check(self) -> None:
         self._call("check")
 
+    def kept(self) -> bool:
+        return False  # every check asks DynamoDB
+
 
 def broken_settings() -> Settings:
     raise ConfigError("VONAGE_NUMBER is not set")
@@ -176,14 +181,41 @@ def stage(**overrides: str | None) -> Settings:
 SIGNED = {"VONAGE_SIGNATURE_SECRET": SECRET, "ALLOW_UNSIGNED_WEBHOOKS": None}
 
 
+class Routes:
+    """Each route over these adapters, asked as Vonage (or a tool) asks it."""
+
+    def __init__(self, adapters: Adapters) -> None:
+        self.adapters = adapters
+
+    def answer(self, query: dict[str, str] | None, authorization: str | None = None) -> Reply:
+        return answer.answer(self.adapters, Request(query, None, None, authorization))
+
+    def event(self, body: bytes, query: dict[str, str] | None = None) -> Reply:
+        return event.event(self.adapters, Request(query, body, JSON))
+
+    def fallback(self, query: dict[str, str]) -> Reply:
+        return fallback.fallback(self.adapters, Request(query))
+
+    def get_call(self, conversation_uuid: str, query: dict[str, str] | None = None) -> Reply:
+        return history.get_call(self.adapters, conversation_uuid, query)
+
+    def list_calls(self, query: dict[str, str]) -> Reply:
+        return history.list_calls(self.adapters, query)
+
+    def health(self) -> Reply:
+        return health.health(self.adapters)
+
+
 def handlers(
     store: FakeStore | None = None, settings: Settings | Callable[[], Settings] | None = None
-) -> Handlers:
-    """Handlers over `store` (a fresh FakeStore) with these settings (stage()'s)."""
+) -> Routes:
+    """The routes over `store` (a fresh FakeStore) with these settings (stage()'s)."""
     fixed = stage() if settings is None else settings
-    return Handlers(
-        store_for=lambda _: store if store is not None else FakeStore(),
-        load_settings=fixed if callable(fixed) else lambda: fixed,
+    return Routes(
+        Adapters(
+            store_for=lambda _: store if store is not None else FakeStore(),
+            load_settings=fixed if callable(fixed) else lambda: fixed,
+        )
     )
 
 
@@ -193,7 +225,9 @@ def written() -> Iterator[io.StringIO]:
     log = logging.getLogger("callgate")
     saved = (log.handlers[:], log.propagate, log.level, log.filters[:])
     stream = io.StringIO()
-    log.handlers[:] = [logs.JsonLines(stream)]
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonLines())
+    log.handlers[:] = [handler]
     log.propagate, log.filters[:] = False, []
     log.setLevel(logging.INFO)
     try:
@@ -255,7 +289,7 @@ def check_route_metrics(line: dict[str, Any], namespace: str = metrics.DEFAULT_N
 
 
 def test_a_connect_writes_one_line_with_its_answer_and_metrics(written: io.StringIO) -> None:
-    reply = handlers().answer(CONNECT_QUERY, None, None)
+    reply = handlers().answer(CONNECT_QUERY)
     line = request_line(written)
     assert reply.status == 200
     assert (line["log"], line["route"], line["outcome"], line["status"]) == (
@@ -282,7 +316,7 @@ def test_a_refusal_counts_one_answer_by_its_reason(
     written: io.StringIO, query: dict[str, str], reason: str, stored: bool
 ) -> None:
     store = FakeStore()
-    handlers(store).answer(query, None, None)
+    handlers(store).answer(query)
     line = request_line(written)
     assert (line["outcome"], line["status"], line["decision"]) == ("refuse", 200, "refuse")
     assert line["reason"] == reason
@@ -294,14 +328,14 @@ def test_a_refusal_counts_one_answer_by_its_reason(
 
 
 def test_a_limits_refusal_is_counted_though_not_stored(written: io.StringIO) -> None:
-    handlers(FakeStore(limited=True)).answer(CONNECT_QUERY, None, None)
+    handlers(FakeStore(limited=True)).answer(CONNECT_QUERY)
     line = request_line(written)
     assert (line["outcome"], line["Reason"], line["stored"]) == ("refuse", "user_rate_limited", False)
     assert set(counted(line)) == {"Answers", "StorageLatency"}
 
 
 def test_storage_that_fails_is_a_spoken_refusal_and_still_timed(written: io.StringIO) -> None:
-    handlers(FakeStore(fail=StoreUnavailable("timed out"))).answer(CONNECT_QUERY, None, None)
+    handlers(FakeStore(fail=StoreUnavailable("timed out"))).answer(CONNECT_QUERY)
     line = request_line(written)
     # no 503 on the answer URL: the caller hears a refusal, so nothing counts as Unavailable
     assert (line["status"], line["outcome"], line["Reason"]) == (200, "refuse", "policy_unavailable")
@@ -312,7 +346,7 @@ def test_broken_settings_count_in_the_default_namespace(
     written: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("METRICS_NAMESPACE", raising=False)
-    handlers(settings=broken_settings).answer(CONNECT_QUERY, None, None)
+    handlers(settings=broken_settings).answer(CONNECT_QUERY)
     line = request_line(written)
     assert (line["outcome"], line["Reason"]) == ("refuse", "misconfigured")
     assert {space for _, _, _, space in emf_metrics(line).values()} == {"callgate"}
@@ -326,7 +360,7 @@ def test_a_misconfigured_stage_still_counts_in_its_own_namespace(
 ) -> None:
     """Its 503s must reach the alarms on its namespace; an invalid one falls back to the default."""
     monkeypatch.setenv("METRICS_NAMESPACE", variable)
-    reply = handlers(settings=broken_settings).event(None, STATUS_BODY, JSON)
+    reply = handlers(settings=broken_settings).event(STATUS_BODY)
     line = request_line(written, others=1)
     assert reply.status == 503
     check_route_metrics(line, expected)
@@ -335,7 +369,7 @@ def test_a_misconfigured_stage_still_counts_in_its_own_namespace(
 def test_an_unsigned_answer_request_is_one_unauthorized_line(written: io.StringIO) -> None:
     signed = stage(**SIGNED)
     store = FakeStore()
-    reply = handlers(store, signed).answer(CONNECT_QUERY, None, None, authorization="Bearer forged")
+    reply = handlers(store, signed).answer(CONNECT_QUERY, "Bearer forged")
     line = request_line(written, others=1)  # and the warning saying why
     assert reply.status == 401 and not store.calls
     assert (line["log"], line["outcome"], line["status"]) == ("answer_decision", "unauthorized", 401)
@@ -346,7 +380,7 @@ def test_an_unsigned_answer_request_is_one_unauthorized_line(written: io.StringI
 
 def test_a_signed_answer_request_is_answered(written: io.StringIO) -> None:
     signed = stage(**SIGNED)
-    handlers(settings=signed).answer(CONNECT_QUERY, None, None, authorization=bearer(query=CONNECT_QUERY))
+    handlers(settings=signed).answer(CONNECT_QUERY, bearer(query=CONNECT_QUERY))
     assert request_line(written)["outcome"] == "connect"
 
 
@@ -356,10 +390,10 @@ def test_an_answer_reason_outside_the_codes_is_no_dimension_of_its_own(
 ) -> None:
     """A retried request gets the stored first answer back: its reason is logged as it is, but
     metrics only know the reason codes (each dimension value is a metric of its own)."""
-    first = handlers().answer(CONNECT_QUERY, None, None)  # the answer to store
+    first = handlers().answer(CONNECT_QUERY)  # the answer to store
     lines(written)
     stored = {"decision": "connect", "reason": reason, "ncco": first.body, "uuid": "leg-1"}
-    reply = handlers(FakeStore(first=stored)).answer(CONNECT_QUERY, None, None)
+    reply = handlers(FakeStore(first=stored)).answer(CONNECT_QUERY)
     line = request_line(written)
     assert reply.status == 200 and reply.body == first.body
     assert (line["reason"], line["Reason"], line["Decision"]) == (reason, "other", "connect")
@@ -367,17 +401,17 @@ def test_an_answer_reason_outside_the_codes_is_no_dimension_of_its_own(
 
 def test_the_namespace_is_the_stages(written: io.StringIO) -> None:
     settings = stage(METRICS_NAMESPACE="callgate/test")
-    handlers(settings=settings).answer(CONNECT_QUERY, None, None)
+    handlers(settings=settings).answer(CONNECT_QUERY)
     line = request_line(written)
     assert {space for _, _, _, space in emf_metrics(line).values()} == {"callgate/test"}
     assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "callgate/test"
 
 
 def test_latency_covers_the_request_and_storage_latency_the_store(written: io.StringIO) -> None:
-    handlers(FakeStore(delay=0.03)).event(None, STATUS_BODY, JSON)
+    handlers(FakeStore(delay=0.03)).event(STATUS_BODY)
     line = request_line(written)
     assert line["StorageLatency"] >= 30 and line["latency_ms"] >= line["StorageLatency"]
-    handlers(FakeStore()).event(None, STATUS_BODY, JSON)
+    handlers(FakeStore()).event(STATUS_BODY)
     assert request_line(written)["StorageLatency"] < 30
 
 
@@ -385,9 +419,9 @@ def test_latency_covers_the_request_and_storage_latency_the_store(written: io.St
 
 
 def test_a_stored_event_writes_one_line(written: io.StringIO) -> None:
-    reply = handlers().event(None, STATUS_BODY, JSON)
+    reply = handlers().event(STATUS_BODY)
     line = request_line(written)
-    assert reply == Reply(200, {}, "{}")
+    assert reply == Reply(200, {})
     assert (line["log"], line["route"], line["outcome"], line["status"]) == ("event", "/event", "stored", 200)
     assert (line["conversation_uuid"], line["uuid"]) == ("CON-1", "leg-2")
     assert set(counted(line)) == {"EventsStored", "StorageLatency"} and counted(line)["EventsStored"] == 1
@@ -396,7 +430,7 @@ def test_a_stored_event_writes_one_line(written: io.StringIO) -> None:
 
 
 def test_a_redelivery_counts_a_duplicate(written: io.StringIO) -> None:
-    handlers(FakeStore(stored=False)).event(None, STATUS_BODY, JSON)
+    handlers(FakeStore(stored=False)).event(STATUS_BODY)
     line = request_line(written)
     assert (line["outcome"], line["status"]) == ("duplicate", 200)
     assert set(counted(line)) == {"Duplicates", "StorageLatency"} and counted(line)["Duplicates"] == 1
@@ -406,7 +440,7 @@ def test_a_redelivery_counts_a_duplicate(written: io.StringIO) -> None:
 
 @pytest.mark.parametrize(("stored", "count"), [(True, "EventsStored"), (False, "Duplicates")])
 def test_a_failover_event_says_so(written: io.StringIO, stored: bool, count: str) -> None:
-    reply = handlers(FakeStore(stored=stored)).event({"failover": "1"}, json.dumps(BUSY).encode(), JSON)
+    reply = handlers(FakeStore(stored=stored)).event(json.dumps(BUSY).encode(), {"failover": "1"})
     line = request_line(written)
     assert reply.status == 200 and isinstance(reply.body, list)
     assert (line["outcome"], line["event_status"], line["status"]) == ("failover", "busy", 200)
@@ -423,7 +457,7 @@ def test_an_event_that_can_never_be_stored_is_rejected(
     written: io.StringIO, body: bytes, status: int
 ) -> None:
     store = FakeStore()
-    reply = handlers(store).event(None, body, JSON)
+    reply = handlers(store).event(body)
     line = request_line(written)
     assert reply.status == status == line["status"] and not store.calls
     assert (line["outcome"], line["conversation_uuid"], line["uuid"]) == ("rejected", None, None)
@@ -431,7 +465,7 @@ def test_an_event_that_can_never_be_stored_is_rejected(
 
 
 def test_an_event_dynamodb_refuses_is_rejected_and_timed(written: io.StringIO) -> None:
-    reply = handlers(FakeStore(fail=StoreRejected("too large"))).event(None, STATUS_BODY, JSON)
+    reply = handlers(FakeStore(fail=StoreRejected("too large"))).event(STATUS_BODY)
     line = request_line(written, others=1)  # the error saying why
     assert (reply.status, line["status"], line["outcome"]) == (400, 400, "rejected")
     assert (line["conversation_uuid"], line["uuid"]) == ("CON-1", "leg-2")
@@ -439,7 +473,7 @@ def test_an_event_dynamodb_refuses_is_rejected_and_timed(written: io.StringIO) -
 
 
 def test_storage_unavailable_is_a_503_counted_unavailable(written: io.StringIO) -> None:
-    reply = handlers(FakeStore(fail=StoreUnavailable("throttled"))).event(None, STATUS_BODY, JSON)
+    reply = handlers(FakeStore(fail=StoreUnavailable("throttled"))).event(STATUS_BODY)
     line = request_line(written, others=1)
     assert (reply.status, line["status"], line["outcome"]) == (503, 503, "unavailable")
     assert (line["conversation_uuid"], line["uuid"]) == ("CON-1", "leg-2")
@@ -451,7 +485,7 @@ def test_an_event_with_broken_settings_is_unavailable_in_the_default_namespace(
     written: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("METRICS_NAMESPACE", raising=False)
-    reply = handlers(settings=broken_settings).event(None, STATUS_BODY, JSON)
+    reply = handlers(settings=broken_settings).event(STATUS_BODY)
     line = request_line(written, others=1)
     assert (reply.status, line["outcome"]) == (503, "unavailable")
     assert counted(line) == {"Unavailable": 1}
@@ -461,7 +495,7 @@ def test_an_event_with_broken_settings_is_unavailable_in_the_default_namespace(
 def test_an_unsigned_event_is_unauthorized(written: io.StringIO) -> None:
     signed = stage(**SIGNED, METRICS_NAMESPACE="callgate/dev")
     store = FakeStore()
-    reply = handlers(store, signed).event(None, STATUS_BODY, JSON)
+    reply = handlers(store, signed).event(STATUS_BODY)
     line = request_line(written, others=1)
     assert (reply.status, line["status"], line["outcome"]) == (401, 401, "unauthorized") and not store.calls
     assert counted(line) == {"Unauthorized": 1} and "StorageLatency" not in line
@@ -470,9 +504,9 @@ def test_an_unsigned_event_is_unauthorized(written: io.StringIO) -> None:
 
 def test_detail_lines_name_the_route_as_the_request_line_does(written: io.StringIO) -> None:
     """`filter route = "/event"` finds a request's warnings and errors with its request line."""
-    handlers(settings=stage(**SIGNED)).event(None, STATUS_BODY, JSON)
-    handlers(FakeStore(fail=StoreUnavailable("down"))).event(None, STATUS_BODY, JSON)
-    handlers(settings=broken_settings).fallback(FALLBACK, None, None)
+    handlers(settings=stage(**SIGNED)).event(STATUS_BODY)
+    handlers(FakeStore(fail=StoreUnavailable("down"))).event(STATUS_BODY)
+    handlers(settings=broken_settings).fallback(FALLBACK)
     found = lines(written)
     details = [(line["log"], line.get("route")) for line in found if line["level"] != "INFO"]
     assert details == [
@@ -484,11 +518,19 @@ def test_detail_lines_name_the_route_as_the_request_line_does(written: io.String
     assert [line["route"] for line in found if line["level"] == "INFO"] == ["/event", "/event", "/fallback"]
 
 
-def test_an_unexpected_error_still_writes_its_line(written: io.StringIO) -> None:
-    with pytest.raises(RuntimeError):
-        handlers(FakeStore(fail=RuntimeError("bug"))).event(None, STATUS_BODY, JSON)
-    line = request_line(written)
-    assert (line["status"], line["outcome"]) == (500, "error")
+def test_an_unexpected_error_is_a_500_with_its_line_and_traceback(written: io.StringIO) -> None:
+    reply = handlers(FakeStore(fail=RuntimeError("bug"))).event(STATUS_BODY)
+    assert (reply.status, reply.body) == (500, {"error": "internal error"})
+    found = lines(written)
+    (failure,) = [line for line in found if line["level"] == "ERROR"]
+    assert (failure["log"], failure["route"], failure["error"]) == (
+        "request_failed",
+        "/event",
+        "RuntimeError: bug",
+    )
+    assert "RuntimeError: bug" in failure["traceback"]
+    (line,) = [line for line in found if line["level"] == "INFO"]
+    assert (line["status"], line["outcome"], line["conversation_uuid"]) == (500, "error", "CON-1")
 
 
 # --- the fallback answer URL ----------------------------------------------------------------------
@@ -498,7 +540,7 @@ FALLBACK = {**CONNECT_QUERY, "reason": "answer_url_failed"}
 
 
 def test_a_fallback_use_recorded(written: io.StringIO) -> None:
-    reply = handlers().fallback(FALLBACK, None, None)
+    reply = handlers().fallback(FALLBACK)
     line = request_line(written, others=1)  # and the warning that the fallback was used
     assert reply.status == 200
     assert (line["log"], line["route"]) == ("fallback", "/fallback")
@@ -509,21 +551,21 @@ def test_a_fallback_use_recorded(written: io.StringIO) -> None:
 
 
 def test_a_fallback_use_not_recorded(written: io.StringIO) -> None:
-    reply = handlers(FakeStore(fail=StoreUnavailable("down"))).fallback(FALLBACK, None, None)
+    reply = handlers(FakeStore(fail=StoreUnavailable("down"))).fallback(FALLBACK)
     line = request_line(written, others=2)
     assert (reply.status, line["status"], line["outcome"]) == (200, 200, "not_recorded")
     assert set(counted(line)) == {"StorageLatency"}
 
 
 def test_a_fallback_without_settings_answers_and_says_so(written: io.StringIO) -> None:
-    reply = handlers(settings=broken_settings).fallback(FALLBACK, None, None)
+    reply = handlers(settings=broken_settings).fallback(FALLBACK)
     line = request_line(written, others=None)
     assert (reply.status, line["outcome"]) == (200, "not_recorded") and counted(line) == {}
 
 
 def test_an_unsigned_fallback_is_unauthorized(written: io.StringIO) -> None:
     signed = stage(**SIGNED)
-    reply = handlers(settings=signed).fallback(FALLBACK, None, None)
+    reply = handlers(settings=signed).fallback(FALLBACK)
     line = request_line(written, others=1)
     assert (reply.status, line["outcome"]) == (401, "unauthorized") and counted(line) == {"Unauthorized": 1}
 
@@ -599,11 +641,13 @@ def test_health(
     check_route_metrics(line)
 
 
+@pytest.mark.parametrize("described", ["ACTIVE", "missing"])
 def test_a_health_check_the_store_answers_from_its_last_result_has_no_storage_latency(
-    written: io.StringIO,
+    written: io.StringIO, described: str
 ) -> None:
     """The table's state is kept briefly (pollers must not starve the webhooks of DynamoDB): a
-    check served from it made no DynamoDB call, so its line carries no StorageLatency."""
+    check served from it made no DynamoDB call, so its line carries no StorageLatency, whether
+    what was kept is a success or a failure."""
     from botocore.session import Session
     from botocore.stub import Stubber
 
@@ -612,15 +656,20 @@ def test_a_health_check_the_store_answers_from_its_last_result_has_no_storage_la
     client = Session().create_client(
         "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
-    checked = Handlers(store_for=lambda settings: CallStore(client, "t"), load_settings=stage)
+    checked = Routes(Adapters(store_for=lambda settings: CallStore(client, "t"), load_settings=stage))
     with Stubber(client) as stubber:
-        stubber.add_response("describe_table", {"Table": {"TableStatus": "ACTIVE"}}, {"TableName": "t"})
+        if described == "ACTIVE":
+            stubber.add_response("describe_table", {"Table": {"TableStatus": "ACTIVE"}}, {"TableName": "t"})
+        else:
+            stubber.add_client_error("describe_table", "ResourceNotFoundException", "no such table")
         first = checked.health()
         second = checked.health()  # no response queued: a DynamoDB call would fail the test
-    assert (first.status, second.status) == (200, 200)
-    described, kept = lines(written)
-    assert "StorageLatency" in counted(described)
-    assert "StorageLatency" not in counted(kept) and "_aws" not in kept
+    status = 200 if described == "ACTIVE" else 503
+    assert (first.status, second.status) == (status, status)
+    requests = [line for line in lines(written) if line["level"] == "INFO"]
+    asked, kept = requests
+    assert "StorageLatency" in counted(asked)
+    assert "StorageLatency" not in counted(kept) and "StorageLatency" not in kept
 
 
 # --- the line itself ------------------------------------------------------------------------------
@@ -630,47 +679,68 @@ def test_through_any_other_handler_the_line_is_the_same_json(caplog: pytest.LogC
     """With a handler of a test or a deployment, the line goes through logging as the JSON object
     JsonLines adds the level to (its level is the record's)."""
     with caplog.at_level(logging.INFO, logger="callgate"):
-        handlers().event(None, STATUS_BODY, JSON)
+        handlers().event(STATUS_BODY)
     (record,) = [r for r in caplog.records if r.name == "callgate"]
     assert record.levelno == logging.INFO and record.getMessage().startswith('{"log":"event",')
     line = json.loads(record.getMessage())
     assert (line["outcome"], line["EventsStored"]) == ("stored", 1) and "level" not in line
-    assert logs.JsonLines().format(record) == '{"level":"INFO",' + record.getMessage()[1:]
+    assert json.loads(logs.JsonLines().format(record)) == {"level": "INFO", **line}
 
 
 def test_ids_are_values_whatever_they_hold(written: io.StringIO) -> None:
     """A quote or a newline in an id stays inside its JSON string: still one line."""
     hostile = 'CON-"x"\n{"log":"answer_decision"}'
-    handlers().event(None, json.dumps({**STATUS, "conversation_uuid": hostile}).encode(), JSON)
+    handlers().event(json.dumps({**STATUS, "conversation_uuid": hostile}).encode())
     line = request_line(written)
     assert line["conversation_uuid"] == hostile
 
 
-ROUTES = [handlers_module._ANSWER, handlers_module._EVENT, handlers_module._FALLBACK,
-          handlers_module._LISTING, handlers_module._RECORD, handlers_module._HEALTH]  # fmt: skip
+ROUTES = [
+    answer.ROUTE, event.ROUTE, fallback.ROUTE, history.LISTING, history.RECORD, health.ROUTE
+]  # fmt: skip
 KINDS = [
-    *(handlers_module._kind(route, outcome, status) for route in ROUTES
+    *((route, outcome, status, ()) for route in ROUTES
       for outcome, status in [("ok", 200), ("rejected", 400), ("unauthorized", 401), ("unavailable", 503),
                               ("error", 500)]),
-    handlers_module._EVENT_STORED, handlers_module._EVENT_DUPLICATE,
-    handlers_module._FAILOVER_STORED, handlers_module._FAILOVER_DUPLICATE,
-    *(handlers_module._answer_kind(made, reason)
-      for made, reason in [("connect", "allowed"), ("refuse", "country_not_allowed"), ("x", "y")]),
+    (ROUTES[1], "stored", 200, (metrics.EVENTS_STORED,)),
+    (ROUTES[1], "duplicate", 200, (metrics.DUPLICATES,)),
+    (ROUTES[1], "voicemail", 200, (metrics.EVENTS_STORED, metrics.VOICEMAILS)),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.head[17:80])
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: f"{kind[0].path} {kind[1]} {kind[2]}")
 @pytest.mark.parametrize("storage_s", [None, 0.0123])
-def test_every_kind_of_line_is_valid(kind: metrics.Kind, storage_s: float | None) -> None:
-    text = metrics.line(kind, "callgate/x", time.perf_counter(), "CON-1", None, storage_s)
-    assert text.startswith(logs.INFO_PREFIX) and text.endswith("}\n") and text.count("\n") == 1
-    line = json.loads(text)
-    emf_metrics(line)
-    assert line["status"] == kind.status and ("StorageLatency" in line) == (storage_s is not None)
+def test_every_kind_of_line_is_valid(written: io.StringIO, kind: Any, storage_s: float | None) -> None:
+    route, outcome, status, counts = kind
+    line = RequestLine(route)
+    line.settings, line.conversation_uuid, line.storage_s = (
+        stage(METRICS_NAMESPACE="callgate/x"),
+        "CON-1",
+        storage_s,
+    )
+    line.write(outcome, status, counts)
+    written_line = request_line(written)
+    assert written_line["status"] == status and ("StorageLatency" in written_line) == (storage_s is not None)
     if storage_s is not None:
-        assert line["StorageLatency"] == 12.3
-    assert (line.get("Unauthorized") == 1) == (kind.status == 401)
-    assert (line.get("Unavailable") == 1) == (kind.status == 503)
+        assert written_line["StorageLatency"] == 12.3
+    assert (written_line.get("Unauthorized") == 1) == (status == 401)
+    assert (written_line.get("Unavailable") == 1) == (status == 503)
+    assert {name for name in counted(written_line)} == {
+        *counts, *(["Unauthorized"] if status == 401 else []), *(["Unavailable"] if status == 503 else []),
+        *(["StorageLatency"] if storage_s is not None else []),
+    }  # fmt: skip
+    check_route_metrics(written_line, "callgate/x")
+
+
+@pytest.mark.parametrize(("made", "reason"), [("connect", "allowed"), ("refuse", "country_not_allowed")])
+def test_an_answer_counts_by_decision_and_reason_only(written: io.StringIO, made: str, reason: str) -> None:
+    line = RequestLine(answer.ROUTE)
+    line.settings, line.storage_s = stage(), 0.0015
+    line.write(made, 200, (metrics.ANSWERS,), ((metrics.DECISION, made), (metrics.REASON, reason)))
+    found = request_line(written)
+    assert counted(found) == {"Answers": 1, "StorageLatency": 1.5}
+    assert (found["Decision"], found["Reason"], found["Route"]) == (made, reason, "/answer")
+    check_route_metrics(found)
 
 
 @pytest.mark.parametrize("value", ["AWS/Lambda", "café", "x" * 256, 'a"b', "   "])
@@ -689,16 +759,15 @@ def test_the_namespace_defaults_to_callgate() -> None:
 
 def test_the_timestamp_is_now() -> None:
     before = int(datetime.now(UTC).timestamp() * 1000)
-    text = metrics.line(handlers_module._EVENT_STORED, "callgate", time.perf_counter(), "C", "L", 0.0)
-    line = json.loads(text)
-    assert before <= line["_aws"]["Timestamp"] <= int(time.time() * 1000)
+    assert before <= metrics.timestamp_ms() <= int(time.time() * 1000)
 
 
 def test_a_line_someone_else_logs_is_one_json_object_with_its_traceback() -> None:
     """Chalice logs an exception a route let through as 'Caught exception for path …' with its
     traceback, on callgate's own logger: it too is one JSON line, the traceback a field."""
     buffer = io.StringIO()
-    handler = logs.JsonLines(buffer)
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logs.JsonLines())
     logger = logging.getLogger("callgate.test-foreign")
     logger.addHandler(handler)
     logger.propagate = False
@@ -729,9 +798,10 @@ def test_an_id_with_a_lone_surrogate_still_gets_its_line_on_a_utf8_stream() -> N
         "from chalicelib import logs\n"
         "logs.write_to(sys.stdout)\n"
         "logs.log.setLevel('INFO')\n"
-        "from chalicelib.handlers import Handlers\n"
+        "from chalicelib.routes import history\n"
+        "from chalicelib.routes.adapters import Adapters\n"
         "from tests.unit.test_request_lines import FakeStore, stage\n"
-        "Handlers(store_for=lambda s: FakeStore(), load_settings=stage).get_call('CON-\\ud800x', None)\n"
+        "history.get_call(Adapters(store_for=lambda s: FakeStore(), load_settings=stage), 'CON-\\ud800x')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, check=True)
     assert b"Logging error" not in done.stderr, done.stderr.decode(errors="replace")

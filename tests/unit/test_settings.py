@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import pytest
 
 from chalicelib import prompts, settings
-from chalicelib.settings import ConfigError, load
+from chalicelib.errors import ConfigError
+from chalicelib.settings import load
 from tests.support import BASE_ENV as GOOD
 from tests.support import PREVIOUS_SECRET, ROOT, SECRET
 
@@ -179,70 +180,86 @@ def test_bad_signature_settings(override: dict, message: str) -> None:
     assert "too-short" not in str(caught.value) and SECRET not in str(caught.value)
 
 
+@pytest.fixture(autouse=True)
+def _read_afresh() -> Iterator[None]:
+    """Each test reads the environment anew, and leaves nothing read for the next."""
+    settings.forget()
+    yield
+    settings.forget()
+
+
+def _as_chalice_sets(monkeypatch: pytest.MonkeyPatch, **changes: str | None) -> None:
+    """What chalice.test.Client (and so `make run`) does per request: a new os.environ, the
+    current one with the stage's variables (None: without that variable)."""
+    patched = os.environ.copy()
+    for name, value in changes.items():
+        if value is None:
+            patched.pop(name, None)
+        else:
+            patched[name] = value
+    monkeypatch.setattr(os, "environ", patched)
+
+
 def test_the_process_environment_is_parsed_once_and_reread_when_it_changes(monkeypatch) -> None:
-    """Once per container in Lambda; the test client changes the environment per request."""
+    """Once per container in Lambda; the test client puts a new environment in place per request."""
     for name, value in GOOD.items():
         monkeypatch.setenv(name, value)
     first = load()
     assert load() is first  # not parsed again
-    monkeypatch.setenv("MAX_CALLS_PER_MINUTE", "7")
+    _as_chalice_sets(monkeypatch, MAX_CALLS_PER_MINUTE="7")
     changed = load()
     assert changed.max_calls_per_minute == 7 and changed is not first
-    monkeypatch.setenv("VONAGE_NUMBER", "+44 20 7946 0000")
+    _as_chalice_sets(monkeypatch, VONAGE_NUMBER="+44 20 7946 0000")
     assert load().vonage_number == "442079460000"
-    monkeypatch.setenv("TALK_LANGUAGE", "\u00e9")  # non-ASCII: decoded as os.environ decodes it
+    _as_chalice_sets(monkeypatch, TALK_LANGUAGE="\u00e9")  # non-ASCII: as os.environ has it
     with pytest.raises(ConfigError, match="TALK_LANGUAGE='\u00e9'"):
         load()
 
 
-def test_what_is_derived_from_settings_is_built_once_for_each_settings(monkeypatch) -> None:
-    built: list[str] = []
-
-    def build(text: str) -> Callable[[], str]:
-        return lambda: built.append(text) or text
-
-    cfg = load(GOOD)
-    assert cfg.derive("greeting", build("one")) == "one"
-    assert cfg.derive("greeting", build("two")) == "one"  # kept: settings never change
-    assert cfg.derive(("greeting", "other"), build("three")) == "three"  # its own key
-    changed = load({**GOOD, "GREETING_TEXT": "Hello"})
-    assert changed.derive("greeting", build("four")) == "four"  # other settings: built anew
-    assert built == ["one", "three", "four"]
-    assert cfg == load(GOOD) and "derived" not in repr(cfg)  # not a setting: no part of one
-    monkeypatch.setattr(settings, "MAX_DERIVED", 2)
-    cfg.derive("third", build("five"))  # past the bound: the kept values start over
-    assert cfg.derive("greeting", build("six")) == "six"
-
-
-def test_the_process_environment_is_compared_with_the_last_one_read(monkeypatch) -> None:
+def test_an_environment_changed_in_place_is_read_again_once_forgotten(monkeypatch) -> None:
+    """A Lambda container's environment never changes: what changes it in place says so."""
     for name, value in GOOD.items():
         monkeypatch.setenv(name, value)
     first = load()
     monkeypatch.setenv("GREETING_TEXT", "Hello")
+    assert load() is first  # read once per container
+    settings.forget()
     assert load().greeting_text == "Hello"
-    monkeypatch.setenv("GREETING_TEXT", "Please wait while we connect you.")
-    assert load().greeting_text == first.greeting_text
-    monkeypatch.delenv("GREETING_TEXT")
-    assert load() is first
+    monkeypatch.setenv("TALK_LANGUAGE", "\u00e9")
+    settings.forget()
+    with pytest.raises(ConfigError, match="TALK_LANGUAGE='\u00e9'"):
+        load()
 
 
-def test_a_change_to_any_variable_is_noticed_and_only_a_read_one_parses_again(monkeypatch) -> None:
-    """load() compares the whole environment with its last copy: exact, whatever changed."""
+def test_a_new_environment_with_the_same_values_has_the_same_settings(monkeypatch) -> None:
     for name, value in GOOD.items():
         monkeypatch.setenv(name, value)
     first = load()
-    monkeypatch.setenv("CALLGATE_TEST_UNREAD", "1")  # not a setting: compared, read, the same settings
+    _as_chalice_sets(monkeypatch, GREETING_TEXT="Hello")
+    assert load().greeting_text == "Hello"
+    _as_chalice_sets(monkeypatch, GREETING_TEXT="Please wait while we connect you.")
+    assert load().greeting_text == first.greeting_text
+    _as_chalice_sets(monkeypatch, GREETING_TEXT=None)
+    assert load() is first  # parsed once for these values
+
+
+def test_a_change_to_any_variable_is_noticed_and_only_a_read_one_parses_again(monkeypatch) -> None:
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    first = load()
+    _as_chalice_sets(monkeypatch, CALLGATE_TEST_UNREAD="1")  # not a setting: read, the same settings
     assert load() is first
-    monkeypatch.delenv("CALLGATE_TEST_UNREAD")
+    _as_chalice_sets(monkeypatch, CALLGATE_TEST_UNREAD=None)
     assert load() is first
-    monkeypatch.setenv("REFUSAL_TEXT", "No.")  # a setting that was absent
+    _as_chalice_sets(monkeypatch, REFUSAL_TEXT="No.")  # a setting that was absent
     assert load().refusal_texts["country_not_allowed"] == "No."
-    monkeypatch.delenv("REFUSAL_TEXT")
+    _as_chalice_sets(monkeypatch, REFUSAL_TEXT=None)
     assert load() is first
 
 
-def test_load_is_the_parse_of_every_name_after_any_change(monkeypatch) -> None:
-    """Against the plain reading (each name through os.environ) over random changes."""
+def test_load_is_the_parse_of_the_environment_after_any_change(monkeypatch) -> None:
+    """load() of the process environment is load() of the same values given as a mapping, after
+    any change: a new environment, or one changed in place and then forgotten."""
     rng = random.Random(7)
     for name, value in GOOD.items():
         monkeypatch.setenv(name, value)
@@ -255,9 +272,14 @@ def test_load_is_the_parse_of_every_name_after_any_change(monkeypatch) -> None:
     for _ in range(200):
         name = rng.choice(list(choices))
         value = rng.choice(choices[name])
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
+        if rng.random() < 0.5:
+            _as_chalice_sets(monkeypatch, **{name: value})
         else:
-            monkeypatch.setenv(name, value)
-        expected = settings._parse(tuple(os.environ.get(n) for n in settings.NAMES))
-        assert load() == expected
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+            settings.forget()
+        assert load() == load(dict(os.environ))
+        assert load().greeting_text == os.environ.get("GREETING_TEXT", "Please wait while we connect you.")
+        assert load().max_calls_per_minute == int(os.environ.get("MAX_CALLS_PER_MINUTE", "60"))

@@ -1,7 +1,8 @@
 """POST /token: an ID token from the team's issuer in, a Vonage Client SDK JWT out.
 
-The handlers with a local issuer's keys (devtools/oidc_issuer.py) handed to them directly, no
-HTTP: tests/integration/test_token.py fetches them over HTTP through the app.
+The token route over a local issuer (devtools/oidc_issuer.py) on a free port of this machine:
+its JWKS is fetched over HTTP as a real issuer's is. tests/integration/test_token.py goes through
+the app as Chalice serves it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import jwt
 import pytest
 
 from chalicelib import tokens
-from chalicelib.handlers import Handlers, Reply
-from chalicelib.secrets import SecretUnavailable
-from chalicelib.settings import ConfigError
-from devtools.oidc_issuer import LocalIssuer, _new_keys, _pem
+from chalicelib.errors import ConfigError, SecretUnavailable
+from chalicelib.routes import token
+from chalicelib.routes.adapters import Adapters
+from chalicelib.routes.http import Reply
+from devtools.oidc_issuer import LocalIssuer, new_keys, pem
 from tests.support import ROOT, answer_lines_of_this_thread, stage_settings
 
 
@@ -49,48 +52,46 @@ AUDIENCE = "callgate-test"
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[LocalIssuer]:
-    issuer = LocalIssuer()  # not started: the handlers get its JWKS without HTTP
+    issuer = LocalIssuer().start()
     yield issuer
     issuer.stop()
 
 
 @pytest.fixture(scope="module")
 def vonage_key() -> Any:
-    return _new_keys()["rsa-1"]
+    return new_keys()["rsa-1"]
 
 
-def on_clock(route: Route, now: list[float]) -> None:
-    """The route's JWKS cache reading `now[0]` as its clock (monotonic seconds)."""
-    url = route.settings.token_jwks_url
-    assert url is not None
-    route.handlers._jwks[url] = tokens.Jwks(url, route.fetch, clock=lambda: now[0])
+@pytest.fixture(autouse=True)
+def fresh_issuer_keys() -> Iterator[None]:
+    """Each test starts with no issuer keys kept (one IssuerKeys per JWKS URL and container)."""
+    tokens.issuer_keys.cache_clear()
+    yield
+    tokens.issuer_keys.cache_clear()
 
 
 class Route:
-    """Handlers.token with these settings; `fetched` counts JWKS fetches."""
+    """POST /token with these settings (the issuer's JWKS fetched over HTTP)."""
 
     def __init__(self, issuer: LocalIssuer, vonage_key: Any, **settings: str | None) -> None:
-        self.issuer, self.fetched, self.failing = issuer, 0, False
+        self.issuer = issuer
         env = {"TOKEN_ISSUER": issuer.url, "TOKEN_AUDIENCE": AUDIENCE,
-               "VONAGE_APPLICATION_ID": APPLICATION_ID, "VONAGE_PRIVATE_KEY": _pem(vonage_key).decode(),
+               "VONAGE_APPLICATION_ID": APPLICATION_ID, "VONAGE_PRIVATE_KEY": pem(vonage_key).decode(),
                **settings}  # fmt: skip
         self.settings = stage_settings(**env)
-        self.handlers = Handlers(store_for=lambda _: None, load_settings=lambda: self.settings,  # type: ignore[arg-type,return-value]
-                                 fetch_jwks=self.fetch)  # fmt: skip
+        self.adapters = Adapters(store_for=lambda _: None, load_settings=lambda: self.settings)  # type: ignore[arg-type,return-value]
+        self.fetched_before = issuer.fetches
 
-    def fetch(self, url: str, timeout: float) -> bytes:
-        assert url == self.issuer.url + "/.well-known/jwks.json" and timeout <= 2
-        self.fetched += 1
-        if self.failing:
-            raise tokens.IssuerUnavailable("GET … answered 500")
-        return json.dumps(self.issuer.jwks()).encode()
+    @property
+    def fetched(self) -> int:
+        """JWKS fetches since this route was made."""
+        return self.issuer.fetches - self.fetched_before
 
-    def post(self, token: str | None, scheme: str = "Bearer") -> Reply:
-        return self.handlers.token(None if token is None else f"{scheme} {token}")
+    def post(self, id_token: str | None, scheme: str = "Bearer") -> Reply:
+        return token.token(self.adapters, None if id_token is None else f"{scheme} {id_token}")
 
 
 def claims_of(token: str, public_key: Any) -> dict[str, Any]:
-    jwt = tokens.pyjwt()
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "RS256"
     return jwt.decode(token, public_key, algorithms=["RS256"])  # type: ignore[no-any-return]
@@ -186,7 +187,7 @@ def test_a_token_just_past_its_expiry_is_within_the_leeway(issuer: LocalIssuer, 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Basic amFuZTpzZWNyZXQ=", "Token abc"])
 def test_no_bearer_token_is_401(issuer: LocalIssuer, vonage_key: Any, header: str | None) -> None:
-    reply = Route(issuer, vonage_key).handlers.token(header)
+    reply = token.token(Route(issuer, vonage_key).adapters, header)
     assert reply.status == 401 and "Authorization: Bearer" in reply.body["error"]
 
 
@@ -200,27 +201,38 @@ def test_a_token_signed_by_another_key_with_a_known_kid_is_401(issuer: LocalIssu
     assert reply.status == 401 and "signature" in reply.body["error"]
 
 
-def test_a_rotated_key_is_fetched_once_and_an_unknown_kid_does_not_hammer_the_issuer(vonage_key: Any) -> None:
-    issuer = LocalIssuer()
+def test_an_unknown_kid_does_not_hammer_the_issuer(vonage_key: Any) -> None:
+    """Within JWKS_REFRESH_MIN_S of a fetch, an unknown kid (a rotation, or a forger's) is refused
+    without fetching the JWKS again."""
+    issuer = LocalIssuer().start()
     try:
         route = Route(issuer, vonage_key)
-        now = [1000.0]
-        on_clock(route, now)
         assert route.post(issuer.id_token("jane", AUDIENCE)).status == 200
-        new_kid = issuer.rotate()
-        rotated = issuer.id_token("jane", AUDIENCE, kid=new_kid)
+        rotated = issuer.id_token("jane", AUDIENCE, kid=issuer.rotate())
         assert route.post(rotated).status == 401  # fetched a moment ago: not again yet
-        now[0] += tokens.JWKS_REFRESH_MIN_S
-        assert route.post(rotated).status == 200
-        assert route.fetched == 2  # the unknown kid fetched the JWKS again, once
-        header = {"alg": "RS256", "kid": "nobody"}
-        stranger = tokens.pyjwt().encode(
-            {"sub": "jane"}, issuer.keys["rsa-1"], algorithm="RS256", headers=header
-        )
+        stranger = jwt.encode({"sub": "jane"}, issuer.keys["rsa-1"], algorithm="RS256",
+                              headers={"alg": "RS256", "kid": "nobody"})  # fmt: skip
         for _ in range(5):
             reply = route.post(stranger)
             assert reply.status == 401 and "kid" in reply.body["error"]
-        assert route.fetched == 2  # within JWKS_REFRESH_MIN_S: no fetch per forged kid
+        assert route.fetched == 1
+    finally:
+        issuer.stop()
+
+
+def test_a_rotated_key_is_fetched_for_its_unknown_kid(
+    vonage_key: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the refresh interval has passed (here: none), a new kid fetches the JWKS again, once."""
+    issuer = LocalIssuer().start()
+    try:
+        route = Route(issuer, vonage_key)
+        keys = tokens.IssuerKeys(route.settings.token_jwks_url or "", refresh_min_s=0)
+        monkeypatch.setattr(tokens, "issuer_keys", lambda url: keys)
+        assert route.post(issuer.id_token("jane", AUDIENCE)).status == 200
+        rotated = issuer.id_token("jane", AUDIENCE, kid=issuer.rotate())
+        assert route.post(rotated).status == 200 and route.fetched == 2
+        assert route.post(rotated).status == 200 and route.fetched == 2  # kept
     finally:
         issuer.stop()
 
@@ -241,7 +253,7 @@ def test_users_outside_allowed_users_or_with_no_usable_name_get_403(
 
 def test_an_issuer_written_with_a_trailing_slash_must_match_iss_exactly(vonage_key: Any) -> None:
     """Auth0's `iss` is "https://<tenant>.auth0.com/": TOKEN_ISSUER is compared as written."""
-    issuer = LocalIssuer()
+    issuer = LocalIssuer().start()
     try:
         route = Route(issuer, vonage_key, TOKEN_ISSUER=issuer.url + "/")
         assert route.post(issuer.id_token("jane", AUDIENCE, issuer=issuer.url + "/")).status == 200
@@ -260,16 +272,20 @@ def test_an_issuer_that_cannot_be_reached_is_503_and_nothing_is_minted(
     issuer: LocalIssuer, vonage_key: Any
 ) -> None:
     route = Route(issuer, vonage_key)
-    route.failing = True
-    for _ in range(3):
-        reply = route.post(issuer.id_token("jane", AUDIENCE))
-        assert reply.status == 503 and "token" not in reply.body
+    issuer.failing = True
+    try:
+        for _ in range(3):
+            reply = route.post(issuer.id_token("jane", AUDIENCE))
+            assert reply.status == 503 and "token" not in reply.body
+            assert reply.body == {"error": "the identity provider's keys are unavailable, retry later"}
+    finally:
+        issuer.failing = False
     assert route.fetched == 1  # the failure is kept a few seconds: no fetch per request
 
 
 def test_no_token_issuer_means_no_route(vonage_key: Any) -> None:
-    handlers = Handlers(store_for=lambda _: None, load_settings=stage_settings)  # type: ignore[arg-type,return-value]
-    reply = handlers.token("Bearer anything")
+    adapters = Adapters(store_for=lambda _: None, load_settings=stage_settings)  # type: ignore[arg-type,return-value]
+    reply = token.token(adapters, "Bearer anything")
     assert reply.status == 404 and reply.body == {"error": "not found"}
 
 
@@ -278,12 +294,12 @@ def test_the_private_key_from_its_ssm_parameter_is_read_once(issuer: LocalIssuer
 
     def read(name: str) -> str:
         reads.append(name)
-        return _pem(vonage_key).decode()
+        return pem(vonage_key).decode()
 
     route = Route(
         issuer, vonage_key, VONAGE_PRIVATE_KEY=None, VONAGE_PRIVATE_KEY_PARAM="/callgate/test/vonage-key"
     )
-    route.handlers.read_private_key = read
+    route.adapters.read_private_key = read
     assert route.post(issuer.id_token("jane", AUDIENCE)).status == 200
     assert reads == ["/callgate/test/vonage-key"]  # ParameterStore caches it per container
 
@@ -293,11 +309,14 @@ def test_an_unreadable_private_key_is_503(issuer: LocalIssuer, vonage_key: Any) 
         raise SecretUnavailable("SSM parameter could not be read: ThrottlingException")
 
     route = Route(issuer, vonage_key, VONAGE_PRIVATE_KEY=None, VONAGE_PRIVATE_KEY_PARAM="/callgate/test/k")
-    route.handlers.read_private_key = unavailable
-    assert route.post(issuer.id_token("jane", AUDIENCE)).status == 503
-    ec_key = _pem(_new_keys()["ec-1"]).decode()  # a private key, but not one RS256 signs with
+    route.adapters.read_private_key = unavailable
+    reply = route.post(issuer.id_token("jane", AUDIENCE))
+    assert (reply.status, reply.body) == (503, {"error": "a secret cannot be read now, retry later"})
+    ec_key = pem(new_keys()["ec-1"]).decode()  # a private key, but not one RS256 signs with
     reply = Route(issuer, vonage_key, VONAGE_PRIVATE_KEY=ec_key).post(issuer.id_token("jane", AUDIENCE))
-    assert reply.status == 503 and reply.body == {"error": "service misconfigured"}
+    assert (reply.status, reply.body) == (
+        503, {"error": "service misconfigured: the application's private key is not an RSA key (RS256)"},
+    )  # fmt: skip
 
 
 def test_each_mint_is_logged_without_the_token(issuer: LocalIssuer, vonage_key: Any) -> None:
@@ -343,41 +362,42 @@ def test_a_half_configured_token_route_answers_503_by_name_and_the_calls_go_on(
     broken = stage_settings(**{**base, **env})  # no ConfigError: the answer URL still answers
     assert broken.token_problem is not None and named in broken.token_problem
     assert broken.vonage_private_key is None and "PRIVATE KEY" not in repr(broken)
-    handlers = Handlers(store_for=lambda _: None, load_settings=lambda: broken)  # type: ignore[arg-type,return-value]
+    adapters = Adapters(store_for=lambda _: None, load_settings=lambda: broken)  # type: ignore[arg-type,return-value]
     with all_lines() as out:
-        reply = handlers.token("Bearer x")
+        reply = token.token(adapters, "Bearer x")
     if broken.token_issuer is None:
         assert reply.status == 404
     else:
-        assert (reply.status, reply.body) == (503, {"error": "service misconfigured"})
-        assert any(named in line for line in out)  # the log names the setting; the reply does not
+        assert reply.status == 503 and reply.body["error"].startswith("service misconfigured: ")
+        assert named in reply.body["error"]  # the setting's name, never its value
+        assert "hunter2" not in reply.body["error"] and "BEGIN" not in reply.body["error"]
+        assert any(named in line for line in out)
     with pytest.raises(ConfigError):  # any other bad setting is still the whole stage's
         stage_settings(**base, CONNECT_TIMEOUT="0")
 
 
 def test_a_pem_written_on_one_line_with_backslash_n_is_accepted(vonage_key: Any) -> None:
-    one_line = _pem(vonage_key).decode().replace("\n", "\\n")
+    one_line = pem(vonage_key).decode().replace("\n", "\\n")
     loaded = stage_settings(TOKEN_ISSUER="https://login.example.com", TOKEN_AUDIENCE="a",
                             VONAGE_APPLICATION_ID=APPLICATION_ID, VONAGE_PRIVATE_KEY=one_line)  # fmt: skip
-    assert loaded.vonage_private_key == _pem(vonage_key).decode().strip()
+    assert loaded.vonage_private_key == pem(vonage_key).decode().strip()
 
 
-def test_the_webhooks_never_import_cryptography_and_keep_their_own_pyjwt(
-    issuer: LocalIssuer, vonage_key: Any
-) -> None:
-    """PyJWT imports cryptography whenever it can; `import app` must not pay for it."""
+def test_the_webhooks_never_import_pyjwt_and_the_token_route_imports_one_copy() -> None:
+    """`import app` and the webhooks load neither PyJWT nor cryptography (their cold start); the
+    token route imports PyJWT once, plainly: one copy, loaded from its own package files."""
     probe = (
-        "import sys, app; assert 'cryptography' not in sys.modules; "
-        "print(sys.modules['jwt'].algorithms.has_crypto)"
+        "import sys, json, app\n"
+        "before = sorted(m for m in ('jwt', 'cryptography') if m in sys.modules)\n"
+        "from chalicelib import tokens\n"
+        "import jwt\n"
+        "names = sorted(name for name, module in list(sys.modules.items())\n"
+        "               if getattr(module, '__file__', None) == jwt.__file__)\n"
+        "print(json.dumps({'before': before, 'names': names, 'crypto': jwt.algorithms.has_crypto}))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"
-    # and after the token route ran in this process, the webhooks' PyJWT is still the one without it
-    from chalicelib import signature
-
-    assert Route(issuer, vonage_key).post(issuer.id_token("jane", AUDIENCE)).status == 200
-    assert sys.modules["jwt"] is signature.jwt and tokens.pyjwt() is not signature.jwt
-    assert tokens.pyjwt().algorithms.has_crypto
+    found = json.loads(done.stdout)
+    assert found == {"before": [], "names": ["jwt"], "crypto": True}
 
 
 def test_the_private_key_parameter_is_read_once_per_container_and_must_be_a_pem(vonage_key: Any) -> None:
@@ -385,10 +405,10 @@ def test_the_private_key_parameter_is_read_once_per_container_and_must_be_a_pem(
     from chalicelib.secrets import SecretMisconfigured
     from tests.unit.test_signature import ssm_stub
 
-    pem = _pem(vonage_key).decode()
-    store, stubber = ssm_stub(pem + "\n")
-    assert store.private_key("/callgate/test/secret") == pem.strip()
-    assert store.private_key("/callgate/test/secret") == pem.strip()  # cached: one call queued
+    text = pem(vonage_key).decode()
+    store, stubber = ssm_stub(text + "\n")
+    assert store.private_key("/callgate/test/secret") == text.strip()
+    assert store.private_key("/callgate/test/secret") == text.strip()  # cached: one call queued
     stubber.assert_no_pending_responses()
     store, _ = ssm_stub("not a key")
     with pytest.raises(SecretMisconfigured, match="private key in PEM"):
@@ -406,24 +426,22 @@ def test_an_email_names_a_user_only_once_the_issuer_verified_it(issuer: LocalIss
     assert (reply.status, reply.body["user"]) == (200, "jane@corp.example")
 
 
-def test_keys_are_fetched_again_every_hour_and_kept_while_the_issuer_is_down(vonage_key: Any) -> None:
-    """A key the issuer withdraws stops working within JWKS_MAX_AGE_S; an issuer that is down
-    then does not stop the logins its keys still verify."""
-    issuer = LocalIssuer()
+def test_a_key_the_issuer_withdraws_stops_working_once_the_keys_are_fetched_again(
+    vonage_key: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JWKS is kept for JWKS_MAX_AGE_S (here: a moment), then fetched again: a key the issuer
+    withdrew no longer verifies anything."""
+    issuer = LocalIssuer().start()
     try:
         route = Route(issuer, vonage_key)
-        now = [0.0]
-        on_clock(route, now)
+        keys = tokens.IssuerKeys(route.settings.token_jwks_url or "", max_age_s=0.05)
+        monkeypatch.setattr(tokens, "issuer_keys", lambda url: keys)
         signed = issuer.id_token("jane", AUDIENCE, kid="ec-1", ttl=3 * 3600)
         assert route.post(signed).status == 200
-        now[0] += tokens.JWKS_MAX_AGE_S
-        route.failing = True
-        assert route.post(signed).status == 200  # due for a fetch, which fails: the keys are kept
-        route.failing = False
         del issuer.keys["ec-1"]  # the issuer withdraws the key
-        now[0] += tokens.JWKS_FAILURE_KEPT_S
+        time.sleep(0.1)  # past the keys' age: a lower bound, whatever else the machine is doing
         reply = route.post(signed)
-        assert reply.status == 401 and "kid" in reply.body["error"] and route.fetched == 3
+        assert reply.status == 401 and "kid" in reply.body["error"] and route.fetched == 2
     finally:
         issuer.stop()
 
@@ -431,6 +449,6 @@ def test_keys_are_fetched_again_every_hour_and_kept_while_the_issuer_is_down(von
 def test_a_private_key_parameter_stored_on_one_line_is_read(vonage_key: Any) -> None:
     from tests.unit.test_signature import ssm_stub
 
-    pem = _pem(vonage_key).decode().strip()
-    store, _ = ssm_stub(pem.replace("\n", "\\n"))
-    assert store.private_key("/callgate/test/secret") == pem
+    text = pem(vonage_key).decode().strip()
+    store, _ = ssm_stub(text.replace("\n", "\\n"))
+    assert store.private_key("/callgate/test/secret") == text

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.webhooks import (
-    MAX_JSON_DEPTH,
-    WebhookError,
-    parse_answer,
-    parse_event,
-    parse_fallback,
-    public_base_url,
-    read_answer,
-    request_params,
-    utc_iso,
-)
+from chalicelib.answer_request import parse_answer, parse_fallback, read_answer
+from chalicelib.errors import WebhookError
+from chalicelib.events import parse_event
+from chalicelib.webhooks import MAX_JSON_DEPTH, public_base_url, request_params
 
 RECEIVED = datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC)
+RECEIVED_AT = "2026-11-20T12:00:00.123456Z"  # utc_iso(RECEIVED): what the event URL passes parse_event
 
 
 def test_query_then_json_body_over_it() -> None:
@@ -172,7 +166,7 @@ def test_one_rule_for_a_conversation_uuid_that_is_not_a_string(value: object) ->
     request = parse_answer({"conversation_uuid": value, "uuid": "u", "from_user": "jane"})
     assert (request.id_problem, request.leg_key) == ("conversation_uuid must be a string", None)
     with pytest.raises(WebhookError, match=r"^conversation_uuid must be a string$"):
-        parse_event({"conversation_uuid": value, "uuid": "u", "status": "started"}, RECEIVED)
+        parse_event({"conversation_uuid": value, "uuid": "u", "status": "started"}, RECEIVED_AT)
     use = parse_fallback({"conversation_uuid": value, "uuid": "u", "status": "failed"}, RECEIVED)
     assert (use.use_key, use.carried) == (None, None)
 
@@ -220,7 +214,7 @@ def _status(**fields: object) -> dict[str, object]:
 
 
 def test_status_event() -> None:
-    event = parse_event(_status(), RECEIVED)
+    event = parse_event(_status(), RECEIVED_AT)
     assert (event.conversation_uuid, event.leg_uuid, event.kind, event.status) == (
         "CON-1",
         "leg-1",
@@ -269,35 +263,35 @@ def test_status_event() -> None:
     ],
 )
 def test_other_payloads_are_classified(payload: dict, kind: str, conversation: str, leg: str | None) -> None:
-    event = parse_event(payload, RECEIVED)
+    event = parse_event(payload, RECEIVED_AT)
     assert (event.kind, event.conversation_uuid, event.leg_uuid) == (kind, conversation, leg)
     assert event.payload is payload
 
 
 def test_timestamp_falls_back_to_time_received() -> None:
-    assert parse_event(_status(timestamp=None), RECEIVED).timestamp == "2026-11-20T12:00:00.123456Z"
-    assert parse_event(_status(timestamp="yesterday"), RECEIVED).timestamp == "2026-11-20T12:00:00.123456Z"
+    assert parse_event(_status(timestamp=None), RECEIVED_AT).timestamp == "2026-11-20T12:00:00.123456Z"
+    assert parse_event(_status(timestamp="yesterday"), RECEIVED_AT).timestamp == "2026-11-20T12:00:00.123456Z"
 
 
 @pytest.mark.parametrize(
     "value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", 12345, "2020-13-01"]
 )
 def test_unusable_timestamps_fall_back_to_time_received(value: object) -> None:
-    event = parse_event(_status(timestamp=value), RECEIVED)
+    event = parse_event(_status(timestamp=value), RECEIVED_AT)
     assert (event.timestamp, event.timed) == ("2026-11-20T12:00:00.123456Z", False)
 
 
 def test_timestamp_offsets_are_converted_to_utc() -> None:
     assert (
-        parse_event(_status(timestamp="2020-01-01T13:00:00+01:00"), RECEIVED).timestamp
+        parse_event(_status(timestamp="2020-01-01T13:00:00+01:00"), RECEIVED_AT).timestamp
         == "2020-01-01T12:00:00.000000Z"
     )
 
 
 def test_digest_ignores_key_order_but_not_values() -> None:
-    one = parse_event(_status(), RECEIVED)
-    reordered = parse_event(json.loads(json.dumps(dict(reversed(list(_status().items()))))), RECEIVED)
-    other = parse_event(_status(status="answered"), RECEIVED)
+    one = parse_event(_status(), RECEIVED_AT)
+    reordered = parse_event(json.loads(json.dumps(dict(reversed(list(_status().items()))))), RECEIVED_AT)
+    other = parse_event(_status(status="answered"), RECEIVED_AT)
     assert one.digest == reordered.digest
     assert one.digest != other.digest
 
@@ -321,13 +315,13 @@ def test_digest_ignores_key_order_but_not_values() -> None:
 )
 def test_unusable_events(payload: dict, message: str) -> None:
     with pytest.raises(WebhookError, match=message):
-        parse_event(payload, RECEIVED)
+        parse_event(payload, RECEIVED_AT)
 
 
 def test_event_that_would_not_fit_an_item() -> None:
     # 60,000 control characters: 60 KB as a body, 360 KB once JSON-escaped
     with pytest.raises(WebhookError, match="larger than 300000 bytes") as caught:
-        parse_event({"conversation_uuid": "CON-1", "blob": "\x01" * 60_000}, RECEIVED)
+        parse_event({"conversation_uuid": "CON-1", "blob": "\x01" * 60_000}, RECEIVED_AT)
     assert caught.value.status == 413
 
 
@@ -377,24 +371,17 @@ def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     assert request_params(None, body, "application/json")["text"] == "[{" * 200
 
 
-@pytest.mark.parametrize(
-    "moment",
-    [
-        RECEIVED,
-        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: still six digits
-        datetime(2026, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),  # the day before
-        datetime(1000, 1, 1, tzinfo=UTC),
-        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),  # strftime's own year below 1000
-        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-    ],
-)
-def test_utc_iso_is_strftime_text(moment: datetime) -> None:
-    assert utc_iso(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def test_public_base_url_is_worked_out_per_host() -> None:
     api = public_base_url(None, {"host": "a.example.com", "x-forwarded-proto": "https"}, "api")
     assert api == "https://a.example.com/api"
     assert public_base_url(None, {"host": "b.example.com"}, None) == "http://b.example.com"
     assert public_base_url(None, {"host": "a.example.com", "x-forwarded-proto": "https"}, "api") == api
     assert public_base_url(None, {"host": "a.example.com"}, "$default") == "http://a.example.com"
+
+
+def test_a_fallback_files_the_event_it_carries_at_the_time_received() -> None:
+    params = {"conversation_uuid": "CON-1", "uuid": "u", "status": "failed", "reason": "timeout"}
+    use = parse_fallback(params, RECEIVED)
+    assert use.fallback["received_at"] == RECEIVED_AT
+    assert use.carried is not None and (use.carried.timestamp, use.carried.timed) == (RECEIVED_AT, False)
+    assert use.carried.payload == {"conversation_uuid": "CON-1", "uuid": "u", "status": "failed"}

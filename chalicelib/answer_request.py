@@ -1,0 +1,151 @@
+"""What Vonage asks the answer URL (and the fallback answer URL): who calls whom, in which call.
+Pure. Reading never raises: a request that cannot be served is refused by the decision
+(`invalid_request`), spoken, never answered with a 4xx (Vonage would drop the call).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from chalicelib.errors import WebhookError
+from chalicelib.events import Event, parse_event, payload_digest
+from chalicelib.phone_numbers import InvalidNumber, normalise
+from chalicelib.text import as_text, clip, shown
+from chalicelib.times import utc_iso
+from chalicelib.webhooks import id_problem, request_params
+
+_PHONE_LIKE = re.compile(r"\+?0[0-9]{3,15}")  # national formats normalise() refuses
+_WITHHELD = frozenset({"unknown", "anonymous", "private", "restricted", "unavailable", "withheld"})
+
+
+class AnswerRequest(NamedTuple):
+    to: str | None
+    caller: str | None  # the app user (from_user, or a name in the old `from`)
+    caller_is_number: bool  # `from` holds a phone number: a PSTN caller
+    uuid: str | None  # None when absent or the old format's "NONE"
+    conversation_uuid: str | None
+    id_problem: str | None  # why the call cannot be filed under its ids, if it cannot
+    params: dict[str, Any]
+    body_problem: str | None = None  # why the body could not be read, if it could not
+
+    @property
+    def problem(self) -> str | None:
+        """Why this request cannot be served (it is refused as invalid_request), if it cannot."""
+        return self.body_problem or self.id_problem
+
+    @property
+    def leg_key(self) -> str | None:
+        """What makes a retried answer request the same call: its uuid, or "" when it has none
+        (uuid=NONE: the conversation alone, which the key already holds). None: not storable.
+
+        Never the conversation_uuid itself: a leg whose uuid equals it would share the key.
+        """
+        if self.id_problem:
+            return None
+        return self.uuid or ""
+
+
+def _is_phone_caller(from_: str) -> bool:
+    """`from` without `from_user`: a user name (older SDKs sent it there), or a phone caller's number.
+
+    A number in any format, or a withheld-number token, is a phone caller:
+    when in doubt, the stricter rule (ALLOW_PSTN_CALLERS) applies.
+    """
+    if from_.strip().lower() in _WITHHELD:
+        return True
+    try:
+        normalise(from_)
+    except InvalidNumber:
+        return bool(_PHONE_LIKE.fullmatch(from_.strip()))
+    return True
+
+
+def read_answer(
+    query: Mapping[str, str] | None, body: bytes | None, content_type: str | None
+) -> AnswerRequest:
+    """The answer request; a body that cannot be read becomes its `body_problem`."""
+    try:
+        return parse_answer(request_params(query, body, content_type))
+    except WebhookError as exc:
+        try:  # the query alone, to file the refusal under its ids
+            fields = request_params(query, None, None)
+        except WebhookError:
+            fields = {}  # the query itself is no text: nothing in it can be filed
+        return parse_answer(fields, body_problem=str(exc))
+
+
+def parse_answer(params: dict[str, Any], body_problem: str | None = None) -> AnswerRequest:
+    """The answer request in `params` (the query and body merged)."""
+    from_user, from_ = params.get("from_user"), params.get("from")
+    if isinstance(from_, int) and not isinstance(from_, bool):
+        from_ = str(from_)  # a phone caller's number, read as its digits like `to`
+    caller_field, caller = ("from_user", from_user) if from_user not in (None, "") else ("from", from_)
+    uuid = params.get("uuid")
+    if uuid == "" or (isinstance(uuid, str) and uuid.upper() == "NONE"):
+        uuid = None
+    conversation = params.get("conversation_uuid")
+    conversation = None if conversation == "" else conversation
+    problem = "no conversation_uuid" if conversation is None else None
+    kept: dict[str, Any] = {}
+    for name, value in (("conversation_uuid", conversation), ("uuid", uuid), (caller_field, caller)):
+        wrong = None if value is None else id_problem(name, value)
+        problem = problem or wrong
+        kept[name] = shown(value) if wrong else value  # never filed: kept small for the logs
+    return AnswerRequest(
+        to=as_text(params.get("to")),
+        caller=kept[caller_field],
+        caller_is_number=from_user in (None, "") and isinstance(from_, str) and _is_phone_caller(from_),
+        uuid=kept["uuid"],
+        conversation_uuid=kept["conversation_uuid"],
+        id_problem=problem,
+        params=params,
+        body_problem=body_problem,
+    )
+
+
+@dataclass(frozen=True)
+class FallbackUse:
+    """One request to the fallback answer URL, as the call record keeps it."""
+
+    request: AnswerRequest
+    use_key: str | None  # one per use (Vonage's two tries of one use are the same); None: not fileable
+    fallback: dict[str, Any]  # what is stored and shown under the call's "fallbacks"
+    carried: Event | None  # the event a failed event-URL request carried, if it carried one
+    carried_problem: str | None  # why that event cannot be stored, if it cannot
+
+
+def parse_fallback(params: dict[str, Any], received_at: datetime) -> FallbackUse:
+    """The fallback URL always answers, and keeps what it can of the request."""
+    request = parse_answer(params)
+    original = params.get("original_request")
+    fallback = {  # small whatever is sent: it is stored twice (its item, the summary) and logged
+        "reason": shown(params.get("reason"), 200),
+        "original_request": (
+            {k: shown(v, 200) for k, v in original.items() if k in ("url", "type")}
+            if isinstance(original, dict)
+            else shown(original, 200)
+        ),
+        "uuid": request.uuid,
+        "caller": clip(request.caller, 200),
+        "to": clip(request.to, 200),
+        "received_at": utc_iso(received_at),
+    }
+    fileable = request.conversation_uuid is not None and request.leg_key is not None
+    carried, carried_problem = None, None
+    event_params = {k: v for k, v in params.items() if k not in ("reason", "original_request")}
+    if fileable and isinstance(event_params.get("status"), str):
+        try:
+            carried = parse_event(event_params, fallback["received_at"])
+        except WebhookError as exc:
+            carried_problem = str(exc)
+    return FallbackUse(
+        request=request,
+        use_key=f"{request.leg_key}#{payload_digest(params)}" if fileable else None,
+        fallback=fallback,
+        carried=carried,
+        carried_problem=carried_problem,
+    )

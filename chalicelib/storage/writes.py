@@ -1,0 +1,267 @@
+"""The transactions each webhook writes, as DynamoDB's TransactWriteItems operations.
+
+Each webhook is one transaction (one round trip): its own item, put only if new (so a retry
+writes nothing twice), and the updates of the call's SUMMARY item and, for a status event,
+its leg's LEG item. Those updates are sets and sums only, so whatever the order of the
+events the result is the same (summary.py), and no item grows with the number of events.
+Every update expression is written out below, its placeholders named for what they hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from chalicelib import keys, summary
+from chalicelib.decision import RateLimit
+from chalicelib.events import Event, compact_json
+from chalicelib.keys import TTL_ATTRIBUTE, LastCallerAttribute, LegAttribute, SummaryAttribute
+from chalicelib.storage.items import first_answer, typed_key, voicemail
+from chalicelib.storage.transactions import Write
+
+OUTBOUND = "outbound"  # an answer's direction when it has none (only a callback's is "inbound")
+ONE = {"N": "1"}
+# a put that only creates: a retry or a redelivery finds the item, and gets it back
+ONLY_NEW = {
+    "ConditionExpression": f"attribute_not_exists({keys.PARTITION_KEY})",
+    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+}
+_MOVED = ("conversation_uuid_from", "conversation_uuid_to", "timestamp")  # what a LEG keeps of a transfer
+
+# What lists a call (set on its SUMMARY item by its first answer or fallback use, never changed):
+# the index keys by date, and for an app user's call, the user and the index keys by user.
+_BY_DATE = dict(zip(("#date_pk", "#date_sk"), keys.INDEXES[keys.BY_DATE], strict=True))
+_BY_USER = {
+    "#user": SummaryAttribute.USER,
+    **dict(zip(("#user_pk", "#user_sk"), keys.INDEXES[keys.BY_USER], strict=True)),
+}
+
+
+def _once(placeholders: dict[str, str]) -> str:
+    """SET clauses that set each attribute only where it is not set yet."""
+    return "".join(f", {p} = if_not_exists({p}, :{p[1:]})" for p in placeholders)
+
+
+_LIST_BY_DATE, _LIST_BY_USER = _once(_BY_DATE), _once({**_BY_DATE, **_BY_USER})
+
+
+class CallIdentity(NamedTuple):
+    """Who placed a call and when: what the history indexes list it by."""
+
+    conversation_uuid: str
+    user: str | None
+    started_at: str  # utc_iso()
+
+
+_BY_DATE_PK, _BY_DATE_SK = keys.INDEXES[keys.BY_DATE]
+_BY_USER_PK, _BY_USER_SK = keys.INDEXES[keys.BY_USER]
+_BY_DATE_AND_USER = {**_BY_DATE, **_BY_USER}
+
+
+def _listing(call: CallIdentity) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The SUMMARY's SET clauses, names and values that list `call` (each set only once)."""
+    index = keys.index_keys(call.conversation_uuid, call.user, call.started_at)
+    values = {":date_pk": {"S": index[_BY_DATE_PK]}, ":date_sk": {"S": index[_BY_DATE_SK]}}
+    if not call.user:
+        return _LIST_BY_DATE, _BY_DATE, values
+    values[":user"] = {"S": call.user}
+    values[":user_pk"] = {"S": index[_BY_USER_PK]}
+    values[":user_sk"] = {"S": index[_BY_USER_SK]}
+    return _LIST_BY_USER, _BY_DATE_AND_USER, values
+
+
+def answer_writes(
+    table: str,
+    call: CallIdentity,
+    leg_key: str,
+    answer: dict[str, Any],
+    expires_at: int,
+    replace: bool = False,
+    encoded: str | None = None,
+) -> list[Write]:
+    """The ANSWER item and the SUMMARY update that lists the call by its first answer. A new
+    answer is put only if its leg has none (a retry gets the first one back); `replace`
+    overwrites it, and the listed first answer only if it is this leg's. `encoded`: the answer
+    as compact JSON already."""
+    expires = {"N": str(expires_at)}
+    item = {
+        **typed_key(keys.answer_key(call.conversation_uuid, leg_key)),
+        "kind": {"S": "answer"},
+        "received_at": {"S": answer["received_at"]},
+        "answer": {"S": compact_json(answer) if encoded is None else encoded},
+        TTL_ATTRIBUTE: expires,
+    }
+    listing, names, values = _listing(call)
+    update = {
+        "TableName": table,
+        "Key": typed_key(keys.summary_key(call.conversation_uuid)),
+        "UpdateExpression": "SET #exp = :exp, #first = "
+        + (":first" if replace else "if_not_exists(#first, :first)")
+        + listing,
+        "ExpressionAttributeNames": {"#exp": TTL_ATTRIBUTE, "#first": SummaryAttribute.FIRST_ANSWER, **names},
+        "ExpressionAttributeValues": {":exp": expires, ":first": first_answer(leg_key, answer), **values},
+    }
+    if replace:  # only over this leg's own first answer
+        update["ConditionExpression"] = "attribute_not_exists(#first) OR #first.#uuid = :leg"
+        update["ExpressionAttributeNames"]["#uuid"] = "uuid"
+        update["ExpressionAttributeValues"][":leg"] = {"S": leg_key}
+    answer_put = (
+        {"TableName": table, "Item": item} if replace else {"TableName": table, "Item": item, **ONLY_NEW}
+    )
+    return [Write("answer", {"Put": answer_put}), Write("summary", {"Update": update})]
+
+
+_COUNTER_NAMES = {"#n": "n", "#exp": TTL_ATTRIBUTE}  # the same for every counter: shared, never changed
+
+
+def counter_write(table: str, limit: RateLimit) -> Write:
+    """One more call on `limit`'s counter, only while it is under the limit (its role: the limit)."""
+    increment = {
+        "TableName": table,
+        "Key": typed_key(keys.counter_key(limit.user, limit.window, limit.period)),
+        "UpdateExpression": "SET #exp = if_not_exists(#exp, :exp) ADD #n :one",
+        "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+        "ExpressionAttributeNames": _COUNTER_NAMES,
+        "ExpressionAttributeValues": {
+            ":one": ONE,
+            ":limit": {"N": str(limit.limit)},
+            ":exp": {"N": str(limit.expires_at)},
+        },
+    }
+    return Write(limit, {"Update": increment})
+
+
+def last_caller_write(
+    table: str, call: CallIdentity, answer: dict[str, Any], expires_at: int
+) -> Write | None:
+    """For an app user's connect to a phone number: that user is the number's last caller (a
+    callback from it rings them). None for any other answer."""
+    destination = answer.get("destination")  # "+<E.164 digits>", as decision.py writes it
+    if not call.user or answer.get("decision") != "connect" or answer.get("caller_is_number") is True:
+        return None
+    if answer.get("direction", OUTBOUND) != OUTBOUND or not isinstance(destination, str):
+        return None
+    if not destination.startswith("+"):
+        return None
+    try:
+        key = keys.last_caller_key(destination[1:])
+    except ValueError:  # not E.164 digits
+        return None
+    item = {
+        **typed_key(key),
+        LastCallerAttribute.USER: {"S": call.user},
+        LastCallerAttribute.CONVERSATION_UUID: {"S": call.conversation_uuid},
+        LastCallerAttribute.AT: {"S": answer["received_at"]},
+        TTL_ATTRIBUTE: {"N": str(expires_at)},
+    }
+    return Write("last_caller", {"Put": {"TableName": table, "Item": item}})
+
+
+def event_writes(
+    table: str,
+    event: Event,
+    received_at: str,
+    expires_at: int,
+    reply: list[dict[str, Any]] | None,
+    voicemail_fields: dict[str, Any] | None,
+) -> list[Write]:
+    """The event's item, its SUMMARY update and, for a status event or a transfer, its LEG update;
+    a transfer's again under the other conversation (the legs moved from one to the other)."""
+    payload, leg_uuid = event.payload, event.leg_uuid
+    expires = {"N": str(expires_at)}
+    item = {
+        "kind": {"S": "event"},
+        "event_kind": {"S": event.kind},
+        "timestamp": {"S": event.timestamp},
+        "digest": {"S": event.digest},
+        "received_at": {"S": received_at},
+        "payload": {"S": compact_json(payload)},
+        TTL_ATTRIBUTE: expires,
+    }
+    if event.status is not None:
+        item["status"] = {"S": event.status}
+    if leg_uuid is not None:
+        item["leg_uuid"] = {"S": leg_uuid}
+    if reply is not None:
+        item["reply"] = {"S": compact_json(reply)}
+    sort_key = keys.event_sort_key(event.timestamp if event.timed else None, event.label, event.digest)
+    # the SUMMARY: its expiry and event count; a status event's fact, price and duration; a voicemail
+    sets, adds = "SET #exp = :exp", " ADD #count :one"
+    names = {"#exp": TTL_ATTRIBUTE, "#count": SummaryAttribute.EVENT_COUNT}
+    values: dict[str, Any] = {":exp": expires, ":one": ONE}
+    leg: tuple[str, str] | None = None  # (the LEG attribute, the element it gains)
+    if leg_uuid is not None and summary.leg_state(payload) is not None:  # a status event of a leg
+        ms = summary.event_ms(event.timestamp)
+        adds += ", #statuses :fact"
+        names["#statuses"] = SummaryAttribute.STATUSES
+        values[":fact"] = {"SS": [summary.status_fact(payload, ms, leg_uuid).encode()]}
+        price, duration = summary.billed(payload)
+        if price is not None:
+            adds += ", #price :price"
+            names["#price"], values[":price"] = SummaryAttribute.TOTAL_PRICE, {"N": price}
+        if duration is not None:
+            adds += ", #duration :duration"
+            names["#duration"], values[":duration"] = SummaryAttribute.TOTAL_DURATION, {"N": duration}
+        leg = (LegAttribute.FACTS, compact_json(summary.leg_fact(payload, ms, reply)))
+    elif leg_uuid is not None and event.kind == "transfer":
+        moved = {name: payload.get(name) for name in _MOVED}  # ids: checked when the event was read
+        when = moved["timestamp"]  # as sent: any JSON, kept only as short text
+        moved["timestamp"] = when[: summary.FACT_CHARS] if isinstance(when, str) else None
+        leg = (LegAttribute.TRANSFERS, compact_json(moved))
+    if voicemail_fields is not None:  # a call has one voicemail: set, not merged
+        sets += ", #voicemail = :voicemail"
+        names["#voicemail"], values[":voicemail"] = SummaryAttribute.VOICEMAIL, voicemail(voicemail_fields)
+    conversations = [event.conversation_uuid]
+    if event.also_conversation is not None:
+        conversations.append(event.also_conversation)
+    writes = []
+    for n, conversation in enumerate(conversations):
+        # "item" is the first put: a redelivery finds it. A transfer's copy under the other
+        # conversation ("copy") existing alone is no redelivery, so it is not read as one.
+        partition = {"S": keys.call_partition(conversation)}
+        key = {keys.PARTITION_KEY: partition, keys.SORT_KEY: {"S": sort_key}}
+        put = {"TableName": table, "Item": {**key, **item}, **ONLY_NEW}
+        writes.append(Write("copy" if n else "item", {"Put": put}))
+        update = {
+            "TableName": table,
+            "Key": {keys.PARTITION_KEY: partition, keys.SORT_KEY: {"S": keys.SUMMARY_SK}},
+            "UpdateExpression": sets + adds,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        writes.append(Write("summary", {"Update": update}))
+        if leg is not None:
+            leg_update = {
+                "TableName": table,
+                "Key": {keys.PARTITION_KEY: partition, keys.SORT_KEY: {"S": keys.leg_sort_key(leg_uuid)}},  # type: ignore[arg-type]
+                "UpdateExpression": "SET #exp = :exp ADD #facts :fact",
+                "ExpressionAttributeNames": {"#exp": TTL_ATTRIBUTE, "#facts": leg[0]},
+                "ExpressionAttributeValues": {":exp": expires, ":fact": {"SS": [leg[1]]}},
+            }
+            writes.append(Write("leg", {"Update": leg_update}))
+    return writes
+
+
+def fallback_writes(
+    table: str, call: CallIdentity, use_key: str, fallback: dict[str, Any], expires_at: int
+) -> list[Write]:
+    """One use of the fallback answer URL, put once, and the SUMMARY's mark that it was used."""
+    expires = {"N": str(expires_at)}
+    item = {
+        **typed_key(keys.fallback_key(call.conversation_uuid, use_key)),
+        "kind": {"S": "fallback"},
+        "received_at": {"S": fallback["received_at"]},
+        "fallback": {"S": compact_json(fallback)},
+        TTL_ATTRIBUTE: expires,
+    }
+    listing, names, values = _listing(call)
+    update = {
+        "TableName": table,
+        "Key": typed_key(keys.summary_key(call.conversation_uuid)),
+        "UpdateExpression": "SET #exp = :exp, #used = :used" + listing,
+        "ExpressionAttributeNames": {"#exp": TTL_ATTRIBUTE, "#used": SummaryAttribute.FALLBACK_USED, **names},
+        "ExpressionAttributeValues": {":exp": expires, ":used": {"BOOL": True}, **values},
+    }
+    return [
+        Write("item", {"Put": {"TableName": table, "Item": item, **ONLY_NEW}}),
+        Write("summary", {"Update": update}),
+    ]
