@@ -1,10 +1,15 @@
 """`make bench`: what callgate costs, as figures and ratios in one table and bench/results.json.
 
-Asserts nothing: it is rerun after a change (a storage redesign, say) and the two
-results.json files are compared. So it measures only through public interfaces: fresh
-interpreters importing `app`, the Chalice app object invoked as Lambda invokes it, the
-handlers over a real CallStore on DynamoDB Local. It starts its own in-memory DynamoDB
+It is rerun after a change (a storage redesign, say) and the two results.json files are
+compared. So it measures only through public interfaces: fresh interpreters importing `app`,
+the Chalice app object invoked as Lambda invokes it, the routes (chalicelib/routes/) over a
+real CallStore on DynamoDB Local (bench/harness.py). It starts its own in-memory DynamoDB
 Local on a free port, stops it even on error, and never reaches AWS (dummy credentials).
+
+One guard, and only one: after results.json is written and the table printed, the bench
+exits with status 1 when the CPU per request over its floor, `answer_vs_floor` or
+`event_vs_floor`, is above GUARD_RATIO (3.0), printing which ratio and its value. Every other
+figure (imports, cold starts, round trips, storage, sizes) is only reported, never checked.
 
 - import: median `import app` over median `import chalice, boto3`, fresh interpreters.
 - CPU per request (bench/lambda_invoke.py): answer and event URLs through `app.app(event,
@@ -16,12 +21,15 @@ Local on a free port, stops it even on error, and never reaches AWS (dummy crede
   always finds jane) to her app; against the same answer floor.
 - round trips: DynamoDB calls per request counted by the fake (an answer refused by a rate
   limit too, and a callback's answer).
-- storage (bench/storage_costs.py): on DynamoDB Local, through the handlers: capacity of the
+- storage (bench/storage_costs.py): on DynamoDB Local, through the routes: capacity of the
   next event once a call has 10 and 1,000 events, its largest item (and its SUMMARY and LEG
   items), GET /calls/{id} of the 1,000-event call (its first page, and all of it), and the
   first page of GET /calls for a user with 25 calls of 200 events.
 - cold start (bench/cold_start.py): out/dev/deployment.zip and its layer unpacked and run by
-  CPython 3.13 in fresh processes as Lambda runs them, with and without their bytecode.
+  CPython 3.13 in fresh processes as Lambda runs them, with and without their bytecode; and
+  the same for a floor package (bench/floor_app/, built into out/floor/ by
+  bench/floor_package.py): a Chalice app whose GET /answer checks `to` with phonenumbers, does
+  one put_item and returns a constant NCCO, its runs interleaved with callgate's.
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 RUNS = 15
 STARTED = time.monotonic()
+# The bench's only guard: CPU per request over the floor's, above this, fails `make bench`.
+GUARD_RATIO = 3.0
+GUARDED = ("answer_vs_floor", "event_vs_floor")
 
 # key -> (format, what); the table's rows in this order
 ROWS: dict[str, tuple[str, str]] = {
@@ -67,6 +78,10 @@ ROWS: dict[str, tuple[str, str]] = {
     "cold_no_bytecode_init_ms": ("{:.1f}", "the same init with both zips' bytecode removed (ms)"),
     "cold_no_bytecode_first_answer_ms": ("{:.1f}", "its first GET /answer (wall ms)"),
     "cold_no_bytecode_warm_answer_ms": ("{:.1f}", "its second (wall ms)"),
+    "cold_floor_init_ms": ("{:.1f}", "floor package (bench/floor_app), the same init: import, client (ms)"),
+    "cold_floor_first_answer_ms": ("{:.1f}", "its first GET /answer: phonenumbers + one put_item (wall ms)"),
+    "cold_floor_warm_answer_ms": ("{:.1f}", "its second (wall ms)"),
+    "cold_init_vs_floor": ("{:.2f}", "callgate's init / the floor package's init (3.13, package)"),
     "cold_import_app_ms": ("{:.1f}", "`import app` alone from the package, 3.13, no client built (ms)"),
     "cold_import_chalice_boto3_ms": ("{:.1f}", "`import chalice, boto3` from the package (ms)"),
     "cold_import_vs_chalice_boto3": ("{:.2f}", "import app / import chalice+boto3, 3.13, package"),
@@ -83,7 +98,7 @@ ROWS: dict[str, tuple[str, str]] = {
     "summary_item_bytes_at_1000": ("{:,.0f}", "its SUMMARY item, 1,000-event call (bytes)"),
     "leg_item_bytes_at_10": ("{:,.0f}", "its largest LEG item, 10-event call (bytes)"),
     "leg_item_bytes_at_1000": ("{:,.0f}", "its largest LEG item, 1,000-event call (bytes)"),
-    "get_call_ms_at_1000": ("{:.1f}", "GET /calls/{id}, 1,000 events: median wall ms (handlers)"),
+    "get_call_ms_at_1000": ("{:.1f}", "GET /calls/{id}, 1,000 events: median wall ms (route)"),
     "get_call_bytes_at_1000": ("{:,.0f}", "its JSON response (bytes)"),
     "get_call_events_at_1000": ("{:,.0f}", "events in that response (its first page)"),
     "get_call_all_ms_at_1000": ("{:.1f}", "every page of it, limit=500: wall ms"),
@@ -92,7 +107,7 @@ ROWS: dict[str, tuple[str, str]] = {
     "listing_calls_on_first_page": ("{:.0f}", "GET /calls?user=…&limit=25 (25 calls of 200 events)"),
     "listing_rcu_first_page": ("{:.1f}", "RCU of that page's Query"),
     "listing_bytes_first_page": ("{:,.0f}", "its JSON response (bytes)"),
-    "listing_ms_first_page": ("{:.1f}", "its wall ms (handlers)"),
+    "listing_ms_first_page": ("{:.1f}", "its wall ms (route)"),
     "bench_seconds": ("{:.0f}", "wall time of this bench (s)"),
 }
 
@@ -135,6 +150,18 @@ def print_table(results: dict[str, float]) -> None:
         print(f"{key:<{width}}  {value:>{value_width}}  {what}")
 
 
+def guard(results: dict[str, float]) -> list[str]:
+    """What fails the bench: each guarded ratio above GUARD_RATIO (or not measured), as a line."""
+    failed = []
+    for key in GUARDED:
+        value = results.get(key)
+        if value is None:
+            failed.append(f"bench guard: {key} was not measured")
+        elif value > GUARD_RATIO:
+            failed.append(f"bench guard: {key} = {value:.2f}, above {GUARD_RATIO:.1f}")
+    return failed
+
+
 def main() -> None:
     os.environ.update(dynamodb_local.LOCAL_AWS_ENV)
     results: dict[str, float] = {}
@@ -166,6 +193,10 @@ def main() -> None:
     if warnings:
         print(f"\nwarnings the app logged (by event): {dict(warnings)}")
     print(f"\nwritten: {RESULTS.relative_to(ROOT)}")
+    if failed := guard(results):
+        sys.stdout.flush()
+        print("\n" + "\n".join(failed), file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

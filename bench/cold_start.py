@@ -12,6 +12,13 @@ the bytecode removed from both zips shows what shipping it saves. Lambda's init 
 building the DynamoDB client (the app does it then, not in the first answer's budget); `import
 app` alone, outside Lambda, against `import chalice, boto3` from the same directory is the
 budget's ratio.
+
+The floor: bench/floor_app/, a Chalice app whose GET /answer checks `to` with phonenumbers,
+does one put_item into the same table and returns a constant NCCO, its DynamoDB client built
+at import. out/floor/deployment.zip and its layer (bench/floor_package.py, which `make bench`
+runs: packaged and compiled for 3.13 as callgate's are) go through the same procedure, in the
+same environment, interleaved with callgate's runs: callgate's init over the floor's is what
+callgate adds to the least such a function loads.
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import lambda_invoke
+from bench import floor_package, lambda_invoke
 from chalicelib.signature import sign
 from devtools import dynamodb_local
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "out" / "dev" / "deployment.zip"
 LAYER = ROOT / "out" / "dev" / "layer-deployment.zip"
+FLOOR = "cold_floor"  # the floor's label: its figures are cold_floor_*
 # On sys.path after the function's code, in this order: where Lambda finds a layer's packages
 LAYER_DIRS = ("python/lib/python3.13/site-packages", "python")
 PYTHON = ROOT / ".venv-package" / "bin" / "python"  # CPython 3.13, as `make package` builds with
@@ -78,10 +86,10 @@ def _signed(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def _unpack(target: Path, bytecode: bool) -> Path:
-    """The function's code in target/task (Lambda's /var/task) and its layer in target/opt (/opt),
-    without any bytecode if not `bytecode`; the code's directory."""
-    for archive, into in ((PACKAGE, target / "task"), (LAYER, target / "opt")):
+def _unpack(target: Path, bytecode: bool, package: Path = PACKAGE, layer: Path = LAYER) -> Path:
+    """The function's code (`package`) in target/task (Lambda's /var/task) and its `layer` in
+    target/opt (/opt), without any bytecode if not `bytecode`; the code's directory."""
+    for archive, into in ((package, target / "task"), (layer, target / "opt")):
         with zipfile.ZipFile(archive) as package:
             package.extractall(into)
     if not bytecode:
@@ -130,20 +138,33 @@ def measure(endpoint: str, progress: Callable[[str], None]) -> dict[str, float]:
         "layer_zip_mb": round(LAYER.stat().st_size / 1e6, 2),
     }
     variants = {"cold": True, "cold_no_bytecode": False}
-    calls = iter(lambda_invoke.answer_requests((RUNS * len(variants) + 1) * 2))  # a new call each
+    floor = floor_package.PACKAGE.is_file() and floor_package.LAYER.is_file()
+    if not floor:
+        progress("floor cold start skipped: no out/floor/*.zip (`make bench` builds them)")
+    envs = dict.fromkeys(variants, env)
+    if floor:
+        variants[FLOOR] = True
+        envs[FLOOR] = {**env, "AWS_LAMBDA_FUNCTION_NAME": "callgate-floor"}  # the same stage otherwise
+    calls = iter(lambda_invoke.answer_requests((RUNS * len(variants) + 2) * 2))  # a new call each
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = {label: _unpack(Path(tmp) / label, bytecode) for label, bytecode in variants.items()}
+        dirs = {label: _unpack(Path(tmp) / label, bytecode) for label, bytecode in variants.items()
+                if label != FLOOR}  # fmt: skip
+        if floor:
+            dirs[FLOOR] = _unpack(Path(tmp) / FLOOR, True, floor_package.PACKAGE, floor_package.LAYER)
 
         def cold_start(label: str) -> dict[str, Any]:
             events = Path(tmp) / "events.json"
             events.write_text(json.dumps([_signed(next(calls)[0]), _signed(next(calls)[0])]))
-            run: dict[str, Any] = json.loads(_run(_INVOKE, dirs[label], env, str(events)))
+            run: dict[str, Any] = json.loads(_run(_INVOKE, dirs[label], envs[label], str(events)))
             if [tuple(d) for d in run["decisions"]] != [(200, "connect")] * 2:  # the reply's last action
-                raise RuntimeError(f"the packaged function did not connect: {run['decisions']}")
+                raise RuntimeError(f"the packaged function ({label}) did not connect: {run['decisions']}")
             return run
 
-        progress(f"cold starts from the package, with and without its bytecode: {RUNS} runs each")
+        also = ", and the floor package" if floor else ""
+        progress(f"cold starts from the package, with and without its bytecode{also}: {RUNS} runs each")
         cold_start("cold")  # DynamoDB Local's own warm-up (its JIT): not counted
+        if floor:
+            cold_start(FLOOR)  # and of its put_item path
         runs: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
         for _ in range(RUNS):  # interleaved: whatever else the machine does falls on both
             for label in variants:
@@ -166,4 +187,6 @@ def measure(endpoint: str, progress: Callable[[str], None]) -> dict[str, float]:
     results["cold_import_vs_chalice_boto3"] = round(
         results["cold_import_app_ms"] / results["cold_import_chalice_boto3_ms"], 2
     )
+    if floor:
+        results["cold_init_vs_floor"] = round(results["cold_init_ms"] / results["cold_floor_init_ms"], 2)
     return results

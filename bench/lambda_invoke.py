@@ -118,7 +118,7 @@ class FakeDynamoDB:
 
 @dataclass
 class LambdaContext:
-    """What the Lambda runtime passes as `context` (the attributes Chalice and handlers may read)."""
+    """What the Lambda runtime passes as `context` (the attributes Chalice and the app may read)."""
 
     aws_request_id: str
     function_name: str = "callgate-dev"
@@ -250,7 +250,7 @@ def floor_app(client: FakeDynamoDB, log_lines: bool = False) -> Chalice:
 @contextmanager
 def quiet_app_logs() -> Iterator[Counter[str]]:
     """The app writes its lines to stdout, as in Lambda: they are still built and written (the
-    cost is real) but to a null stream, through the app's own handlers alone (one more would
+    cost is real) but to a null stream, through the app's own logging handlers alone (one more would
     change how logging runs). Yields a count of WARNING+ lines by event, taken from that stream."""
     log = logging.getLogger("callgate")
     warnings: Counter[str] = Counter()
@@ -315,7 +315,7 @@ def _check(name: str, reply: dict[str, Any], connects: bool | None = None) -> No
 def measure(progress: Callable[[str], None]) -> dict[str, float]:
     """CPU per request (answer, event, their floors) side by side, and DynamoDB round trips."""
     fake = FakeDynamoDB()
-    app_module.handlers.store_for = lambda settings: CallStore(fake, settings.calls_table)
+    app_module.adapters.store_for = lambda settings: CallStore(fake, settings.calls_table)
     real: Invoke = app_module.app
     floor: Invoke = floor_app(fake)
     logged: Invoke = floor_app(fake, log_lines=True)

@@ -1,9 +1,9 @@
 """What a call costs in DynamoDB as it grows, on DynamoDB Local over HTTP.
 
-Everything goes through the handlers (tests/support.py's Harness over a real CallStore),
-so a redesigned storage is measured the same way. Capacity comes from DynamoDB's own
-ConsumedCapacity, asked for on every write and read by a wrapper around the client, and
-summed over whatever calls one request makes.
+Everything goes through the routes (bench/harness.py: chalicelib's route functions over a
+real CallStore, with the local stage's settings), so a redesigned storage is measured the same
+way. Capacity comes from DynamoDB's own ConsumedCapacity, asked for on every write and read by
+a wrapper around the client, and summed over whatever calls one request makes.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from bench.harness import Routes
 from bench.vonage import call_events, next_events
-from chalicelib.storage import keys
+from chalicelib import keys
 from devtools import dynamodb_local
-from tests.support import UNLIMITED, Harness
 
 TABLE = "callgate-bench"
 SIZES = (10, 1000)
@@ -150,25 +150,19 @@ class _Progress:
                 self.say(f"events stored: {self.done}/{self.total} ({time.monotonic() - self.started:.0f} s)")
 
 
-def _answer(harness: Harness, conversation: str, user: str) -> None:
-    ncco = harness.answer(conversation, user=user)
-    if not any(action.get("action") == "connect" for action in ncco):
-        raise RuntimeError(f"bench: the answer for {conversation} did not connect: {ncco}")
-
-
 def measure(url: str, say: Callable[[str], None]) -> dict[str, float]:
     dynamodb_local.ensure_table(url, TABLE)
     raw = dynamodb_local.client(url, timeout=60)
     meter = CapacityMeter(raw)
-    harness = Harness(meter, TABLE, **UNLIMITED)
-    plain = Harness(raw, TABLE, **UNLIMITED)
+    harness = Routes(meter, TABLE, url)
+    plain = Routes(raw, TABLE, url, now=harness.now)  # the same settings and clock, unmetered
     start: datetime = harness.now
     sized = {size: f"CON-{uuid.uuid4()}" for size in SIZES}
     listed = [f"CON-{uuid.uuid4()}" for _ in range(LISTED_CALLS)]
     for conversation in sized.values():
-        _answer(harness, conversation, "jane")
+        harness.answer(conversation, "jane")
     for conversation in listed:  # one at a time: concurrent answers conflict on the user's counters
-        _answer(harness, conversation, LISTING_USER)
+        harness.answer(conversation, LISTING_USER)
     # biggest first: it is the longest chain of writes (one call's events go one at a time)
     work = sorted([*((size, c) for size, c in sized.items()), *((LISTED_EVENTS, c) for c in listed)],
                   reverse=True)  # fmt: skip
@@ -190,13 +184,12 @@ def measure(url: str, say: Callable[[str], None]) -> dict[str, float]:
         results[f"leg_item_bytes_at_{size}"] = largest_item(raw, conversation, "leg")
     results[f"summary_bytes_at_{LISTED_EVENTS}"] = largest_item(raw, listed[0])
     big = sized[max(SIZES)]
-    plain.handlers.get_call(big)  # warm: the first request pays for the connection
+    plain.get_call(big)  # warm: the first request pays for the connection
     times, body = [], None
     for _ in range(GET_CALL_RUNS):
         started = time.perf_counter()
-        reply = plain.handlers.get_call(big)
+        body = plain.get_call(big)
         times.append((time.perf_counter() - started) * 1000)
-        body = reply.body
     results[f"get_call_ms_at_{max(SIZES)}"] = round(statistics.median(times), 1)
     results[f"get_call_bytes_at_{max(SIZES)}"] = len(json.dumps(body))
     results[f"get_call_events_at_{max(SIZES)}"] = len(body["events"]) if isinstance(body, dict) else 0
@@ -204,7 +197,7 @@ def measure(url: str, say: Callable[[str], None]) -> dict[str, float]:
     started = time.perf_counter()
     pages, token = 0, None
     while True:  # every page, as a client reading the whole call does
-        page = harness.handlers.get_call(big, {"limit": "500", **({"next": token} if token else {})}).body
+        page = harness.get_call(big, {"limit": "500", **({"next": token} if token else {})})
         pages += 1
         if not (token := page["next"]):
             break
@@ -214,11 +207,11 @@ def measure(url: str, say: Callable[[str], None]) -> dict[str, float]:
 
     meter.begin()
     started = time.perf_counter()
-    listing = harness.handlers.list_calls({"user": LISTING_USER, "limit": str(LISTED_CALLS)})
+    listing = harness.list_calls({"user": LISTING_USER, "limit": str(LISTED_CALLS)})
     results["listing_ms_first_page"] = round((time.perf_counter() - started) * 1000, 1)
     results["listing_rcu_first_page"] = meter.read()
-    results["listing_calls_on_first_page"] = len(listing.body["calls"])
-    results["listing_bytes_first_page"] = len(json.dumps(listing.body))
+    results["listing_calls_on_first_page"] = len(listing["calls"])
+    results["listing_bytes_first_page"] = len(json.dumps(listing))
 
     for size, conversation in sized.items():
         units = []
