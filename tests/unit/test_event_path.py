@@ -345,17 +345,23 @@ def _leg_fact_in_field_order(payload: dict[str, Any], ms: int, reply: Any = None
     return fact
 
 
+def _shuffled_leg_fields(
+    payload: dict[str, Any], rng: random.Random, values: list[Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """`payload` given some of the leg fields, with `values` at random, its keys in a random order
+    (in place: then a copy in another order); and a reply, or none."""
+    for field in rng.sample(summary.LEG_FIELDS, rng.randrange(len(summary.LEG_FIELDS) + 1)):
+        payload[field] = rng.choice(values)
+    items = list(payload.items())
+    rng.shuffle(items)
+    return dict(items), rng.choice([None, [{"action": "talk", "text": "hi"}]])
+
+
 def test_leg_facts_keep_field_order_whatever_the_payloads_order() -> None:
     rng = random.Random(5)
     odd = [None, "", "x" * 100, 7, 2.5, True, [], {}, "value"]
     for _ in range(300):
-        payload = {"status": "completed", "uuid": "u", "extra": 1}
-        for field in rng.sample(summary.LEG_FIELDS, rng.randrange(len(summary.LEG_FIELDS) + 1)):
-            payload[field] = rng.choice(odd)
-        items = list(payload.items())
-        rng.shuffle(items)
-        payload = dict(items)
-        reply = rng.choice([None, [{"action": "talk", "text": "hi"}]])
+        payload, reply = _shuffled_leg_fields({"status": "completed", "uuid": "u", "extra": 1}, rng, odd)
         fact = summary.leg_fact(payload, 42, reply)
         expected = _leg_fact_in_field_order(payload, 42, reply)
         assert list(fact.items()) == list(expected.items())
@@ -404,12 +410,7 @@ def test_a_redelivered_status_event_adds_nothing_to_the_summary_or_the_leg() -> 
     rng = random.Random(9)
     for _ in range(500):
         payload: dict[str, Any] = _status(status=rng.choice(["completed", "answered", "busy"]))
-        for field in rng.sample(summary.LEG_FIELDS, rng.randrange(len(summary.LEG_FIELDS) + 1)):
-            payload[field] = rng.choice(ODD_VALUES)
-        items = list(payload.items())
-        rng.shuffle(items)
-        again = dict(items)
-        reply = rng.choice([None, [{"action": "talk", "text": "hi"}]])
+        again, reply = _shuffled_leg_fields(payload, rng, ODD_VALUES)
         first, second = Recorder(), Recorder()
         assert _save(payload, first, reply) and _save(again, second, reply)
         assert first.items[0]["Put"]["Item"]["sk"] == second.items[0]["Put"]["Item"]["sk"]
