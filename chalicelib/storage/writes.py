@@ -9,6 +9,7 @@ Every update expression is written out below, its placeholders named for what th
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from chalicelib import keys, summary
@@ -26,6 +27,7 @@ ONLY_NEW = {
     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
 }
 _MOVED = ("conversation_uuid_from", "conversation_uuid_to", "timestamp")  # what a LEG keeps of a transfer
+_EVENT_KIND = {"S": "event"}
 
 # What lists a call (set on its SUMMARY item by its first answer or fallback use, never changed):
 # the index keys by date, and for an app user's call, the user and the index keys by user.
@@ -169,7 +171,7 @@ def event_writes(
     payload, leg_uuid = event.payload, event.leg_uuid
     expires = {"N": str(expires_at)}
     item = {
-        "kind": {"S": "event"},
+        "kind": _EVENT_KIND,
         "event_kind": {"S": event.kind},
         "timestamp": {"S": event.timestamp},
         "digest": {"S": event.digest},
@@ -183,33 +185,30 @@ def event_writes(
         item["leg_uuid"] = {"S": leg_uuid}
     if reply is not None:
         item["reply"] = {"S": compact_json(reply)}
-    sort_key = keys.event_sort_key(event.timestamp if event.timed else None, event.label, event.digest)
-    # the SUMMARY: its expiry and event count; a status event's fact, price and duration; a voicemail
-    sets, adds = "SET #exp = :exp", " ADD #count :one"
-    names = {"#exp": TTL_ATTRIBUTE, "#count": SummaryAttribute.EVENT_COUNT}
+    sort_key = {"S": keys.event_sort_key(event.timestamp if event.timed else None, event.label, event.digest)}
     values: dict[str, Any] = {":exp": expires, ":one": ONE}
-    leg: tuple[str, str] | None = None  # (the LEG attribute, the element it gains)
-    if leg_uuid is not None and summary.leg_state(payload) is not None:  # a status event of a leg
+    leg: tuple[dict[str, str], str] | None = None  # (the LEG update's names, the element it adds)
+    state = leg_uuid is not None and summary.leg_state(payload) is not None  # a status event of a leg
+    price = duration = None
+    if state:
         ms = summary.event_ms(event.timestamp)
-        adds += ", #statuses :fact"
-        names["#statuses"] = SummaryAttribute.STATUSES
-        values[":fact"] = {"SS": [summary.status_fact(payload, ms, leg_uuid).encode()]}
+        values[":fact"] = {"SS": [summary.status_fact(payload, ms, leg_uuid).encode()]}  # type: ignore[arg-type]
         price, duration = summary.billed(payload)
         if price is not None:
-            adds += ", #price :price"
-            names["#price"], values[":price"] = SummaryAttribute.TOTAL_PRICE, {"N": price}
+            values[":price"] = {"N": price}
         if duration is not None:
-            adds += ", #duration :duration"
-            names["#duration"], values[":duration"] = SummaryAttribute.TOTAL_DURATION, {"N": duration}
-        leg = (LegAttribute.FACTS, compact_json(summary.leg_fact(payload, ms, reply)))
+            values[":duration"] = {"N": duration}
+        leg = (_LEG_FACTS, compact_json(summary.leg_fact(payload, ms, reply)))
     elif leg_uuid is not None and event.kind == "transfer":
         moved = {name: payload.get(name) for name in _MOVED}  # ids: checked when the event was read
         when = moved["timestamp"]  # as sent: any JSON, kept only as short text
         moved["timestamp"] = when[: summary.FACT_CHARS] if isinstance(when, str) else None
-        leg = (LegAttribute.TRANSFERS, compact_json(moved))
-    if voicemail_fields is not None:  # a call has one voicemail: set, not merged
-        sets += ", #voicemail = :voicemail"
-        names["#voicemail"], values[":voicemail"] = SummaryAttribute.VOICEMAIL, voicemail(voicemail_fields)
+        leg = (_LEG_TRANSFERS, compact_json(moved))
+    if voicemail_fields is not None:
+        values[":voicemail"] = voicemail(voicemail_fields)
+    expression, names = _summary_update(
+        state, price is not None, duration is not None, voicemail_fields is not None
+    )
     conversations = [event.conversation_uuid]
     if event.also_conversation is not None:
         conversations.append(event.also_conversation)
@@ -218,13 +217,14 @@ def event_writes(
         # "item" is the first put: a redelivery finds it. A transfer's copy under the other
         # conversation ("copy") existing alone is no redelivery, so it is not read as one.
         partition = {"S": keys.call_partition(conversation)}
-        key = {keys.PARTITION_KEY: partition, keys.SORT_KEY: {"S": sort_key}}
-        put = {"TableName": table, "Item": {**key, **item}, **ONLY_NEW}
-        writes.append(Write("copy" if n else "item", {"Put": put}))
+        put_item = {keys.PARTITION_KEY: partition, keys.SORT_KEY: sort_key, **item}
+        writes.append(
+            Write("copy" if n else "item", {"Put": {"TableName": table, "Item": put_item, **ONLY_NEW}})
+        )
         update = {
             "TableName": table,
-            "Key": {keys.PARTITION_KEY: partition, keys.SORT_KEY: {"S": keys.SUMMARY_SK}},
-            "UpdateExpression": sets + adds,
+            "Key": {keys.PARTITION_KEY: partition, keys.SORT_KEY: _SUMMARY_SK},
+            "UpdateExpression": expression,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
@@ -234,11 +234,35 @@ def event_writes(
                 "TableName": table,
                 "Key": {keys.PARTITION_KEY: partition, keys.SORT_KEY: {"S": keys.leg_sort_key(leg_uuid)}},  # type: ignore[arg-type]
                 "UpdateExpression": "SET #exp = :exp ADD #facts :fact",
-                "ExpressionAttributeNames": {"#exp": TTL_ATTRIBUTE, "#facts": leg[0]},
+                "ExpressionAttributeNames": leg[0],
                 "ExpressionAttributeValues": {":exp": expires, ":fact": {"SS": [leg[1]]}},
             }
             writes.append(Write("leg", {"Update": leg_update}))
     return writes
+
+
+_SUMMARY_SK = {"S": keys.SUMMARY_SK}  # shared, never changed, as every constant part of a write here
+_LEG_FACTS = {"#exp": TTL_ATTRIBUTE, "#facts": LegAttribute.FACTS}
+_LEG_TRANSFERS = {"#exp": TTL_ATTRIBUTE, "#facts": LegAttribute.TRANSFERS}
+
+
+@lru_cache(maxsize=16)
+def _summary_update(fact: bool, price: bool, duration: bool, voicemail: bool) -> tuple[str, dict[str, str]]:
+    """The SUMMARY update of an event, (expression, names), for what it adds: its expiry and count
+    always; a status event's fact, and its price and duration when it has them; a voicemail (a
+    call has one: set, not merged). Built once for each of the sixteen shapes."""
+    sets, adds = ["#exp = :exp"], ["#count :one"]
+    names = {"#exp": TTL_ATTRIBUTE, "#count": SummaryAttribute.EVENT_COUNT}
+    for present, clause, placeholder, attribute in (
+        (fact, adds, "statuses :fact", SummaryAttribute.STATUSES),
+        (price, adds, "price :price", SummaryAttribute.TOTAL_PRICE),
+        (duration, adds, "duration :duration", SummaryAttribute.TOTAL_DURATION),
+        (voicemail, sets, "voicemail = :voicemail", SummaryAttribute.VOICEMAIL),
+    ):
+        if present:
+            clause.append("#" + placeholder)
+            names["#" + placeholder.split(" ")[0]] = attribute
+    return f"SET {', '.join(sets)} ADD {', '.join(adds)}", names
 
 
 def fallback_writes(

@@ -210,7 +210,9 @@ def test_a_token_route_deploy_needs_its_audience_application_and_key_parameter(
     assert not any(command[:2] == ["cloudformation", "deploy"] for command in calls(aws))
     env.update(TOKEN_AUDIENCE="app", VONAGE_APPLICATION_ID="aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee")
     monkeypatch.setenv("FAKE_AWS_FAIL", "ssm get-parameter --name /callgate/dev/vonage-private-key")
-    with pytest.raises(deploy.DeployError, match=r"private key: aws ssm put-parameter .* file://private\.key"):
+    with pytest.raises(
+        deploy.DeployError, match=r"private key: aws ssm put-parameter .* file://private\.key"
+    ):
         deploy.deploy("dev", "bucket", env)
     monkeypatch.delenv("FAKE_AWS_FAIL")
     deploy.deploy("dev", "bucket", env)
