@@ -25,7 +25,7 @@ from chalicelib.times import expiry, utc_iso
 from chalicelib.webhooks import FAILOVER_MARK, RECORDING_MARK, VOICEMAIL, request_params
 
 ROUTE = Route("event", "/event")
-STORED = Reply(200, {})
+STORED = Reply(200, {}, None, "{}")  # most events get it: its text written once
 
 
 def event(adapters: Adapters, request: Request, base_url: str | None = None) -> Reply:

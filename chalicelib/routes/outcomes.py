@@ -163,8 +163,16 @@ class RequestLine:
         )
         # the kind's text with this request's values between: the same JSON object json.dumps would
         # write for them (the unit tests hold every kind to the embedded metric format)
-        ids = {"conversation_uuid": self.conversation_uuid, "uuid": self.uuid, **(fields or {})}
-        parts = [kind.head, f"{(time.perf_counter() - self.started) * 1000:.2f},", logs.json_text(ids)[1:-1]]
+        parts = [
+            kind.head,
+            f"{(time.perf_counter() - self.started) * 1000:.2f}",
+            ',"conversation_uuid":',
+            logs.json_text(self.conversation_uuid),
+            ',"uuid":',
+            logs.json_text(self.uuid),
+        ]
+        if fields:
+            parts += [",", logs.json_text(fields)[1:-1]]
         if encoded:
             parts += [",", encoded]
         parts.append(kind.values)
