@@ -124,22 +124,18 @@ def refusal(
 # --- the rules ------------------------------------------------------------------------------------
 
 
-def _short(text: str | None, limit: int = 40) -> str | None:
-    return text if text is None or len(text) <= limit else text[:limit] + "…"
-
-
 def check_caller(request: AnswerRequest, settings: Settings) -> str:
     """The caller to account the call to; Refused if they may not call."""
     if request.caller_is_number:
         # Someone dialled the Vonage number from a phone: connecting them on
         # would let anyone call anywhere at our expense.
         if not settings.allow_pstn_callers:
-            raise Refused("pstn_caller_not_allowed", f"from={_short(request.caller)!r} is a phone number")
+            raise Refused("pstn_caller_not_allowed", f"from={clip(request.caller, 40)!r} is a phone number")
         return request.caller  # type: ignore[return-value]
     if not request.caller:
         raise Refused("unknown_caller", "no from_user (or user name in from)")
     if settings.allowed_users is not None and request.caller not in settings.allowed_users:
-        raise Refused("user_not_allowed", f"{_short(request.caller)!r} is not in ALLOWED_USERS")
+        raise Refused("user_not_allowed", f"{clip(request.caller, 40)!r} is not in ALLOWED_USERS")
     return request.caller
 
 
@@ -152,7 +148,7 @@ def check_destination(to: str | None, settings: Settings) -> Destination:
     try:
         dest = parse_destination(to)
     except InvalidNumber as exc:
-        raise Refused("invalid_number", f"to={_short(to)!r}: {exc}") from exc
+        raise Refused("invalid_number", f"to={clip(to, 40)!r}: {exc}") from exc
     if dest.region not in settings.allowed_countries:
         raise Refused(
             "country_not_allowed", f"{dest.e164} is in {dest.region}, not in ALLOWED_COUNTRIES", dest

@@ -30,15 +30,8 @@ _KIND_FIELDS = (
     ("reason", "error"),
     ("payload", "notify"),
 )
-# Compact JSON, as JavaScript's JSON.stringify writes it; the canonical form sorts the keys. What
-# they encode is parsed JSON or built as a tree, never a cycle: no cycle check (a cost per container).
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+# compact_json's form (text.py) with the keys sorted: the same payload whatever its key order
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True, check_circular=False)
-
-
-def compact_json(value: Any) -> str:
-    """`value` as compact JSON with its own key order: how a payload, an answer or an NCCO is stored."""
-    return _COMPACT.encode(value)
 
 
 class Event(NamedTuple):

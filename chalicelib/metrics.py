@@ -9,10 +9,11 @@ the line itself.
 
 from __future__ import annotations
 
-import json
 import time
 from functools import lru_cache
 from typing import Any, NamedTuple
+
+from chalicelib.text import compact_json
 
 DEFAULT_NAMESPACE = "callgate"  # METRICS_NAMESPACE's default; also where the settings cannot be read
 
@@ -75,7 +76,8 @@ def line_text(
         members.update(dict.fromkeys(by_route, 1))
         sets.append(([ROUTE], [*by_route, STORAGE_LATENCY] if storage else by_route))
     head = (
-        _compact({"log": log, "route": route, "outcome": outcome, "status": status})[:-1] + ',"latency_ms":'
+        compact_json({"log": log, "route": route, "outcome": outcome, "status": status})[:-1]
+        + ',"latency_ms":'
     )
     directives = [
         {
@@ -85,14 +87,10 @@ def line_text(
         }
         for names, metrics in sets
     ]
-    values = "," + _compact(members)[1:-1] if members else ""
-    return LineText(head, values, _compact(directives) if directives else None)
+    values = "," + compact_json(members)[1:-1] if members else ""
+    return LineText(head, values, compact_json(directives) if directives else None)
 
 
 def timestamp_ms() -> int:
     """The `_aws` Timestamp: now, in epoch milliseconds."""
     return time.time_ns() // 1_000_000
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -18,8 +18,6 @@ _SEPARATORS = re.compile(r"[\s\-.()]")
 MAX_INPUT_CHARS = 64  # far above any formatted E.164 number; bounds parser work
 MAX_E164_DIGITS = 15  # ITU-T E.164
 
-# phonenumbers' region for non-geographic codes (+800, +882, +883…).
-NON_GEOGRAPHIC_REGION = "001"
 
 _NUMBER_TYPE_NAMES = {
     value: name for name, value in vars(phonenumbers.PhoneNumberType).items() if name.isupper()

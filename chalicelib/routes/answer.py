@@ -13,12 +13,11 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from chalicelib import logs, metrics
+from chalicelib import logs, metrics, prompts
 from chalicelib.answer_request import AnswerRequest, read_answer
 from chalicelib.callbacks import decide_inbound, inbound_caller
 from chalicelib.decision import CONNECT, REFUSE, Decision, decide, limit_reached, refusal
 from chalicelib.errors import StoreRejected, StoreUnavailable
-from chalicelib.events import compact_json
 from chalicelib.routes import outcomes
 from chalicelib.routes.adapters import Adapters
 from chalicelib.routes.http import Reply, Request
@@ -27,10 +26,13 @@ from chalicelib.routes.signed import check_signature
 from chalicelib.settings import Settings
 from chalicelib.storage.call_store import CallIdentity
 from chalicelib.storage.timing import WORST_CALL_S, time_left
+from chalicelib.text import compact_json
 from chalicelib.times import expiry, utc_iso
 from chalicelib.webhooks import FAILOVER_MARK
 
 ROUTE = Route("answer_decision", "/answer")
+# the Reason dimension's values: each is a metric of its own, so any other is "other"
+REASONS = frozenset({prompts.ALLOWED, *prompts.REFUSALS, *prompts.INBOUND_REASONS})
 
 
 class AnswerText(NamedTuple):
@@ -226,7 +228,7 @@ def _write(line: RequestLine, text: AnswerText, stored: bool) -> None:
     made, reason = answer.get("decision"), answer.get("reason")
     # each dimension value is a metric of its own: a stored answer that says otherwise is "other"
     made = made if made in (CONNECT, REFUSE) else "other"
-    reason = reason if isinstance(reason, str) and reason in outcomes.ANSWER_REASONS else "other"
+    reason = reason if isinstance(reason, str) and reason in REASONS else "other"
     line.uuid = answer.get("uuid")
     dimensions = ((metrics.DECISION, made), (metrics.REASON, reason))
     line.write(made, 200, (metrics.ANSWERS,), dimensions, {"stored": stored}, text.fields)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from chalicelib import logs, metrics, prompts
+from chalicelib import logs, metrics
 from chalicelib.errors import (
     BadRequest,
     ConfigError,
@@ -217,6 +217,3 @@ class RequestLine:
             logs.warning(failure.logged or "rejected", route=self.route.path, reason=str(exc))
         else:
             logs.error(failure.logged or "failed", route=self.route.path, error=str(exc))
-
-
-ANSWER_REASONS = frozenset({prompts.ALLOWED, *prompts.REFUSALS, *prompts.INBOUND_REASONS})

@@ -13,13 +13,13 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from chalicelib import keys, summary
-from chalicelib.decision import RateLimit
-from chalicelib.events import Event, compact_json
+from chalicelib.decision import CONNECT, OUTBOUND, RateLimit
+from chalicelib.events import Event
 from chalicelib.keys import TTL_ATTRIBUTE, LastCallerAttribute, LegAttribute, SummaryAttribute
 from chalicelib.storage.items import first_answer, typed_key, voicemail
 from chalicelib.storage.transactions import Write
+from chalicelib.text import compact_json
 
-OUTBOUND = "outbound"  # an answer's direction when it has none (only a callback's is "inbound")
 ONE = {"N": "1"}
 # a put that only creates: a retry or a redelivery finds the item, and gets it back
 ONLY_NEW = {
@@ -138,8 +138,9 @@ def last_caller_write(
     """For an app user's connect to a phone number: that user is the number's last caller (a
     callback from it rings them). None for any other answer."""
     destination = answer.get("destination")  # "+<E.164 digits>", as decision.py writes it
-    if not call.user or answer.get("decision") != "connect" or answer.get("caller_is_number") is True:
+    if not call.user or answer.get("decision") != CONNECT or answer.get("caller_is_number") is True:
         return None
+    # an answer stored before answers had a direction is an outbound one
     if answer.get("direction", OUTBOUND) != OUTBOUND or not isinstance(destination, str):
         return None
     if not destination.startswith("+"):

@@ -19,11 +19,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib import summary
 from chalicelib.errors import StoreRejected, StoreUnavailable, WebhookError
-from chalicelib.events import compact_json, event_kind, parse_event, payload_digest, payload_time
+from chalicelib.events import event_kind, parse_event, payload_digest, payload_time
 from chalicelib.routes import event as event_route
 from chalicelib.routes.adapters import Adapters
 from chalicelib.routes.http import Request
 from chalicelib.storage.call_store import CallStore
+from chalicelib.text import compact_json
 from chalicelib.times import expiry, utc_iso
 from chalicelib.webhooks import request_params
 from tests.support import stage_settings
