@@ -219,9 +219,11 @@ def verify(
         raise SignatureError("token has expired")
     if "iss" in claims and claims["iss"] != ISSUER:
         raise SignatureError("token issuer is not Vonage")
-    if "payload_hash" in claims and not _payload_matches(
-        claims["payload_hash"], payload_candidates(query, body, own_keys)
-    ):
+    # Vonage's token always carries payload_hash: without one a token signed for one request
+    # would vouch for any body sent within the freshness window
+    if "payload_hash" not in claims:
+        raise SignatureError("token has no payload_hash")
+    if not _payload_matches(claims["payload_hash"], payload_candidates(query, body, own_keys)):
         raise SignatureError("payload does not match payload_hash")
     return claims
 

@@ -66,8 +66,12 @@ def test_post_payload_is_the_raw_body_or_its_compact_form() -> None:
         check(tampered, query=None, body=body.replace(b"started", b"completed"))
 
 
-def test_a_token_without_payload_hash_is_accepted_when_signed() -> None:
-    assert check(jwt.encode({"iat": int(NOW)}, SECRET, algorithm="HS256"), query={"any": "thing"})
+def test_a_token_without_payload_hash_is_refused_for_any_body() -> None:
+    """Vonage's token always has one: without it, a token signed for one request vouches for none."""
+    token = jwt.encode({"iat": int(NOW), "iss": "Vonage"}, SECRET, algorithm="HS256")
+    for query, body in (({"any": "thing"}, None), (None, b'{"status":"answered"}'), (None, None)):
+        with pytest.raises(SignatureError, match="token has no payload_hash"):
+            check(token, query=query, body=body)
 
 
 @pytest.mark.parametrize(

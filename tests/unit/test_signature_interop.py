@@ -124,8 +124,8 @@ def test_the_test_helpers_make_the_tokens_pyjwt_makes() -> None:
         ({**CLAIMS, "from_user": "zo\u00eb \u65e5\u672c \U0001f600"}, None),  # PyJWT escapes non-ASCII
         (CLAIMS, {"kid": "signature-secret-1"}),
         (CLAIMS, {"typ": "at+jwt", "cty": "json"}),
-        ({"iat": NOW}, None),
-        ({"iat": NOW + 0.5, "exp": NOW + 60}, None),
+        ({"iat": NOW, "payload_hash": PAYLOAD_HASH}, None),
+        ({"iat": NOW + 0.5, "exp": NOW + 60, "payload_hash": PAYLOAD_HASH}, None),
     ]
     # one to four characters more: the payload segment ends in every length mod 4 there is
     + [({**CLAIMS, "pad": "x" * n}, None) for n in range(4)],
@@ -160,7 +160,7 @@ def test_rotation_with_tokens_pyjwt_makes() -> None:
 
 def test_duplicate_claim_names_take_the_last_as_pyjwt_does() -> None:
     """RFC 7519 §4 allows a parser that keeps the lexically last member; the MAC covers both."""
-    token = pyjws(f'{{"iat":{NOW},"iss":"Mallory","iss":"Vonage"}}'.encode())
+    token = pyjws(f'{{"iat":{NOW},"iss":"Mallory","iss":"Vonage","payload_hash":"{PAYLOAD_HASH}"}}'.encode())
     assert check(token)["iss"] == "Vonage"
     assert jwt.decode(token, SECRET, algorithms=["HS256"], options=PYJWT_OPTIONS)["iss"] == "Vonage"
 
