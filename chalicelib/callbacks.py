@@ -63,9 +63,14 @@ def decide_inbound(
         answer = answer_record(request, received_at, REFUSE, prompts.NO_USER, detail, ncco.ncco(*said))
         return Decision({**answer, "user": None}, limits)
     event_url = f"{base_url}/event?{FAILOVER_MARK}={VOICEMAIL}" if offer else None
-    actions = connect_ncco(settings, ncco.app(user), caller, event_url, settings.callback_text)
+    # No `from`: Vonage's connect `from` "must be one of your Vonage virtual numbers, another value
+    # will result in the caller ID being unknown" (NCCO reference, connect action), and its
+    # phone-to-app tutorial (developer.vonage.com/en/tutorials/vg-phone-to-app) and reference
+    # backend (Vonage-Community/reference-client_sdk-ios-android-js-node-deno-usecases,
+    # webhook-voice-answer) connect the app user without one: the app's call invite shows the caller.
+    actions = connect_ncco(settings, ncco.app(user), None, event_url, settings.callback_text)
     detail = f"to app user {user!r}"
-    answer = answer_record(request, received_at, CONNECT, reason, detail, actions, None, caller)
+    answer = answer_record(request, received_at, CONNECT, reason, detail, actions)
     return Decision({**answer, "user": user}, limits)
 
 

@@ -225,7 +225,7 @@ def limit_reached(
 
 
 def connect_ncco(
-    settings: Settings, endpoint: ncco.Endpoint, caller: str, event_url: str | None, greeting: str
+    settings: Settings, endpoint: ncco.Endpoint, caller: str | None, event_url: str | None, greeting: str
 ) -> list[ncco.Action]:
     """`greeting` (if any), then the connect to `endpoint` (built by ncco.phone() or app(), or
     known to be what they build): rung for CONNECT_TIMEOUT, cut off after
@@ -251,7 +251,7 @@ def connect_ncco(
 
 @lru_cache(maxsize=256)  # one per caller ID and eventUrl (a callback's: per caller's number)
 def _connect_template(
-    greeting: str, language: str | None, timeout: int, limit: int, caller: str, event_url: str | None
+    greeting: str, language: str | None, timeout: int, limit: int, caller: str | None, event_url: str | None
 ) -> tuple[ncco.Action, ...]:
     """connect_ncco's actions with a stand-in endpoint that each call replaces; never changed."""
     actions = [ncco.talk(greeting, language=language)] if greeting else []
