@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from chalicelib import metrics, ncco, prompts, signature
+from chalicelib import languages, metrics, ncco, prompts, signature
 from chalicelib.errors import ConfigError
 from chalicelib.phone_numbers import InvalidNumber, is_region_code, normalise, parse_destination
 
@@ -524,6 +524,8 @@ def _language(values: dict[str, str | None], name: str) -> str | None:
             ncco.check_language(value)
         except ncco.NccoError as exc:
             raise ConfigError(f"{name}={value!r}: {exc.rule}") from exc
+        if (why := languages.unknown_talk_language(value)) is not None:
+            raise ConfigError(f"{name}={value!r}: {why}")
     return value
 
 

@@ -57,7 +57,13 @@ def test_the_function_runs_on_python_3_13_against_the_stages_table(stage: str) -
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_functions_zip_holds_the_apps_own_code_within_its_budget(stage: str) -> None:
     names = _names(stage, "deployment.zip")
-    for needed in ("app.py", "chalicelib/summary.py", "chalicelib/storage/call_store.py", "chalice/app.py"):
+    for needed in (
+        "app.py",
+        "chalicelib/summary.py",
+        "chalicelib/storage/call_store.py",
+        "chalicelib/data/tts-languages.json",
+        "chalice/app.py",
+    ):
         assert needed in names, needed
     # app.py, chalicelib/ and chalice's runtime module (chalice puts it there, not in the layer)
     assert {name.split("/")[0] for name in names} == {"app.py", "__pycache__", "chalicelib", "chalice"}
