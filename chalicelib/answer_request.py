@@ -14,12 +14,15 @@ from typing import Any, NamedTuple
 from chalicelib.errors import WebhookError
 from chalicelib.events import Event, parse_event, payload_digest
 from chalicelib.phone_numbers import InvalidNumber, normalise
-from chalicelib.text import as_text, clip, shown
+from chalicelib.text import as_text, clip, compact_json, shown
 from chalicelib.times import utc_iso
-from chalicelib.webhooks import id_problem, request_params
+from chalicelib.webhooks import id_problem, json_value, request_params
 
 _PHONE_LIKE = re.compile(r"\+?0[0-9]{3,15}")  # national formats normalise() refuses
 _WITHHELD = frozenset({"unknown", "anonymous", "private", "restricted", "unavailable", "withheld"})
+# The Client SDK's serverCall context is the app's to fill: kept whole up to this size (as compact
+# JSON), as clipped text beyond it, so that an answer item and its log line stay small.
+CUSTOM_DATA_MAX_CHARS = 2048
 
 
 class AnswerRequest(NamedTuple):
@@ -31,6 +34,9 @@ class AnswerRequest(NamedTuple):
     id_problem: str | None  # why the call cannot be filed under its ids, if it cannot
     params: dict[str, Any]
     body_problem: str | None = None  # why the body could not be read, if it could not
+    custom_data: Any = None  # the app's serverCall context (custom_data), decoded
+    endpoint_type: str | None = None  # the channel that asks: "app", "phone", "sip", …
+    region_url: str | None = None  # Vonage's regional API endpoint for this call
 
     @property
     def problem(self) -> str | None:
@@ -104,7 +110,24 @@ def parse_answer(params: dict[str, Any], body_problem: str | None = None) -> Ans
         id_problem=problem,
         params=params,
         body_problem=body_problem,
+        custom_data=custom_data(params.get("custom_data")),
+        endpoint_type=shown(params.get("endpoint_type")),
+        region_url=shown(params.get("region_url"), 200),
     )
+
+
+def custom_data(value: Any) -> Any:
+    """The app's serverCall context as the record keeps it: JSON as JSON (a JSON string, as the
+    Client SDK may send it, decoded), anything else or anything too large as clipped text."""
+    if isinstance(value, str):
+        try:
+            value = json_value(value)
+        except WebhookError:
+            return shown(value, CUSTOM_DATA_MAX_CHARS)  # not JSON: the text itself
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    encoded = compact_json(value)
+    return value if len(encoded) <= CUSTOM_DATA_MAX_CHARS else shown(encoded, CUSTOM_DATA_MAX_CHARS)
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,9 @@ def answer_record(
         "reason": reason,
         "detail": detail,
         "caller_id": caller_id,
+        "endpoint_type": request.endpoint_type if request else None,
+        "region_url": request.region_url if request else None,
+        "custom_data": request.custom_data if request else None,
         "received_at": received_at,
         "ncco": actions,
     }

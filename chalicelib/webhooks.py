@@ -101,6 +101,19 @@ def _json_object(text: str) -> dict[str, Any]:
     return parsed
 
 
+def json_value(text: str) -> Any:
+    """JSON a field carries as text (the Client SDK's custom_data), read by the body's rules:
+    no NaN or 1e400, no deeper than MAX_JSON_DEPTH, UTF-8 only; WebhookError otherwise."""
+    try:
+        parsed = _JSON_BODY.decode(text)
+    except (ValueError, RecursionError) as exc:
+        raise WebhookError(f"not valid JSON: {exc}") from exc
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _deeper_than(parsed, MAX_JSON_DEPTH):
+        raise WebhookError(f"nested more than {MAX_JSON_DEPTH} levels")
+    _check_utf8({"value": parsed})
+    return parsed
+
+
 def _check_utf8(params: Mapping[str, Any]) -> None:
     """ "\\ud800" is valid JSON (and a lone surrogate can reach a query string) but no UTF-8 text:
     it could be stored, never read back."""
