@@ -113,7 +113,15 @@ def get_call(conversation_uuid: str) -> Response:
 @app.route("/token", methods=["POST"], content_types=["*/*"])
 def login_token() -> Response:
     """A Vonage Client SDK JWT for the user of the ID token in Authorization (chalicelib/tokens.py)."""
-    return _response(token.token(adapters, app.current_request.headers.get("authorization")))
+    headers = app.current_request.headers
+    return _response(token.token(adapters, headers.get("authorization"), headers.get("origin")))
+
+
+# Its own OPTIONS route, not Chalice's CORSConfig (one fixed origin): TOKEN_CORS_ORIGINS lists
+# several, and the same code answers under `chalice local` and behind API Gateway.
+@app.route("/token", methods=["OPTIONS"])
+def login_token_preflight() -> Response:
+    return _response(token.preflight(adapters, app.current_request.headers.get("origin")))
 
 
 @app.route("/health", methods=["GET"])

@@ -71,3 +71,8 @@ class IssuerUnavailable(Exception):
 
 class KeyMisconfigured(Exception):
     """POST /token: the application's private key is not one RS256 can sign with."""
+
+
+class UsersApiUnavailable(Exception):
+    """POST /token: Vonage's Users API could not create (or confirm) the user's Vonage user now;
+    `str()` says what it answered. No token is minted for a user Vonage may not have."""

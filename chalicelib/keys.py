@@ -14,6 +14,7 @@ the rest, so each part of a call is one key range:
     RATE#USER#<user>          HOUR#<YYYY-MM-DDTHH>, DAY#<YYYY-MM-DD>   rate-limit counters
     RATE#GLOBAL               MINUTE#<YYYY-MM-DDTHH:MM>
     NUMBER#<digits>           LAST_CALLER                          who last called it from the app
+    APP_USER#<name>           VONAGE_USER                          the app user's Vonage user exists
 
 The SUMMARY item carries the keys of the two history indexes (by user, by date)
 and the attributes a listing shows (SummaryAttribute), which are all the indexes copy.
@@ -53,6 +54,8 @@ _RATE_GLOBAL = "RATE#GLOBAL"
 
 _NUMBER = "NUMBER#"
 LAST_CALLER_SK = "LAST_CALLER"
+_APP_USER = "APP_USER#"
+VONAGE_USER_SK = "VONAGE_USER"
 _MAX_DIGITS = 15  # E.164
 
 Key = dict[str, str]  # {pk, sk} as plain strings
@@ -184,6 +187,11 @@ def listing_partition(user: str | None, day: str | None) -> tuple[str, str, str 
 def counter_key(user: str | None, window: str, period: str) -> Key:
     """A fixed-window counter: a user's (HOUR, DAY) or everyone's (user None: MINUTE)."""
     return _key(_RATE_GLOBAL if user is None else _RATE_USER + user, f"{window}#{period}")
+
+
+def vonage_user_key(user: str) -> Key:
+    """The item that says `user` (a valid user name) has a Vonage user: their first login made it."""
+    return _key(_APP_USER + user, VONAGE_USER_SK)
 
 
 def last_caller_key(digits: str) -> Key:

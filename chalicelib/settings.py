@@ -14,13 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import phonenumbers
 
 from chalicelib import languages, metrics, ncco, prompts, signature
 from chalicelib.errors import ConfigError
+from chalicelib.login_settings import NAMES as login_settings_names
+from chalicelib.login_settings import login_settings
 from chalicelib.phone_numbers import InvalidNumber, is_region_code, normalise, parse_destination
+from chalicelib.setting_values import PARAMETER_NAME, whole_number
 
 DEFAULT_GREETING = "Please wait while we connect you."
 DEFAULT_CONNECT_TIMEOUT = 20
@@ -35,12 +37,7 @@ DEFAULT_METRICS_NAMESPACE = metrics.DEFAULT_NAMESPACE
 DEFAULT_CALLBACK_DAYS = 30
 DEFAULT_VOICEMAIL_MAX_SECONDS = 120
 DEFAULT_MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR = 20
-DEFAULT_TOKEN_TTL_SECONDS = 900  # Vonage's own default for a Client SDK JWT: 15 minutes
-MAX_TOKEN_TTL_SECONDS = 86_400  # and its longest: 24 hours
-_APPLICATION_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_CLAIM_NAME = re.compile(r"[A-Za-z0-9_.:/\-]{1,100}")
 _USER_NAME = re.compile(r"[^\s,\x00-\x1f\x7f]{1,100}")  # an app user's name: no space, comma or control
-_PARAMETER_NAME = re.compile(r"/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")  # SSM Parameter Store names
 _NAMESPACE = re.compile(r"[0-9A-Za-z._\-/#: ]{1,255}")  # CloudWatch's rule for a metric namespace
 NUMBER_TYPES = frozenset(name for name in vars(phonenumbers.PhoneNumberType) if name.isupper())
 
@@ -86,14 +83,8 @@ NAMES = (
     "VOICEMAIL",
     "VOICEMAIL_TEXT",
     "VOICEMAIL_MAX_SECONDS",
-    "TOKEN_ISSUER",
-    "TOKEN_AUDIENCE",
-    "TOKEN_JWKS_URL",
-    "TOKEN_USER_CLAIM",
-    "TOKEN_TTL_SECONDS",
-    "VONAGE_APPLICATION_ID",
-    "VONAGE_PRIVATE_KEY",
-    "VONAGE_PRIVATE_KEY_PARAM",
+    "APP_TO_APP",
+    *login_settings_names,
     "AWS_LAMBDA_FUNCTION_NAME",  # set by Lambda itself: a deployed function, never a local stage
 )
 
@@ -131,6 +122,7 @@ class Settings:
     inbound_text: str
     max_inbound_calls_per_number_per_hour: int
     voicemail: bool  # a callback nobody takes can leave a message (VOICEMAIL=off: it cannot)
+    app_to_app: bool  # an app user may call another by name (APP_TO_APP=off: refused)
     voicemail_text: str
     voicemail_max_seconds: int
     refusal_texts: Mapping[str, str]
@@ -152,6 +144,8 @@ class Settings:
     vonage_application_id: str | None
     vonage_private_key: str | None = field(repr=False)
     vonage_private_key_param: str | None
+    vonage_api_url: str  # where Vonage's Users API is: a user's first login creates their Vonage user
+    token_cors_origins: frozenset[str]  # browser origins allowed to call POST /token (lower case)
     token_problem: str | None  # what is wrong with the settings above (POST /token answers 503)
 
     @property
@@ -208,17 +202,19 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         denied_prefixes=_prefixes(values, "DENIED_PREFIXES"),
         allowed_users=_users(values, "ALLOWED_USERS"),
         allow_pstn_callers=_flag(values, "ALLOW_PSTN_CALLERS"),
-        max_calls_per_user_per_hour=_int(
+        max_calls_per_user_per_hour=whole_number(
             values, "MAX_CALLS_PER_USER_PER_HOUR", DEFAULT_MAX_CALLS_PER_USER_PER_HOUR, 1, 10**9
         ),
-        max_calls_per_user_per_day=_int(
+        max_calls_per_user_per_day=whole_number(
             values, "MAX_CALLS_PER_USER_PER_DAY", DEFAULT_MAX_CALLS_PER_USER_PER_DAY, 1, 10**9
         ),
-        max_calls_per_minute=_int(values, "MAX_CALLS_PER_MINUTE", DEFAULT_MAX_CALLS_PER_MINUTE, 1, 10**9),
+        max_calls_per_minute=whole_number(
+            values, "MAX_CALLS_PER_MINUTE", DEFAULT_MAX_CALLS_PER_MINUTE, 1, 10**9
+        ),
         caller_ids=_mapping(values, "CALLER_IDS", region_keys=True),
         user_caller_ids=_mapping(values, "USER_CALLER_IDS", region_keys=False),
-        max_call_seconds=_int(values, "MAX_CALL_SECONDS", DEFAULT_MAX_CALL_SECONDS, 1, 7200),
-        retention_days=_int(values, "RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 36500),
+        max_call_seconds=whole_number(values, "MAX_CALL_SECONDS", DEFAULT_MAX_CALL_SECONDS, 1, 7200),
+        retention_days=whole_number(values, "RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 36500),
         public_base_url=_base_url(values, "PUBLIC_BASE_URL"),
         fallback_number=(
             _number(values, "FALLBACK_NUMBER", values["FALLBACK_NUMBER"].strip())
@@ -237,12 +233,12 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         },
         greeting_text=_speech(values, "GREETING_TEXT", DEFAULT_GREETING, allow_empty=True),
         talk_language=language,
-        connect_timeout=_int(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 3, 120),
-        callback_days=_int(values, "CALLBACK_DAYS", DEFAULT_CALLBACK_DAYS, 1, 3650),
+        connect_timeout=whole_number(values, "CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 3, 120),
+        callback_days=whole_number(values, "CALLBACK_DAYS", DEFAULT_CALLBACK_DAYS, 1, 3650),
         callback_text=_speech(values, "CALLBACK_TEXT", prompts.CALLBACK, allow_empty=True),
         inbound_default_user=_user(values, "INBOUND_DEFAULT_USER"),
         inbound_text=_speech(values, "INBOUND_TEXT", prompts.INBOUND, allow_empty=False),
-        max_inbound_calls_per_number_per_hour=_int(
+        max_inbound_calls_per_number_per_hour=whole_number(
             values,
             "MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR",
             DEFAULT_MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR,
@@ -250,8 +246,11 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
             10**9,
         ),
         voicemail=_on_off(values, "VOICEMAIL", default=True),
+        app_to_app=_on_off(values, "APP_TO_APP", default=True),
         voicemail_text=_speech(values, "VOICEMAIL_TEXT", prompts.VOICEMAIL, allow_empty=False),
-        voicemail_max_seconds=_int(values, "VOICEMAIL_MAX_SECONDS", DEFAULT_VOICEMAIL_MAX_SECONDS, 3, 7200),
+        voicemail_max_seconds=whole_number(
+            values, "VOICEMAIL_MAX_SECONDS", DEFAULT_VOICEMAIL_MAX_SECONDS, 3, 7200
+        ),
         refusal_languages={
             reason: lang
             for reason in prompts.CONFIGURABLE
@@ -260,7 +259,7 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         refusal_texts=_refusal_texts(values),
         **_signature(values),
         metrics_namespace=_namespace(values, "METRICS_NAMESPACE"),
-        **_token(values),
+        **login_settings(values),
     )
 
 
@@ -305,7 +304,7 @@ def _signature(values: dict[str, str | None]) -> dict[str, Any]:
     current = _secret(values, "VONAGE_SIGNATURE_SECRET")
     previous = _secret(values, "VONAGE_SIGNATURE_SECRET_PREVIOUS")
     param = (values["VONAGE_SIGNATURE_SECRET_PARAM"] or "").strip() or None
-    if param is not None and (len(param) > 2048 or not _PARAMETER_NAME.fullmatch(param)):
+    if param is not None and (len(param) > 2048 or not PARAMETER_NAME.fullmatch(param)):
         raise ConfigError("VONAGE_SIGNATURE_SECRET_PARAM is not an SSM Parameter Store name")
     if current and param:
         raise ConfigError("set VONAGE_SIGNATURE_SECRET or VONAGE_SIGNATURE_SECRET_PARAM, not both")
@@ -325,83 +324,11 @@ def _signature(values: dict[str, str | None]) -> dict[str, Any]:
     return {
         "signature_secrets": tuple(secret for secret in (current, previous) if secret),
         "signature_secret_param": param,
-        "signature_max_age_seconds": _int(
+        "signature_max_age_seconds": whole_number(
             values, "SIGNATURE_MAX_AGE_SECONDS", DEFAULT_SIGNATURE_MAX_AGE_SECONDS, 10, 3600
         ),
         "allow_unsigned_webhooks": allow_unsigned,
     }
-
-
-def _token(values: dict[str, str | None]) -> dict[str, Any]:
-    """POST /token's settings. Without TOKEN_ISSUER the route is off; with it, everything it
-    needs must be set. A problem here is `token_problem`, not a ConfigError: the route answers
-    503 naming nothing, `make run` refuses to start, and the phone calls go on."""
-    try:
-        return {**_token_settings(values), "token_problem": None}
-    except ConfigError as exc:
-        issuer = (values["TOKEN_ISSUER"] or "").strip() or None
-        return {
-            "token_issuer": issuer, "token_audience": None, "token_jwks_url": None, "token_user_claim": "sub",
-            "token_ttl_seconds": DEFAULT_TOKEN_TTL_SECONDS, "vonage_application_id": None,
-            "vonage_private_key": None, "vonage_private_key_param": None, "token_problem": str(exc),
-        }  # fmt: skip
-
-
-def _token_settings(values: dict[str, str | None]) -> dict[str, Any]:
-    """_token's values, or the ConfigError naming the first one that is wrong."""
-    # kept exactly: `iss` must equal it, and some issuers' end in "/" (Auth0's), others' do not
-    issuer = (values["TOKEN_ISSUER"] or "").strip() or None
-    key = (values["VONAGE_PRIVATE_KEY"] or "").strip() or None
-    if key is not None and "\n" not in key:
-        key = key.replace("\\n", "\n").strip()  # a PEM put in one line of an environment, as `\n`
-    param = (values["VONAGE_PRIVATE_KEY_PARAM"] or "").strip() or None
-    if param is not None and (len(param) > 2048 or not _PARAMETER_NAME.fullmatch(param)):
-        raise ConfigError("VONAGE_PRIVATE_KEY_PARAM is not an SSM Parameter Store name")
-    if key is not None and param is not None:
-        raise ConfigError("set VONAGE_PRIVATE_KEY or VONAGE_PRIVATE_KEY_PARAM, not both")
-    if key is not None and not (key.startswith("-----BEGIN ") and "PRIVATE KEY-----" in key):
-        raise ConfigError("VONAGE_PRIVATE_KEY must be the application's private key, in PEM")
-    application_id = (values["VONAGE_APPLICATION_ID"] or "").strip() or None
-    if application_id is not None and not _APPLICATION_ID.fullmatch(application_id):
-        raise ConfigError("VONAGE_APPLICATION_ID must be the Vonage application's id (a UUID)")
-    claim = (values["TOKEN_USER_CLAIM"] or "").strip() or "sub"
-    if not _CLAIM_NAME.fullmatch(claim):
-        raise ConfigError(f"TOKEN_USER_CLAIM={claim!r} is not a claim name")
-    audience = (values["TOKEN_AUDIENCE"] or "").strip() or None
-    jwks_url = (values["TOKEN_JWKS_URL"] or "").strip() or None
-    if issuer is not None:
-        if not https_or_local(issuer):
-            raise ConfigError("TOKEN_ISSUER must be the issuer's https URL (http only for localhost)")
-        needed = (("TOKEN_AUDIENCE", audience), ("VONAGE_APPLICATION_ID", application_id))
-        missing = [name for name, value in needed if value is None]
-        if key is None and param is None:
-            missing.append("VONAGE_PRIVATE_KEY_PARAM (or VONAGE_PRIVATE_KEY)")
-        if missing:
-            raise ConfigError(f"TOKEN_ISSUER is set, so POST /token needs {', '.join(missing)}")
-        jwks_url = jwks_url or issuer.rstrip("/") + "/.well-known/jwks.json"
-    if jwks_url is not None and not https_or_local(jwks_url):
-        raise ConfigError("TOKEN_JWKS_URL must be an https URL (http only for localhost)")
-    return {
-        "token_issuer": issuer,
-        "token_audience": audience,
-        "token_jwks_url": jwks_url,
-        "token_user_claim": claim,
-        "token_ttl_seconds": _int(
-            values, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS, 1, MAX_TOKEN_TTL_SECONDS
-        ),
-        "vonage_application_id": application_id,
-        "vonage_private_key": key,
-        "vonage_private_key_param": param,
-    }
-
-
-def https_or_local(url: str) -> bool:
-    """An https URL, or http to this machine (a local issuer for `make run` and the tests)."""
-    parts = urlsplit(url)
-    if not parts.netloc or any(c.isspace() for c in url):
-        return False
-    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
-    return parts.scheme == "https" or (parts.scheme == "http" and local)
 
 
 def valid_user_name(name: object) -> bool:
@@ -558,16 +485,3 @@ def _refusal_texts(values: dict[str, str | None]) -> Mapping[str, str]:
                 default if common is None else _speech(values, "REFUSAL_TEXT", default, allow_empty=False)
             )
     return texts
-
-
-def _int(values: dict[str, str | None], name: str, default: int, low: int, high: int) -> int:
-    value = values[name]
-    if value is None or not value.strip():
-        return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={value!r} is not a whole number") from exc
-    if not low <= number <= high:
-        raise ConfigError(f"{name}={number} is outside {low}..{high}")
-    return number

@@ -36,6 +36,7 @@ JWKS_TIMEOUT_S = 2.0
 JWKS_REFRESH_MIN_S = 30.0  # an unknown key id refetches the JWKS at most this often
 JWKS_FAILURE_KEPT_S = 5.0  # a failed fetch is not retried sooner: a flood cannot hammer the issuer
 JWKS_MAX_AGE_S = 3600.0  # keys are fetched again this often: a key the issuer withdrew stops working
+APPLICATION_JWT_TTL_S = 60  # one Users API request
 # What a Client SDK user may do: the paths of Vonage's app-to-phone tutorial ("Generate a JWT").
 ACL = {
     "paths": {
@@ -49,6 +50,14 @@ ACL = {
         "/*/legs/**": {},
     }
 }
+
+
+class Identity(NamedTuple):
+    """Who an ID token proves: the Vonage user name, and what the issuer says of them."""
+
+    user: str
+    display_name: Any  # the `name` claim, as the issuer sent it
+    picture: Any  # the `picture` claim
 
 
 class Minted(NamedTuple):
@@ -120,9 +129,9 @@ def bearer(authorization: str | None) -> str:
     return token
 
 
-def verify(authorization: str | None, settings: Settings) -> str:
-    """The Vonage user name an ID token proves; TokenRejected (401), UserForbidden (403) or
-    IssuerUnavailable (503) otherwise."""
+def verify(authorization: str | None, settings: Settings) -> Identity:
+    """Who an ID token proves; TokenRejected (401), UserForbidden (403) or IssuerUnavailable (503)
+    otherwise."""
     token = bearer(authorization)
     try:
         header = jwt.get_unverified_header(token)
@@ -171,7 +180,7 @@ def verify(authorization: str | None, settings: Settings) -> str:
         )
     if settings.allowed_users is not None and user not in settings.allowed_users:
         raise UserForbidden(f"user {user!r} is not in ALLOWED_USERS")
-    return user  # type: ignore[no-any-return]
+    return Identity(user, claims.get("name"), claims.get("picture"))  # type: ignore[arg-type]
 
 
 _signing_keys: dict[str, Any] = {}  # PEM -> the loaded key: parsed once per container
@@ -190,6 +199,19 @@ def _signing_key(pem: str) -> Any:
     _signing_keys.clear()  # one key in use; a rotated one replaces it
     _signing_keys[pem] = key
     return key
+
+
+def application_jwt(settings: Settings, private_key: str, now: float) -> str:
+    """A JWT for Vonage's REST APIs (the Users API): the application's, without a user (`sub`) or
+    an ACL, as Vonage's reference backend signs one; valid APPLICATION_JWT_TTL_S."""
+    issued = int(now)
+    claims = {
+        "application_id": settings.vonage_application_id,
+        "iat": issued,
+        "jti": str(uuid.uuid4()),
+        "exp": issued + APPLICATION_JWT_TTL_S,
+    }
+    return jwt.encode(claims, _signing_key(private_key), algorithm="RS256")
 
 
 def mint(user: str, settings: Settings, private_key: str, now: float) -> Minted:

@@ -33,6 +33,7 @@ from chalicelib.errors import (
     StoreUnavailable,
     TokenRejected,
     UserForbidden,
+    UsersApiUnavailable,
 )
 from chalicelib.routes.http import Reply
 from chalicelib.settings import Settings, metrics_namespace_of
@@ -76,6 +77,8 @@ FAILURES = (
     Failure(IssuerUnavailable, 503, "issuer_unavailable",
             "the identity provider's keys are unavailable, retry later", None),
     Failure(KeyMisconfigured, 503, "misconfigured", "service misconfigured: {exc}", None),
+    Failure(UsersApiUnavailable, 503, "users_api_unavailable",
+            "the user's Vonage user cannot be created now, retry later", None, {"Retry-After": "5"}),
 )  # fmt: skip
 OUTCOMES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 500: "error", 503: "unavailable"}
 

@@ -4,7 +4,8 @@ Items keep Vonage's payloads as compact JSON strings: exact (no float to Decimal
 key order kept) and one attribute to read back. Each webhook is one transaction (writes.py);
 a read is one Query per key range (reads.py). Keys come from chalicelib/keys.py. The IAM
 actions used: PutItem, UpdateItem (inside TransactWriteItems; PutItem alone when a correction
-of an answer cannot touch the listing), Query, GetItem (who last called a number), DescribeTable.
+of an answer cannot touch the listing; a user's Vonage user noted), Query, GetItem (who last called
+a number; whether a user's Vonage user exists), DescribeTable.
 """
 
 from __future__ import annotations
@@ -196,6 +197,35 @@ class CallStore:
         if not all(isinstance(value, str) and value for value in found):
             return None
         return found if found.at >= since else None
+
+    def vonage_user_known(self, user: str) -> bool:
+        """Whether `user`'s Vonage user is known to exist (their first login made it, within the
+        item's lifetime). One GetItem, strongly consistent: a login a moment ago counts."""
+        try:
+            reply = self._client.get_item(
+                TableName=self._table,
+                Key=typed_key(keys.vonage_user_key(user)),
+                ConsistentRead=True,
+                ProjectionExpression="#pk",
+                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise from_boto(exc) from exc
+        return bool(reply.get("Item"))
+
+    def remember_vonage_user(self, user: str, vonage_id: str | None, at: str, expires_at: int) -> None:
+        """Note that `user`'s Vonage user exists (a put: a second login's write changes nothing
+        that matters). It expires, so that a user deleted at Vonage is created again in time."""
+        item = {
+            **typed_key(keys.vonage_user_key(user)),
+            "vonage_id": {"S": vonage_id} if vonage_id else {"NULL": True},
+            "at": {"S": at},
+            keys.TTL_ATTRIBUTE: {"N": str(expires_at)},
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as exc:
+            raise from_boto(exc) from exc
 
     def get_call(
         self, conversation_uuid: str, limit: int = 100, start: dict[str, Any] | None = None

@@ -226,3 +226,15 @@ def test_the_transformed_template_is_plain_cloudformation(stage: str) -> None:
     (layer,) = function["Properties"]["Layers"]  # the layer's version, named by its content's hash
     assert resources[layer["Ref"]]["Type"] == "AWS::Lambda::LayerVersion"
     assert resources[layer["Ref"]]["DeletionPolicy"] == "Delete"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_browsers_preflight_reaches_the_function_behind_api_gateway(stage: str) -> None:
+    """OPTIONS /token goes to callgate (TOKEN_CORS_ORIGINS decides), not to a mock API Gateway
+    answers with fixed headers: the same code answers it under `chalice local` and deployed."""
+    path = ROOT / "out" / stage / "transformed.json"
+    resources = json.loads(path.read_text())["Resources"]
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    token = api["Properties"]["Body"]["paths"]["/token"]
+    assert set(token) == {"post", "options"}
+    assert {method["x-amazon-apigateway-integration"]["type"] for method in token.values()} == {"aws_proxy"}

@@ -15,6 +15,7 @@ import jwt
 import pytest
 
 from devtools.oidc_issuer import JWKS_PATH, LocalIssuer, new_keys, pem
+from devtools.users_api import LocalUsersApi
 from tests.conftest import chalice_client
 
 APPLICATION_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
@@ -34,8 +35,17 @@ def vonage_key() -> Any:
 
 
 @pytest.fixture(scope="module")
-def project(make_project, issuer: LocalIssuer, vonage_key: Any) -> Any:
+def users_api(vonage_key: Any) -> Iterator[LocalUsersApi]:
+    """Vonage's Users API, as the project's stand-in serves it: a first login creates the user."""
+    api = LocalUsersApi(vonage_key.public_key(), application_id=APPLICATION_ID).start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="module")
+def project(make_project, issuer: LocalIssuer, vonage_key: Any, users_api: LocalUsersApi) -> Any:
     return make_project(
+        VONAGE_API_URL=users_api.url,
         TOKEN_ISSUER=issuer.url,
         TOKEN_AUDIENCE=AUDIENCE,
         VONAGE_APPLICATION_ID=APPLICATION_ID,

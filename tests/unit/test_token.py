@@ -70,6 +70,13 @@ def fresh_issuer_keys() -> Iterator[None]:
     tokens.issuer_keys.cache_clear()
 
 
+class KnownUsers:
+    """A store in which every user's Vonage user is known to exist."""
+
+    def vonage_user_known(self, user: str) -> bool:
+        return True
+
+
 class Route:
     """POST /token with these settings (the issuer's JWKS fetched over HTTP)."""
 
@@ -79,7 +86,9 @@ class Route:
                "VONAGE_APPLICATION_ID": APPLICATION_ID, "VONAGE_PRIVATE_KEY": pem(vonage_key).decode(),
                **settings}  # fmt: skip
         self.settings = stage_settings(**env)
-        self.adapters = Adapters(store_for=lambda _: None, load_settings=lambda: self.settings)  # type: ignore[arg-type,return-value]
+        # every user's Vonage user exists already: these tests are about the ID token
+        # (tests/integration/test_first_login.py creates them)
+        self.adapters = Adapters(store_for=lambda _: KnownUsers(), load_settings=lambda: self.settings)  # type: ignore[arg-type,return-value]
         self.fetched_before = issuer.fetches
 
     @property
