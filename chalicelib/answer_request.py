@@ -14,11 +14,15 @@ from typing import Any, NamedTuple
 from chalicelib.errors import WebhookError
 from chalicelib.events import Event, parse_event, payload_digest
 from chalicelib.phone_numbers import InvalidNumber, normalise
+from chalicelib.settings import valid_user_name
 from chalicelib.text import as_text, clip, compact_json, shown
 from chalicelib.times import utc_iso
 from chalicelib.webhooks import id_problem, json_value, request_params
 
 _PHONE_LIKE = re.compile(r"\+?0[0-9]{3,15}")  # national formats normalise() refuses
+# A `to` that spells a number with letters (1-800-FLOWERS) is a number, never a user name: it is
+# refused as one (invalid_number), not rung as an app user of that name.
+_SPELLED_NUMBER = re.compile(r"\+?[0-9][0-9A-Z\s\-.()]*")
 _WITHHELD = frozenset({"unknown", "anonymous", "private", "restricted", "unavailable", "withheld"})
 # The Client SDK's serverCall context is the app's to fill: kept whole up to this size (as compact
 # JSON), as clipped text beyond it, so that an answer item and its log line stay small.
@@ -37,6 +41,7 @@ class AnswerRequest(NamedTuple):
     custom_data: Any = None  # the app's serverCall context (custom_data), decoded
     endpoint_type: str | None = None  # the channel that asks: "app", "phone", "sip", …
     region_url: str | None = None  # Vonage's regional API endpoint for this call
+    callee: str | None = None  # the app user an app user's `to` names (an app-to-app call)
 
     @property
     def problem(self) -> str | None:
@@ -101,10 +106,12 @@ def parse_answer(params: dict[str, Any], body_problem: str | None = None) -> Ans
         wrong = None if value is None else id_problem(name, value)
         problem = problem or wrong
         kept[name] = shown(value) if wrong else value  # never filed: kept small for the logs
+    caller_is_number = from_user in (None, "") and isinstance(from_, str) and _is_phone_caller(from_)
+    to = params.get("to")
     return AnswerRequest(
-        to=as_text(params.get("to")),
+        to=as_text(to),
         caller=kept[caller_field],
-        caller_is_number=from_user in (None, "") and isinstance(from_, str) and _is_phone_caller(from_),
+        caller_is_number=caller_is_number,
         uuid=kept["uuid"],
         conversation_uuid=kept["conversation_uuid"],
         id_problem=problem,
@@ -113,7 +120,16 @@ def parse_answer(params: dict[str, Any], body_problem: str | None = None) -> Ans
         custom_data=custom_data(params.get("custom_data")),
         endpoint_type=shown(params.get("endpoint_type")),
         region_url=shown(params.get("region_url"), 200),
+        callee=None if caller_is_number else callee_name(to),
     )
+
+
+def callee_name(to: Any) -> str | None:
+    """The app user `to` names, when it is text that is a user name and not a number (digits and
+    separators, or a number spelled with letters); None when it is meant as a phone number."""
+    if not isinstance(to, str) or not valid_user_name(to) or not any(c.isalpha() for c in to):
+        return None
+    return None if _SPELLED_NUMBER.fullmatch(to) else to
 
 
 def custom_data(value: Any) -> Any:

@@ -31,6 +31,7 @@ REFUSE = "refuse"
 # (a callback to the team's number, or a phone caller the outbound rules decide).
 OUTBOUND = "outbound"
 INBOUND = "inbound"
+INTERNAL = "internal"  # an app user calling another app user by name: no phone network at all
 
 
 class RateLimit(NamedTuple):
@@ -87,7 +88,7 @@ def answer_record(
         "uuid": request.uuid if request else None,
         "caller": clip(request.caller) if request else None,
         "caller_is_number": request.caller_is_number if request else None,
-        "direction": (INBOUND if request.caller_is_number else OUTBOUND) if request else None,
+        "direction": _direction(request),
         "to": clip(request.to) if request else None,
         "destination": destination.e164 if destination else None,
         "region": destination.region if destination else None,
@@ -102,6 +103,15 @@ def answer_record(
         "received_at": received_at,
         "ncco": actions,
     }
+
+
+def _direction(request: AnswerRequest | None) -> str | None:
+    """From the team's side: a phone calling in, an app user calling a user by name, or out."""
+    if request is None:
+        return None
+    if request.caller_is_number:
+        return INBOUND
+    return INTERNAL if request.callee is not None else OUTBOUND
 
 
 def refusal(
@@ -272,12 +282,17 @@ def _connect_template(
 
 
 def decide(
-    request: AnswerRequest, settings: Settings, now: datetime, event_url: str | None = None
+    request: AnswerRequest,
+    settings: Settings,
+    now: datetime,
+    event_url: str | None = None,
+    voicemail_url: str | None = None,
 ) -> Decision:
     """Every rule, in order; a connect carries the rate limits the store counts it against.
 
-    With `event_url` (this service's /event), the connect is synchronous, so
-    Vonage asks /event what to do when the callee's leg fails (failover()).
+    With `event_url` (this service's /event, marked for a failover), the connect to a number is
+    synchronous, so Vonage asks /event what to do when the callee's leg fails (failover()); a
+    call to an app user is, with `voicemail_url` (/event marked for a voicemail).
     """
     received_at = utc_iso(now)
     if request.body_problem:  # nothing in it can be trusted, `to` included: no destination
@@ -286,6 +301,8 @@ def decide(
         if request.id_problem:
             raise Refused("invalid_request", request.id_problem)
         user = check_caller(request, settings)
+        if request.callee is not None:
+            return _app_to_app(request, user, request.callee, settings, now, voicemail_url)
         dest = check_destination(request.to, settings)
     except Refused as refused:
         # audit where the call was headed even when the caller was the problem
@@ -298,6 +315,33 @@ def decide(
     detail = f"{dest.e164} ({dest.region}, {dest.number_type})"
     answer = answer_record(request, received_at, CONNECT, prompts.ALLOWED, detail, actions, dest, chosen)
     return Decision(answer, rate_limits(user, now, settings), dest)
+
+
+def _app_to_app(
+    request: AnswerRequest,
+    user: str,
+    callee: str,
+    settings: Settings,
+    now: datetime,
+    voicemail_url: str | None,
+) -> Decision:
+    """Ring `callee`'s app (an `app` endpoint: no phone number is ever dialled, no caller ID
+    spent), counted against the caller's limits like any call. The connect has no `from`: "if the
+    caller is an app user, this option should be omitted" (Vonage NCCO reference, connect). With
+    voicemail on, an unanswered callee's caller is offered their voicemail (callbacks.voicemail)."""
+    received_at = utc_iso(now)
+    if not settings.app_to_app:
+        raise Refused("app_to_app_off", "APP_TO_APP is off")
+    if callee == user:
+        raise Refused("self_call", f"{clip(user, 40)!r} called themselves")
+    if settings.allowed_users is not None and callee not in settings.allowed_users:
+        raise Refused("callee_not_allowed", f"{clip(callee, 40)!r} is not in ALLOWED_USERS")
+    # synchronous: Vonage asks /event (marked for a voicemail) what to do when nobody answers
+    offer = voicemail_url if settings.voicemail else None
+    actions = connect_ncco(settings, ncco.app(callee), None, offer, settings.greeting_text)
+    detail = f"to app user {clip(callee, 40)!r}"
+    answer = answer_record(request, received_at, CONNECT, prompts.ALLOWED, detail, actions)
+    return Decision({**answer, "callee": callee}, rate_limits(user, now, settings))
 
 
 # --- when the callee's leg fails, and when the answer URL failed ----------------------------------

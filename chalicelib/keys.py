@@ -10,6 +10,7 @@ the rest, so each part of a call is one key range:
                               EVENT#<timestamp|untimed>#<order><label>#<digest>   one event
                               FALLBACK#<leg>#<digest>              one use of the fallback URL
                               LEG#<uuid>                           a leg's status facts
+                              LISTED#<user>                        lists an app-to-app call for its callee
                               SUMMARY                              the call's summary
     RATE#USER#<user>          HOUR#<YYYY-MM-DDTHH>, DAY#<YYYY-MM-DD>   rate-limit counters
     RATE#GLOBAL               MINUTE#<YYYY-MM-DDTHH:MM>
@@ -36,6 +37,7 @@ _ANSWER = "ANSWER#"
 _EVENT = "EVENT#"
 _FALLBACK = "FALLBACK#"
 _LEG = "LEG#"
+_LISTED = "LISTED#"
 SUMMARY_SK = "SUMMARY"
 _UNTIMED = "untimed"  # an event without a timestamp of its own: keyed by content alone
 
@@ -117,15 +119,30 @@ def started_at_of(index_sort_key: str) -> str:
     return index_sort_key.split("#", 1)[0]
 
 
+def callee_listing_key(conversation_uuid: str, user: str) -> Key:
+    """The item that lists an app-to-app call in its callee's history (by_user index): keys only,
+    the listing reads the call's SUMMARY for the rest."""
+    return _key(call_partition(conversation_uuid), _LISTED + user)
+
+
+def lists_for_callee(sort_key: str) -> bool:
+    """Whether an item found in the by_user index is a callee's listing of a call (not its SUMMARY)."""
+    return sort_key.startswith(_LISTED)
+
+
 def summary_key(conversation_uuid: str) -> Key:
     return _key(call_partition(conversation_uuid), SUMMARY_SK)
 
 
 def item_type(sort_key: str) -> str | None:
-    """What an item of a call's collection is: "answer", "event", "fallback", "leg", "summary"."""
+    """What an item of a call's collection is: "answer", "event", "fallback", "leg", "listed",
+    "summary"."""
     if sort_key == SUMMARY_SK:
         return "summary"
-    for prefix, name in ((_ANSWER, "answer"), (_EVENT, "event"), (_FALLBACK, "fallback"), (_LEG, "leg")):
+    kinds = (
+        (_ANSWER, "answer"), (_EVENT, "event"), (_FALLBACK, "fallback"), (_LEG, "leg"), (_LISTED, "listed")
+    )  # fmt: skip
+    for prefix, name in kinds:
         if sort_key.startswith(prefix):
             return name
     return None
@@ -136,7 +153,7 @@ class SummaryAttribute:
     ten events and of ten thousand (summary.py explains why)."""
 
     USER = "user"  # who placed the call (set once)
-    FIRST_ANSWER = "first_answer"  # map: uuid, direction, decision, reason, destination, caller_id
+    FIRST_ANSWER = "first_answer"  # map: uuid, direction, decision, reason, destination, caller_id, callee
     FALLBACK_USED = "fallback_used"  # true once the fallback answer URL was used
     STATUSES = "statuses"  # string set: one summary.StatusFact per status event
     TOTAL_PRICE = "total_price"  # number: the sum of the prices on status events

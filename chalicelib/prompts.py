@@ -21,6 +21,10 @@ REFUSALS: dict[str, str] = {
     "country_not_allowed": "Sorry, calls to that country are not available.",
     "number_type_blocked": "Sorry, calls to that kind of number are not available.",
     "prefix_denied": "Sorry, calls to that number are not available.",
+    # an app user calling another by name (app-to-app)
+    "app_to_app_off": "Sorry, calls to other users are not available.",
+    "self_call": "Sorry, you cannot call yourself.",
+    "callee_not_allowed": "Sorry, that user cannot be called.",
     "user_rate_limited": "Sorry, you have reached your call limit. Please try again later.",
     "inbound_rate_limited": "Sorry, we cannot take more calls from this number now. Please try again later.",
     "global_rate_limited": "Sorry, we are handling too many calls right now. Please try again in a minute.",

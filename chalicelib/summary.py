@@ -224,11 +224,13 @@ def utc_text(moment: datetime | None) -> str | None:
 
 def voicemail_view(call: Mapping[str, Any]) -> dict[str, Any] | None:
     """The call's voicemail as GET /calls/{id} and GET /calls show it: the recording and the app
-    user it was left for (the call's user; None when the call went to nobody)."""
+    user it was left for (an app-to-app call's callee, else the call's user; None when the call
+    went to nobody)."""
     kept = call.get("voicemail")
     if not kept:
         return None
-    return {**{name: kept.get(name) for name in VOICEMAIL_FIELDS}, "user": call.get("user")}
+    callee = (call.get("first_answer") or {}).get("callee")
+    return {**{name: kept.get(name) for name in VOICEMAIL_FIELDS}, "user": callee or call.get("user")}
 
 
 def price_text(total: str | None) -> str | None:
@@ -364,6 +366,7 @@ def listing_view(call: Mapping[str, Any]) -> dict[str, Any]:
         "decision": first.get("decision"),
         "reason": first.get("reason"),
         "destination": first.get("destination"),
+        "callee": first.get("callee"),
         "caller_id": first.get("caller_id"),
         "fallback_used": bool(call.get("fallback_used")),
         **{

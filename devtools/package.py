@@ -188,7 +188,8 @@ def role_policy(stage: str) -> dict[str, Any]:
 
     DynamoDB authorises each part of a TransactWriteItems as its own action (PutItem,
     UpdateItem: AWS, "Using IAM with DynamoDB transactions"). Writes go to the table only;
-    the indexes are read with Query, a number's last caller with GetItem. tests/unit/test_iam.py
+    the indexes are read with Query, a number's last caller with GetItem, the calls a callee's
+    history lists with BatchGetItem. tests/unit/test_iam.py
     holds this to the operations the code performed while the test suite ran.
     """
     table = {"Fn::GetAtt": [TABLE, "Arn"]}
@@ -198,6 +199,7 @@ def role_policy(stage: str) -> dict[str, Any]:
             "Sid": "CallsTable",
             "Effect": "Allow",
             "Action": [
+                "dynamodb:BatchGetItem",
                 "dynamodb:DescribeTable",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",

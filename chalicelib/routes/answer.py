@@ -28,7 +28,7 @@ from chalicelib.storage.call_store import CallIdentity
 from chalicelib.storage.timing import WORST_CALL_S, time_left
 from chalicelib.text import compact_json
 from chalicelib.times import expiry, utc_iso
-from chalicelib.webhooks import FAILOVER_MARK
+from chalicelib.webhooks import FAILOVER_MARK, VOICEMAIL
 
 ROUTE = Route("answer_decision", "/answer")
 # the Reason dimension's values: each is a metric of its own, so any other is "other"
@@ -98,7 +98,9 @@ def _decide(
         logs.warning("no_event_url", why="set PUBLIC_BASE_URL")
     caller = inbound_caller(asked, settings)
     if caller is None:
-        return decide(asked, settings, now, f"{base}/event?{FAILOVER_MARK}=1" if base else None)
+        failover_url = f"{base}/event?{FAILOVER_MARK}=1" if base else None
+        voicemail_url = f"{base}/event?{FAILOVER_MARK}={VOICEMAIL}" if base else None
+        return decide(asked, settings, now, failover_url, voicemail_url)
     last_user = _last_caller(adapters, line, asked, caller, settings, now, deadline)
     return decide_inbound(asked, caller, settings, now, last_user, base)
 

@@ -32,6 +32,7 @@ from chalicelib.storage.transactions import Cancelled, Write, transact
 from chalicelib.storage.writes import (
     CallIdentity,
     answer_writes,
+    callee_listing_write,
     counter_write,
     event_writes,
     fallback_writes,
@@ -89,14 +90,18 @@ class CallStore:
         are retried while `deadline` leaves room.
 
         An app user's connect to a phone number also notes them as the number's last caller
-        (last_caller) in the same transaction: a retry or a limit cancels it with the rest.
+        (last_caller), and a connect to another app user lists the call for the callee
+        (callee_listing), in the same transaction: a retry or a limit cancels them with the rest.
         `encoded`: the answer as compact JSON, when the caller has it already.
         """
         writes = answer_writes(self._table, call, leg_key, answer, expires_at, encoded=encoded)
         writes += [counter_write(self._table, limit) for limit in limits]
-        noted = last_caller_write(self._table, call, answer, expires_at)
-        if noted is not None:
-            writes.append(noted)
+        for extra in (
+            last_caller_write(self._table, call, answer, expires_at),
+            callee_listing_write(self._table, call, answer, expires_at),
+        ):
+            if extra is not None:
+                writes.append(extra)
         cancelled = transact(self._client, writes, deadline)
         if cancelled is None:
             return SavedAnswer(answer, stored=True)
@@ -108,7 +113,7 @@ class CallStore:
         reached = next((limit for limit in limits if cancelled.condition_failed(limit)), None)
         if reached is not None:
             return SavedAnswer(answer, stored=False, reached=reached)
-        if any(cancelled.invalid(role) for role in ("answer", "summary", "last_caller")):
+        if any(cancelled.invalid(role) for role in ("answer", "summary", "last_caller", "callee_listing")):
             raise StoreRejected(f"DynamoDB refused the answer: {cancelled.reasons_text()}")
         raise cancelled.unavailable()
 
@@ -235,7 +240,8 @@ class CallStore:
         return reads.get_call(self._client, self._table, conversation_uuid, limit, start)
 
     def list_calls(self, listing: ListingQuery) -> Page:
-        """One page of a history index, newest first."""
+        """One page of a history index, newest first (a second round trip, BatchGetItem, when the
+        page holds app-to-app calls listed for their callee: their SUMMARY items)."""
         return reads.list_calls(self._client, self._table, listing)
 
     def check(self) -> None:

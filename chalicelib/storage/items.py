@@ -23,7 +23,7 @@ def text(value: Any) -> dict[str, Any]:
 
 def first_answer(leg_key: str, answer: dict[str, Any]) -> dict[str, Any]:
     """What a listing shows of an answer (a map, so a condition can name its uuid)."""
-    shown = ("direction", "decision", "reason", "destination", "caller_id")
+    shown = ("direction", "decision", "reason", "destination", "caller_id", "callee")
     return {"M": {"uuid": {"S": leg_key}, **{name: text(answer.get(name)) for name in shown}}}
 
 
@@ -58,14 +58,15 @@ def _decode_voicemail(item: dict[str, Any]) -> dict[str, Any] | None:
 def decode_summary(item: dict[str, Any]) -> dict[str, Any]:
     """A SUMMARY item (or its copy in an index) as summary.listing_view and record_view read it."""
     first = item.get(SummaryAttribute.FIRST_ANSWER, {}).get("M", {})
-    by_date_sk = keys.INDEXES[keys.BY_DATE][1]
+    # either index's sort key holds when the call started (a by_user row has only its own)
+    order = next((item[sk]["S"] for _, sk in keys.INDEXES.values() if sk in item), None)
     facts = (
         summary.StatusFact.decode(text) for text in item.get(SummaryAttribute.STATUSES, {}).get("SS", [])
     )
     return {
         "conversation_uuid": keys.conversation_of(item[keys.PARTITION_KEY]["S"]),
         "user": item.get(SummaryAttribute.USER, {}).get("S"),
-        "started_at": keys.started_at_of(item[by_date_sk]["S"]) if by_date_sk in item else None,
+        "started_at": keys.started_at_of(order) if order is not None else None,
         "first_answer": {name: value.get("S") for name, value in first.items()},
         "fallback_used": item.get(SummaryAttribute.FALLBACK_USED, {}).get("BOOL", False),
         "facts": [fact for fact in facts if fact is not None],

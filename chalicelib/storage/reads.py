@@ -137,6 +137,42 @@ def list_calls(client: Any, table: str, listing: ListingQuery) -> Page:
     if listing.start:
         query["ExclusiveStartKey"] = listing.start
     items, last = _query(client, query, pages=False)
-    return Page(
-        [decode_summary(item) for item in items], keys.page_token(listing.index, listing.partition, last)
-    )
+    summaries = _callee_listed(client, table, items)
+    calls = []
+    for item in items:
+        if keys.lists_for_callee(item[keys.SORT_KEY]["S"]):
+            item = summaries.get(item[keys.PARTITION_KEY]["S"])  # type: ignore[assignment]
+            if item is None:  # the call's SUMMARY expired first: nothing to show
+                continue
+        calls.append(decode_summary(item))
+    return Page(calls, keys.page_token(listing.index, listing.partition, last))
+
+
+BATCH_TRIES = 3  # BatchGetItem may leave keys unprocessed (throttling): asked again, then 503
+
+
+def _callee_listed(client: Any, table: str, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The SUMMARY items of the app-to-app calls in `items` listed for their callee, by partition
+    key: one BatchGetItem (a page holds at most 100 calls, BatchGetItem's own limit)."""
+    wanted = {
+        item[keys.PARTITION_KEY]["S"] for item in items if keys.lists_for_callee(item[keys.SORT_KEY]["S"])
+    }
+    if not wanted:
+        return {}
+    pending: dict[str, Any] = {
+        table: {
+            "Keys": [{keys.PARTITION_KEY: {"S": pk}, keys.SORT_KEY: {"S": keys.SUMMARY_SK}} for pk in wanted]
+        }
+    }
+    found: dict[str, dict[str, Any]] = {}
+    for _ in range(BATCH_TRIES):
+        try:
+            reply = client.batch_get_item(RequestItems=pending)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailable(str(from_boto(exc)), maybe_applied=False) from exc
+        for item in reply.get("Responses", {}).get(table, []):
+            found[item[keys.PARTITION_KEY]["S"]] = item
+        pending = reply.get("UnprocessedKeys") or {}
+        if not pending:
+            return found
+    raise StoreUnavailable("DynamoDB left part of a listing unread (throttled); retry")

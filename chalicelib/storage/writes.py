@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from chalicelib import keys, summary
-from chalicelib.decision import CONNECT, OUTBOUND, RateLimit
+from chalicelib.decision import CONNECT, INTERNAL, OUTBOUND, RateLimit
 from chalicelib.events import Event
 from chalicelib.keys import TTL_ATTRIBUTE, LastCallerAttribute, LegAttribute, SummaryAttribute
 from chalicelib.storage.items import first_answer, typed_key, voicemail
@@ -157,6 +157,28 @@ def last_caller_write(
         TTL_ATTRIBUTE: {"N": str(expires_at)},
     }
     return Write("last_caller", {"Put": {"TableName": table, "Item": item}})
+
+
+def callee_listing_write(
+    table: str, call: CallIdentity, answer: dict[str, Any], expires_at: int
+) -> Write | None:
+    """For an app user's connect to another app user: the item that lists the call in the callee's
+    history too (the by_user index's keys for them). None for any other answer."""
+    callee = answer.get("callee")
+    if (
+        answer.get("direction") != INTERNAL
+        or answer.get("decision") != CONNECT
+        or not isinstance(callee, str)
+    ):
+        return None
+    index = keys.index_keys(call.conversation_uuid, callee, call.started_at)
+    item = {
+        **typed_key(keys.callee_listing_key(call.conversation_uuid, callee)),
+        _BY_USER_PK: {"S": index[_BY_USER_PK]},
+        _BY_USER_SK: {"S": index[_BY_USER_SK]},
+        TTL_ATTRIBUTE: {"N": str(expires_at)},
+    }
+    return Write("callee_listing", {"Put": {"TableName": table, "Item": item}})
 
 
 def event_writes(

@@ -402,3 +402,27 @@ def test_rate_limit_texts_follow_the_settings() -> None:
     second = rate_limits("jane", now, load({**BASE, "MAX_CALLS_PER_MINUTE": "8"}))[2]
     assert (first.limit, second.limit) == (7, 8)
     assert first.detail.startswith("7 calls") and second.detail.startswith("8 calls")
+
+
+@pytest.mark.parametrize(
+    ("to", "callee"),
+    [
+        ("bob", "bob"),
+        ("jane@example.com", "jane@example.com"),
+        ("1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"),  # an issuer's sub
+        ("auth0|64f1c2", "auth0|64f1c2"),
+        ("ABC123", "ABC123"),
+        ("14155550101", None),  # a number
+        ("+1 (415) 555-0101", None),
+        ("1-800-FLOWERS", None),  # a number spelled with letters: refused as a number
+        ("+44 800 FLOWERS", None),
+        ("bob smith", None),  # no user name has a space
+        ("", None),
+        (None, None),
+        (1415555010.0, None),  # JSON that is not text: never a name
+    ],
+)
+def test_a_to_that_names_a_user_is_an_app_to_app_call(to: object, callee: str | None) -> None:
+    from chalicelib.answer_request import callee_name
+
+    assert callee_name(to) == callee
