@@ -10,8 +10,11 @@ number back (the connect's caller ID); callgate rings jane's app. OUTCOME is the
 does: answered, or a failure after which the caller is offered a voicemail, which the simulator
 leaves (Vonage's `record` event) and then finds in the call record and in jane's listing.
 
+DIRECTION=internal plays an app-to-app call: jane calls the app user TO (bob by default); OUTCOME
+is what bob's app does, a failure offering jane bob's voicemail; both users' listings must show it.
+
 Settings: BASE, TO, OUTCOME (answered|busy|unanswered|failed), SEED, DIRECTION
-(outbound|inbound), FROM, or --base, --to, --outcome, --seed, --direction, --from (flags win).
+(outbound|inbound|internal), FROM, or --base, --to, --outcome, --seed, --direction, --from (flags win).
 SEED drives the order, the redelivery and the durations; the call's ids are new on every run,
 so a seed can be replayed against the same table.
 With VONAGE_SIGNATURE_SECRET set, every request is signed as Vonage signs it (a JWT in
@@ -26,6 +29,7 @@ The package, one thing a module (names the tests use stay importable from here):
   timeline.py   printing the record as a timeline
   outbound.py   DIRECTION=outbound: answer, events, record
   inbound.py    DIRECTION=inbound: jane's call, the callback, the voicemail, the listing
+  internal.py   DIRECTION=internal: jane calls bob's app, his voicemail, both listings
   cli.py        the command line: settings, exit codes (__main__.py runs it)
 """
 

@@ -10,13 +10,14 @@ import sys
 from urllib import parse
 
 from devtools.simulate.inbound import simulate_inbound
+from devtools.simulate.internal import DEFAULT_CALLEE, simulate_internal
 from devtools.simulate.outbound import simulate
 from devtools.simulate.transport import StepError
 from devtools.simulate.vonage import OUTCOMES
 
 DEFAULT_BASE = "http://127.0.0.1:8000"
 DEFAULT_TO = "14155550101"  # a US number, which the local stage allows
-DIRECTIONS = ("outbound", "inbound")
+DIRECTIONS = ("outbound", "inbound", "internal")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +27,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Play Vonage for one app-to-phone call against a running callgate (`make run`).",
     )
     parser.add_argument("--base", default=env.get("BASE") or DEFAULT_BASE, help="service URL (env BASE)")
-    parser.add_argument("--to", default=env.get("TO") or DEFAULT_TO, help="number dialled (env TO)")
+    parser.add_argument(
+        "--to",
+        default=env.get("TO") or None,
+        help=f"number dialled, or internal: user called (env TO; {DEFAULT_CALLEE})",
+    )
     parser.add_argument(
         "--outcome",
         default=env.get("OUTCOME") or "answered",
@@ -36,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--direction",
         default=env.get("DIRECTION") or "outbound",
-        help=f"{'|'.join(DIRECTIONS)}: jane's call, or a call back to the team's number (env DIRECTION)",
+        help=f"{'|'.join(DIRECTIONS)}: jane's call, a call back to the team's number, or jane calling "
+        "another app user (env DIRECTION)",
     )
     parser.add_argument(
         "--from", dest="caller", default=env.get("FROM") or None,
@@ -67,9 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors and --help: a code, not an exit, for in-process callers
         return exc.code if isinstance(exc.code, int) else 2
     try:
+        if args.direction == "internal":
+            return simulate_internal(base, str(args.to or DEFAULT_CALLEE), args.outcome, seed)
+        to = str(args.to or DEFAULT_TO)
         if args.direction == "inbound":
-            return simulate_inbound(base, str(args.to), str(args.caller or args.to), args.outcome, seed)
-        return simulate(base, str(args.to), args.outcome, seed)
+            return simulate_inbound(base, to, str(args.caller or to), args.outcome, seed)
+        return simulate(base, to, args.outcome, seed)
     except StepError as exc:
         sys.stdout.flush()
         print(f"simulate: {exc}", file=sys.stderr)

@@ -109,3 +109,20 @@ def test_a_number_nobody_called_hears_the_inbound_text_and_may_leave_a_voicemail
 
 def test_bad_direction_is_exit_2(capsys) -> None:
     assert run(capsys, "--direction", "sideways")[0] == 2
+
+
+@pytest.mark.parametrize("outcome", ["answered", "unanswered"])
+def test_an_app_to_app_call_is_played_and_listed_for_both_users(server: str, capsys, outcome: str) -> None:
+    code, out, err = run(capsys, "--base", server, "--direction", "internal", "--outcome", outcome)
+    assert (code, err) == (0, ""), err
+    assert re.search(r"^internal  jane → bob: .*connect", out, flags=re.M)
+    status = "completed" if outcome == "answered" else outcome
+    assert re.search(rf"^  status {status}; direction internal; callee bob", out, flags=re.M)
+    assert ("voicemail for bob (14 s)" in out) == (outcome == "unanswered")
+    assert "listed for jane and for bob: ok" in out
+
+
+def test_an_app_user_calling_themselves_hears_a_refusal(server: str, capsys) -> None:
+    code, out, err = run(capsys, "--base", server, "--direction", "internal", "--to", "jane")
+    assert (code, err) == (0, "")
+    assert "refused: self_call" in out
