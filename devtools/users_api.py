@@ -2,6 +2,7 @@
 login of a user creates their Vonage user here, over HTTP, as it would at api.nexmo.com.
 
     python -m devtools.users_api serve   # http://127.0.0.1:8003 (PORT=…): the local VONAGE_API_URL
+    python -m devtools.users_api list    # the users it holds (asked with an application JWT)
 
 It behaves as Vonage's does for what callgate uses (developer.vonage.com, Users API v1):
 - `POST /v1/users` with `name` (and `display_name`, `image_url`): 201 and the user with its
@@ -34,6 +35,7 @@ import jwt
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_KEY = ROOT / ".run" / "oidc" / "vonage-public.pem"
+PRIVATE_KEY = ROOT / ".run" / "oidc" / "vonage-private.pem"
 DEFAULT_PORT = 8003
 USERS = "/v1/users"
 
@@ -183,7 +185,14 @@ def main(argv: list[str] | None = None) -> int:
         "--public-key", type=Path, default=PUBLIC_KEY, help="the application's public key (PEM)"
     )
     serve.add_argument("--application-id", default=os.environ.get("VONAGE_APPLICATION_ID"))
+    listing = commands.add_parser("list", help="print the users a Users API holds, one JSON line each")
+    listing.add_argument(
+        "--url", default=os.environ.get("VONAGE_API_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    )
+    listing.add_argument("--application-id", default=os.environ.get("VONAGE_APPLICATION_ID", ""))
     args = parser.parse_args(argv)
+    if args.command == "list":
+        return _list(args.url.rstrip("/"), args.application_id)
     if not args.public_key.exists():
         print(f"users_api: no {args.public_key}: run `python -m devtools.oidc_issuer vonage-key` first",
               file=sys.stderr)  # fmt: skip
@@ -194,6 +203,23 @@ def main(argv: list[str] | None = None) -> int:
         api.serve_forever()
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _list(url: str, application_id: str) -> int:
+    """GET /v1/users with an application JWT signed by .run/oidc/vonage-private.pem."""
+    import time
+    import urllib.request
+
+    claims = {"application_id": application_id, "iat": int(time.time()), "exp": int(time.time()) + 60,
+              "jti": str(uuid.uuid4())}  # fmt: skip
+    token = jwt.encode(claims, PRIVATE_KEY.read_text(), algorithm="RS256")
+    request = urllib.request.Request(url + USERS, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        users = json.loads(reply.read())["_embedded"]["users"]
+    for user in users:
+        print(json.dumps({name: user.get(name) for name in ("id", "name", "display_name", "image_url")}))
+    print(f"{len(users)} user(s)", file=sys.stderr)
     return 0
 
 
