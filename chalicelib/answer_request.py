@@ -20,9 +20,12 @@ from chalicelib.times import utc_iso
 from chalicelib.webhooks import id_problem, json_value, request_params
 
 _PHONE_LIKE = re.compile(r"\+?0[0-9]{3,15}")  # national formats normalise() refuses
-# A `to` that spells a number with letters (1-800-FLOWERS) is a number, never a user name: it is
-# refused as one (invalid_number), not rung as an app user of that name.
-_SPELLED_NUMBER = re.compile(r"\+?[0-9][0-9A-Z\s\-.()]*")
+# A `to` that spells a number with letters (1-800-FLOWERS, 1-800-flowers, 415-555-0100x12: at most
+# E.164's 15 digits and letters) or names one as a URI (tel:, sip:) is a number, never a user name:
+# it is refused as one (invalid_number), not rung as an app user of that name.
+_SPELLED_NUMBER = re.compile(r"\+?[0-9][0-9A-Za-z\s\-.()]*")
+_NUMBER_SCHEMES = ("tel:", "sip:", "sips:")
+MAX_SPELLED_CHARS = 15
 _WITHHELD = frozenset({"unknown", "anonymous", "private", "restricted", "unavailable", "withheld"})
 # The Client SDK's serverCall context is the app's to fill: kept whole up to this size (as compact
 # JSON), as clipped text beyond it, so that an answer item and its log line stay small.
@@ -128,8 +131,11 @@ def callee_name(to: Any) -> str | None:
     """The app user `to` names, when it is text that is a user name and not a number (digits and
     separators, or a number spelled with letters); None when it is meant as a phone number."""
     if not isinstance(to, str) or not valid_user_name(to) or not any(c.isalpha() for c in to):
+        return None  # digits alone are a number, even where an issuer's user ids are digits
+    if to.lower().startswith(_NUMBER_SCHEMES):
         return None
-    return None if _SPELLED_NUMBER.fullmatch(to) else to
+    spelled = _SPELLED_NUMBER.fullmatch(to) and sum(c.isalnum() for c in to) <= MAX_SPELLED_CHARS
+    return None if spelled else to
 
 
 def custom_data(value: Any) -> Any:

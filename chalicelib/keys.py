@@ -286,7 +286,7 @@ def page_start(token: str | None, index: str, partition: str) -> dict[str, Any] 
         set(start) != expected
         or set(last_key) != expected
         or not all(isinstance(value, str) for value in start.values())
-        or start[SORT_KEY] != SUMMARY_SK
+        or start[SORT_KEY] not in _listed_sort_keys(index, partition)
         or start[index_pk] != partition
         or not start[PARTITION_KEY].startswith(_CALL)
         or not start[index_sk].endswith("#" + start[PARTITION_KEY].removeprefix(_CALL))
@@ -294,6 +294,14 @@ def page_start(token: str | None, index: str, partition: str) -> dict[str, Any] 
     ):
         raise InvalidPageToken("next is not a token this API returned")
     return {name: {"S": value} for name, value in start.items()}
+
+
+def _listed_sort_keys(index: str, partition: str) -> tuple[str, ...]:
+    """The table sort keys an index row of `partition` can have: a SUMMARY, or in a user's
+    history an app-to-app call listed for them (LISTED#<that user>)."""
+    if index == BY_USER and partition.startswith(_USER):
+        return (SUMMARY_SK, _LISTED + partition.removeprefix(_USER))
+    return (SUMMARY_SK,)
 
 
 # --- paging tokens of GET /calls/{id} -------------------------------------------------------------

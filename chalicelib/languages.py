@@ -2,7 +2,8 @@
 
 A tag of the right shape is not enough: `xx-XX` would pass, and then every NCCO would carry a
 language Vonage does not have. The list is data (chalicelib/data/tts-languages.json, with its
-sources), read once per container, the first time a setting names a language.
+sources), read once per container, the first time a setting names a language. A code in other
+letter case is taken in Vonage's spelling.
 """
 
 from __future__ import annotations
@@ -20,12 +21,10 @@ def talk_languages() -> frozenset[str]:
     return frozenset(json.loads(DATA.read_text(encoding="utf-8"))["languages"])
 
 
-def unknown_talk_language(value: str) -> str | None:
-    """Why `value` is not a text-to-speech language of Vonage's, or None when it is one."""
+def talk_language(value: str) -> str | None:
+    """`value` as Vonage spells it (`en-us` is `en-US`), or None when Vonage's text-to-speech
+    has no such language."""
     languages = talk_languages()
     if value in languages:
-        return None
-    same = [code for code in languages if code.lower() == value.lower()]
-    if same:
-        return f"Vonage spells it {same[0]}"
-    return f"not one of Vonage's text-to-speech languages (see {DATA.name}), e.g. en-US"
+        return value
+    return next((code for code in sorted(languages) if code.lower() == value.lower()), None)

@@ -114,5 +114,7 @@ def _origins(values: dict[str, str | None], name: str) -> frozenset[str]:
             continue
         if not _ORIGIN.fullmatch(origin):
             raise ConfigError(f"{name}: {origin!r} is not an origin (scheme://host[:port], no path, no '*')")
+        if not https_or_local(origin + "/"):  # what a page on plain http sends is readable in transit
+            raise ConfigError(f"{name}: {origin!r} must be https (http only for localhost)")
         origins.add(origin.lower())  # scheme and host are case-insensitive; browsers send lower case
     return frozenset(origins)

@@ -451,8 +451,13 @@ def _language(values: dict[str, str | None], name: str) -> str | None:
             ncco.check_language(value)
         except ncco.NccoError as exc:
             raise ConfigError(f"{name}={value!r}: {exc.rule}") from exc
-        if (why := languages.unknown_talk_language(value)) is not None:
-            raise ConfigError(f"{name}={value!r}: {why}")
+        spelled = languages.talk_language(value)
+        if spelled is None:
+            raise ConfigError(
+                f"{name}={value!r}: not one of Vonage's text-to-speech languages "
+                f"(chalicelib/data/{languages.DATA.name}), e.g. en-US"
+            )
+        return spelled
     return value
 
 

@@ -13,12 +13,13 @@ never cached (RFC 6749 §5.1). A browser origin in TOKEN_CORS_ORIGINS may call i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from chalicelib import metrics
-from chalicelib.errors import ConfigError, SecretMisconfigured
+from chalicelib import logs, metrics
+from chalicelib.errors import ConfigError, SecretMisconfigured, StoreUnavailable, UsersApiUnavailable
 from chalicelib.routes.adapters import Adapters
 from chalicelib.routes.http import Reply
 from chalicelib.routes.outcomes import RequestLine, Route
@@ -36,11 +37,16 @@ CORS_MAX_AGE_S = 600  # how long a browser may keep the preflight's answer
 # A remembered Vonage user is asked of Vonage again after this long: one deleted there (by hand,
 # or with the account's data) is created again by the next login instead of failing every call.
 USER_KNOWN_DAYS = 30
+# Of the function's 5 s (API Gateway answers a timed-out function with a bare 504, no Retry-After):
+# the login's calls (JWKS, SSM, DynamoDB, the Users API) end in time for a 503 of ours.
+LOGIN_BUDGET_S = 4.0
+MIN_USERS_API_S = 0.5  # less left than this: 503 without asking Vonage
 
 
 def token(adapters: Adapters, authorization: str | None, origin: str | None = None) -> Reply:
     """The Vonage JWT for the user the ID token in `authorization` proves."""
     line = RequestLine(ROUTE)
+    deadline = time.monotonic() + LOGIN_BUDGET_S
     cors: Mapping[str, str] = {}
     try:
         settings = line.settings = adapters.load_settings()
@@ -55,7 +61,7 @@ def token(adapters: Adapters, authorization: str | None, origin: str | None = No
         identity = tokens.verify(authorization, settings)
         key = _private_key(adapters, settings)
         now = adapters.clock()
-        vonage_user = _vonage_user(adapters, line, settings, identity, key, now)
+        vonage_user = _vonage_user(adapters, line, settings, identity, key, now, deadline)
         minted = tokens.mint(identity.user, settings, key, now.timestamp())
     except Exception as exc:
         failed = line.failed(exc)
@@ -109,25 +115,52 @@ def cors_headers(settings: Settings, origin: str | None) -> dict[str, str]:
         return {}
     if origin is None or origin.lower() not in settings.token_cors_origins:
         return {"Vary": "Origin"}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    # Retry-After of a 503 is for the page's code to read too
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": "Retry-After",
+        "Vary": "Origin",
+    }
 
 
 def _vonage_user(
-    adapters: Adapters, line: RequestLine, settings: Settings, user: Identity, key: str, now: datetime
+    adapters: Adapters,
+    line: RequestLine,
+    settings: Settings,
+    user: Identity,
+    key: str,
+    now: datetime,
+    deadline: float,
 ) -> str:
     """Make sure the user's Vonage user exists: "known" (remembered), "created", or "existed"
-    (Vonage had one of that name: made by hand, or by a login racing this one)."""
+    (Vonage had one of that name: made by hand, or by a login racing this one).
+
+    The calls table only saves asking Vonage: a read that fails asks Vonage (an existing user
+    is its "exists" answer), a write that fails is logged and the login goes on. Only Vonage's
+    answer decides whether a token is minted."""
     from chalicelib import tokens, vonage_users  # with PyJWT: only this route pays for them
 
     store = adapters.store_for(settings)
-    with line.in_store():
-        if store.vonage_user_known(user.user):
-            return "known"
+    try:
+        with line.in_store():
+            if store.vonage_user_known(user.user):
+                return "known"
+    except StoreUnavailable as exc:
+        logs.warning("vonage_user_unread", route=ROUTE.path, user=user.user, error=str(exc))
+    left = deadline - time.monotonic()
+    if left < MIN_USERS_API_S:
+        raise UsersApiUnavailable("no time left in the login's budget to ask Vonage's Users API")
     application_jwt = tokens.application_jwt(settings, key, now.timestamp())
     profile = vonage_users.profile(user.user, user.display_name, user.picture)
-    created = vonage_users.create_user(settings.vonage_api_url, application_jwt, profile)
-    with line.in_store():  # only once Vonage has the user: nothing half-written
-        store.remember_vonage_user(user.user, created.vonage_id, utc_iso(now), expiry(now, USER_KNOWN_DAYS))
+    timeout_s = min(vonage_users.TIMEOUT_S, left / 2)  # connecting, then reading: both in the budget
+    created = vonage_users.create_user(settings.vonage_api_url, application_jwt, profile, timeout_s)
+    try:
+        with line.in_store():  # only once Vonage has the user: nothing half-written
+            store.remember_vonage_user(
+                user.user, created.vonage_id, utc_iso(now), expiry(now, USER_KNOWN_DAYS)
+            )
+    except StoreUnavailable as exc:  # the next login asks Vonage again, and hears "exists"
+        logs.warning("vonage_user_unsaved", route=ROUTE.path, user=user.user, error=str(exc))
     return "created" if created.created else "existed"
 
 

@@ -5,7 +5,8 @@ key order kept) and one attribute to read back. Each webhook is one transaction 
 a read is one Query per key range (reads.py). Keys come from chalicelib/keys.py. The IAM
 actions used: PutItem, UpdateItem (inside TransactWriteItems; PutItem alone when a correction
 of an answer cannot touch the listing; a user's Vonage user noted), Query, GetItem (who last called
-a number; whether a user's Vonage user exists), DescribeTable.
+a number; whether a user's Vonage user exists), BatchGetItem (the calls listed for a callee),
+DescribeTable.
 """
 
 from __future__ import annotations

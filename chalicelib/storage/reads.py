@@ -5,6 +5,7 @@ fault, never the caller's: StoreUnavailable (503), never StoreRejected."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +150,7 @@ def list_calls(client: Any, table: str, listing: ListingQuery) -> Page:
 
 
 BATCH_TRIES = 3  # BatchGetItem may leave keys unprocessed (throttling): asked again, then 503
+BATCH_PAUSE_S = 0.05
 
 
 def _callee_listed(client: Any, table: str, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -175,4 +177,5 @@ def _callee_listed(client: Any, table: str, items: list[dict[str, Any]]) -> dict
         pending = reply.get("UnprocessedKeys") or {}
         if not pending:
             return found
+        time.sleep(BATCH_PAUSE_S)  # DynamoDB throttled part of it: a moment before asking again
     raise StoreUnavailable("DynamoDB left part of a listing unread (throttled); retry")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_voicemail import mark_of, record_event, the_record_action
-from tests.support import BASE_URL, UNLIMITED, Harness
+from tests.support import UNLIMITED, Harness
 
 
 def call(h: Harness, conversation: str, to: str = "bob", user: str = "jane") -> list[dict[str, Any]]:
@@ -103,4 +103,19 @@ def test_voicemail_off_leaves_no_synchronous_event_url(make_harness) -> None:
     connect = call(h, "CON-novm")[-1]
     assert connect["endpoint"] == [{"type": "app", "user": "bob"}]
     assert "eventUrl" not in connect and "eventType" not in connect
-    assert BASE_URL  # the harness's Vonage reaches the service there: only VOICEMAIL=off removed it
+
+
+def test_the_callees_history_pages_through_the_calls_listed_for_him(h: Harness) -> None:
+    """Pages of one call: bob's rows are LISTED# items and SUMMARY items by turns, and each
+    page's `next` starts the following one."""
+    for n in range(3):
+        h.now = h.now.replace(minute=n)
+        call(h, f"CON-page-{n}")  # jane calls bob
+        h.answer(f"CON-own-{n}", user="bob")  # bob's own call out
+    seen, token = [], None
+    while True:
+        page = h.listing(user="bob", limit="1", **({"next": token} if token else {}))
+        seen += [c["conversation_uuid"] for c in page["calls"]]
+        if not (token := page["next"]):
+            break
+    assert sorted(seen) == sorted([f"CON-page-{n}" for n in range(3)] + [f"CON-own-{n}" for n in range(3)])

@@ -4,7 +4,9 @@ Local; and browser origins in TOKEN_CORS_ORIGINS may call the route."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ import jwt
 import pytest
 
 from chalicelib import keys
+from chalicelib.errors import StoreUnavailable
 from chalicelib.routes import token
 from chalicelib.routes.adapters import Adapters
 from chalicelib.storage.call_store import CallStore
@@ -239,3 +242,68 @@ def test_without_token_cors_origins_there_is_no_cors(make_project: Any, issuer: 
     assert not any(
         name.startswith("Access-Control-") or name == "Vary" for name in [*preflight.headers, *login.headers]
     )
+
+
+class Unreadable:
+    """The calls table failing its reads (`read`) or its writes of a Vonage user (`write`)."""
+
+    def __init__(self, store: CallStore, failing: str) -> None:
+        self.store, self.failing = store, failing
+
+    def vonage_user_known(self, user: str) -> bool:
+        if self.failing == "read":
+            raise StoreUnavailable("DynamoDB ProvisionedThroughputExceededException: slow down")
+        return self.store.vonage_user_known(user)
+
+    def remember_vonage_user(self, *args: Any) -> None:
+        if self.failing == "write":
+            raise StoreUnavailable("DynamoDB InternalServerError: try again")
+        self.store.remember_vonage_user(*args)
+
+
+@pytest.mark.parametrize("failing", ["read", "write"])
+def test_a_calls_table_that_fails_only_costs_a_question_to_vonage(
+    login: Login, users_api: LocalUsersApi, failing: str
+) -> None:
+    """The table only saves asking Vonage: Vonage's answer alone decides the token."""
+    user = new_user()
+    assert login.post(user).status == 200  # created, and remembered
+    flaky = Unreadable(login.store, failing)
+    login.adapters.store_for = lambda _: flaky  # type: ignore[assignment,return-value]
+    again = login.post(user)
+    assert again.status == 200 and "token" in again.body
+    assert users_api.creates == (2 if failing == "read" else 1)  # a failed read asks Vonage: "exists"
+    newcomer = new_user()
+    assert login.post(newcomer).status == 200 and newcomer in users_api.users
+    assert login.store.vonage_user_known(newcomer) == (failing == "read")
+
+
+def test_a_users_api_that_cuts_its_answer_short_gets_503_not_500(login: Login) -> None:
+    """A reply cut off mid-body (http.client's IncompleteRead) is Vonage unreachable."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"
+        )
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        login.settings = dataclasses.replace(
+            login.settings, vonage_api_url=f"http://127.0.0.1:{server.getsockname()[1]}"
+        )
+        reply = login.post(new_user())
+    finally:
+        server.close()
+    assert reply.status == 503 and reply.headers["Retry-After"] == "5"
+
+
+def test_a_login_out_of_time_does_not_ask_vonage(login: Login, users_api: LocalUsersApi, monkeypatch) -> None:
+    monkeypatch.setattr(token, "LOGIN_BUDGET_S", 0.1)  # the JWKS and the table took the rest
+    reply = login.post(new_user())
+    assert reply.status == 503 and users_api.creates == 0

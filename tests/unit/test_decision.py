@@ -415,7 +415,12 @@ def test_rate_limit_texts_follow_the_settings() -> None:
         ("14155550101", None),  # a number
         ("+1 (415) 555-0101", None),
         ("1-800-FLOWERS", None),  # a number spelled with letters: refused as a number
+        ("1-800-flowers", None),
         ("+44 800 FLOWERS", None),
+        ("+1(415)555-0100x12", None),  # an extension
+        ("tel:+14155550100", None),  # a number as a URI
+        ("sip:alice@example.com", None),
+        ("1098765432101234567890", None),  # digits only (a Google sub): a number, refused as one
         ("bob smith", None),  # no user name has a space
         ("", None),
         (None, None),

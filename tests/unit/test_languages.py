@@ -40,9 +40,9 @@ def test_every_language_setting_takes_each_of_vonages(setting: str) -> None:
             assert list(loaded.refusal_languages.values()) == [code]
 
 
-def test_a_wrongly_cased_language_is_refused_with_vonages_spelling() -> None:
-    with pytest.raises(ConfigError, match=r"TALK_LANGUAGE='en-us': Vonage spells it en-US"):
-        load({**BASE_ENV, "TALK_LANGUAGE": "en-us"})
+def test_a_language_in_other_letter_case_is_taken_in_vonages_spelling() -> None:
+    assert load({**BASE_ENV, "TALK_LANGUAGE": "en-us"}).talk_language == "en-US"
+    assert load({**BASE_ENV, "TALK_LANGUAGE": "en-gb-wls"}).talk_language == "en-GB-WLS"
 
 
 def test_a_tag_of_the_wrong_shape_is_still_named_as_such() -> None:
