@@ -162,18 +162,6 @@ class SummaryAttribute:
     VOICEMAIL = "voicemail"  # map: the voicemail's recording (summary.voicemail_fields)
 
 
-# What the history indexes copy besides the keys: exactly what a listing shows.
-LISTED_ATTRIBUTES = (
-    SummaryAttribute.USER,
-    SummaryAttribute.FIRST_ANSWER,
-    SummaryAttribute.FALLBACK_USED,
-    SummaryAttribute.STATUSES,
-    SummaryAttribute.TOTAL_PRICE,
-    SummaryAttribute.TOTAL_DURATION,
-    SummaryAttribute.VOICEMAIL,
-)
-
-
 class LegAttribute:
     """The LEG item's attributes: string sets of JSON, one element per event."""
 

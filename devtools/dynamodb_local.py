@@ -150,11 +150,13 @@ def stop(proc: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
 
 
 def _projects_less(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Whether an index copies fewer attributes than this version lists (an older version's)."""
-    have = existing.get("Projection", {})
+    """Whether an index copies fewer attributes than this version's (an older version's)."""
+    have, want = existing.get("Projection", {}), wanted["Projection"]
     if have.get("ProjectionType") == "ALL":
         return False
-    return not set(wanted["Projection"]["NonKeyAttributes"]) <= set(have.get("NonKeyAttributes", []))
+    if want["ProjectionType"] == "ALL":
+        return True
+    return not set(want.get("NonKeyAttributes", [])) <= set(have.get("NonKeyAttributes", []))
 
 
 def _rebuild(ddb: Any, table_name: str) -> None:

@@ -1,16 +1,23 @@
 """The calls table, defined once for the local setup, the tests and deployment.
 
 String keys `pk`/`sk`, on-demand billing, two history indexes and TTL on
-`expires_at`; what goes in the keys is storage/keys.py's business. The indexes
-copy only what a listing shows (INCLUDE), so an event that changes nothing listed
-writes nothing to them, and a page of calls costs the same whatever the calls hold.
+`expires_at`; what goes in the keys is keys.py's business.
+
+The indexes copy whole items (ProjectionType ALL), so their definition never changes when a
+listing shows one more field. DynamoDB cannot change an index's projection in place, and
+CloudFormation creates or deletes at most one index per stack update ("You can create or
+delete only one global secondary index per update": AWS::DynamoDB::Table,
+GlobalSecondaryIndexes), so a projection that lists attributes would turn each new listed
+field into a deploy that fails. It costs next to nothing: only SUMMARY items carry index keys,
+and a listing shows nearly all of a SUMMARY anyway (all but `event_count` and
+`expires_at`), so each index holds about the same bytes as an INCLUDE list would.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.keys import INDEXES, LISTED_ATTRIBUTES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from chalicelib.keys import INDEXES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 
 def index_definition(name: str) -> dict[str, Any]:
@@ -18,7 +25,7 @@ def index_definition(name: str) -> dict[str, Any]:
     return {
         "IndexName": name,
         "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
-        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LISTED_ATTRIBUTES)},
+        "Projection": {"ProjectionType": "ALL"},
     }
 
 

@@ -152,18 +152,20 @@ def test_voicemail_off_ends_the_call_instead(make_harness) -> None:
 
 
 def test_a_table_from_before_voicemails_gets_its_indexes_rebuilt(ddb_url: str) -> None:
-    """`make run` keeps .dynamodb/data: an older table's indexes did not copy `voicemail`."""
+    """`make run` keeps .dynamodb/data: an older table's indexes copied a list that lacked
+    `voicemail`; they become this version's (whole items)."""
     client = ddb.client(ddb_url)
     name = f"callgate-old-{uuid.uuid4().hex[:8]}"
     old = create_table_args(name)
+    listed = ["user", "first_answer", "fallback_used", "statuses", "total_price", "total_duration"]
     for index in old["GlobalSecondaryIndexes"]:
-        index["Projection"]["NonKeyAttributes"].remove("voicemail")
+        index["Projection"] = {"ProjectionType": "INCLUDE", "NonKeyAttributes": listed}
     client.create_table(**old)
     h = Harness(client, name, **UNLIMITED)
     call_in(h, "CON-old")  # stored before the upgrade
     assert ddb.ensure_table(ddb_url, name) is False  # not created: upgraded
     indexes = client.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]
-    assert all("voicemail" in index["Projection"]["NonKeyAttributes"] for index in indexes)
+    assert [index["Projection"] for index in indexes] == [{"ProjectionType": "ALL"}] * 2
     h.event(record_event("CON-old"), query={"recording": "voicemail"})
     (listed,) = h.listing(date=h.now.strftime("%Y-%m-%d"))["calls"]  # still listed, with its voicemail
     assert listed["conversation_uuid"] == "CON-old" and listed["voicemail"]["duration"] == 14
