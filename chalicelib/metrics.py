@@ -24,12 +24,14 @@ DUPLICATES = "Duplicates"  # an event already stored: a redelivery
 VOICEMAILS = "Voicemails"  # a voicemail's recording stored (its record event)
 TOKENS_MINTED = "TokensMinted"  # a Vonage Client SDK JWT minted by POST /token
 USERS_CREATED = "UsersCreated"  # a Vonage user created by a user's first POST /token
+FALLBACK_USES = "FallbackUses"  # a request to the fallback answer URL: the answer URL failed Vonage
 UNAUTHORIZED = "Unauthorized"  # a 401 (not signed by Vonage)
 UNAVAILABLE = "Unavailable"  # a 503 (storage, a secret, the settings or the issuer)
 STORAGE_LATENCY = "StorageLatency"  # ms inside the store's calls during the request
 UNITS = {
     ANSWERS: COUNT, EVENTS_STORED: COUNT, DUPLICATES: COUNT, VOICEMAILS: COUNT, TOKENS_MINTED: COUNT,
-    USERS_CREATED: COUNT, UNAUTHORIZED: COUNT, UNAVAILABLE: COUNT, STORAGE_LATENCY: MILLISECONDS,
+    USERS_CREATED: COUNT, FALLBACK_USES: COUNT, UNAUTHORIZED: COUNT, UNAVAILABLE: COUNT,
+    STORAGE_LATENCY: MILLISECONDS,
 }  # fmt: skip
 ROUTE = "Route"  # the dimension of every metric but Answers
 DECISION, REASON = "Decision", "Reason"  # the dimensions of Answers

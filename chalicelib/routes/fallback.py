@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from chalicelib import logs
+from chalicelib import logs, metrics
 from chalicelib.answer_request import parse_fallback
 from chalicelib.decision import fallback_answer
 from chalicelib.errors import StoreUnavailable, WebhookError
@@ -49,13 +49,13 @@ def fallback(adapters: Adapters, request: Request) -> Reply:
         use = parse_fallback(request_params(request.query, request.body, request.content_type), now)
     except WebhookError as exc:
         logs.warning("fallback_unreadable", error=str(exc))
-        line.write("unreadable")
+        line.write("unreadable", 200, (metrics.FALLBACK_USES,))
         return reply
     asked = use.request
     line.conversation_uuid, line.uuid = asked.conversation_uuid, asked.uuid
     logs.warning("fallback_used", conversation_uuid=asked.conversation_uuid, **use.fallback)
     if settings is None or use.use_key is None:
-        line.write("not_recorded")
+        line.write("not_recorded", 200, (metrics.FALLBACK_USES,))
         return reply
     call = CallIdentity(asked.conversation_uuid, asked.caller, use.fallback["received_at"])  # type: ignore[arg-type]
     expires = expiry(now, settings.retention_days)
@@ -76,5 +76,5 @@ def fallback(adapters: Adapters, request: Request) -> Reply:
         logs.error(
             "fallback_event_invalid", conversation_uuid=asked.conversation_uuid, error=use.carried_problem
         )
-    line.write(outcome)
+    line.write(outcome, 200, (metrics.FALLBACK_USES,))
     return reply

@@ -546,7 +546,8 @@ def test_a_fallback_use_recorded(written: io.StringIO) -> None:
     assert (line["log"], line["route"]) == ("fallback", "/fallback")
     assert (line["outcome"], line["status"]) == ("recorded", 200)
     assert (line["conversation_uuid"], line["uuid"]) == ("CON-1", "leg-1")
-    assert set(counted(line)) == {"StorageLatency"}
+    assert counted(line)["FallbackUses"] == 1  # every use counts: the fallback alarm watches it
+    assert set(counted(line)) == {"FallbackUses", "StorageLatency"}
     check_route_metrics(line)
 
 
@@ -554,13 +555,13 @@ def test_a_fallback_use_not_recorded(written: io.StringIO) -> None:
     reply = handlers(FakeStore(fail=StoreUnavailable("down"))).fallback(FALLBACK)
     line = request_line(written, others=2)
     assert (reply.status, line["status"], line["outcome"]) == (200, 200, "not_recorded")
-    assert set(counted(line)) == {"StorageLatency"}
+    assert set(counted(line)) == {"FallbackUses", "StorageLatency"}
 
 
 def test_a_fallback_without_settings_answers_and_says_so(written: io.StringIO) -> None:
     reply = handlers(settings=broken_settings).fallback(FALLBACK)
     line = request_line(written, others=None)
-    assert (reply.status, line["outcome"]) == (200, "not_recorded") and counted(line) == {}
+    assert (reply.status, line["outcome"]) == (200, "not_recorded") and counted(line) == {"FallbackUses": 1}
 
 
 def test_an_unsigned_fallback_is_unauthorized(written: io.StringIO) -> None:
