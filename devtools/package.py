@@ -1,5 +1,7 @@
-"""`make package STAGE=dev|prod`: the stage as a CloudFormation (SAM) template and its code.
+"""`make package STAGE=…`: the stage as a CloudFormation (SAM) template and its code.
 
+STAGE is dev, prod or any new name made from one's settings (BASE_STAGE=dev|prod, default dev),
+with the options ARCH=arm64, SNAPSTART=on, PROVISIONED=<n> over the stage's (devtools/stages.py).
 `chalice package --merge-template` writes out/<stage>/sam.json, deployment.zip (the app's own
 code: app.py, chalicelib/, chalice's runtime module) and layer-deployment.zip (every dependency
 in requirements.txt, under python/lib/python3.13/site-packages/: `"automatic_layer": true` in
@@ -7,12 +9,14 @@ in requirements.txt, under python/lib/python3.13/site-packages/: `"automatic_lay
 (compile_for_runtime). The merge template comes from the table definition that `make run` and
 the tests use (chalicelib/storage/table.py), so the deployed table has the same keys, indexes
 and TTL:
-- the calls table, on demand, with TTL; in prod also point-in-time recovery, deletion
-  protection and `DeletionPolicy: RetainExceptOnCreate` (deleting the stack keeps the calls);
+- the calls table, on demand, with TTL; for prod (and stages made from it) also point-in-time
+  recovery and `DeletionPolicy: RetainExceptOnCreate` (deleting the stack keeps the calls);
 - the function's CALLS_TABLE set to that table (`Ref`), whatever config.json says, and its
-  VONAGE_NUMBER and ALLOWED_COUNTRIES from Parameters (defaults: the stage's config.json);
+  other settings from Parameters (devtools/parameters.py);
 - its log group, keeping lines LOG_DAYS days;
 - the layer's old versions deleted once replaced, and with the stack (LAYER_RETENTION);
+- the API's one stage, throttled, and the alias API Gateway invokes (devtools/template_shape.py);
+- alarms, their SNS topic and a dashboard (devtools/monitoring.py);
 - Outputs: the URLs to paste into the Vonage application, and the table's name.
 
 Packaging calls no AWS API, so no credentials or region are needed: chalice only asks for a
@@ -26,6 +30,7 @@ import compileall
 import json
 import os
 import py_compile
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,13 +41,23 @@ from typing import Any
 
 from chalicelib.keys import INDEXES
 from chalicelib.storage.table import create_table_args
+from devtools import monitoring, stages
+from devtools.parameters import PARAMETER_VARIABLES, parameters, stage_setting
+from devtools.stages import Shape
+from devtools.template_shape import (
+    API,
+    API_STAGE,
+    FUNCTION,
+    api_name,
+    api_properties,
+    finish_template,
+    function_name,
+    function_properties,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("dev", "prod")
+STAGES = stages.COMMITTED
 TABLE = "CallsTable"  # the table's logical id
-FUNCTION = "APIHandler"  # chalice's logical id for the REST API's function
-API = "RestAPI"  # and for the API itself
-API_STAGE = "api"  # api_gateway_stage in .chalice/config.json
 LAYER = "ManagedLayer"  # and for the layer `automatic_layer` makes (AWS::Serverless::LayerVersion)
 # The code's two zips as chalice names them, each with where Lambda unpacks it: the function's
 # code in /var/task, a layer's in /opt.
@@ -63,8 +78,9 @@ def _url(path: str) -> dict[str, Any]:
     }
 
 
-def table_resource(stage: str) -> dict[str, Any]:
-    """The calls table as CloudFormation declares it, from the local definition."""
+def table_resource(stage: str, base: str | None = None) -> dict[str, Any]:
+    """The calls table as CloudFormation declares it, from the local definition; a stage made
+    from prod's settings keeps its table as prod does."""
     args = create_table_args(f"callgate-{stage}")
     properties: dict[str, Any] = {
         "TableName": args["TableName"],
@@ -75,11 +91,14 @@ def table_resource(stage: str) -> dict[str, Any]:
         "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
     }
     resource: dict[str, Any] = {"Type": "AWS::DynamoDB::Table", "Properties": properties}
-    if stage == "prod":
+    if (base or stage) == "prod":
         properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
-        properties["DeletionProtectionEnabled"] = True
-        # kept when the stack is deleted or the table replaced; not when the stack's creation
-        # fails and rolls back (an empty table left behind would block every new attempt)
+        # Kept when the stack is deleted or the table replaced; deleted when the stack's own
+        # creation fails and rolls back (an empty table left behind would block every new
+        # attempt): RetainExceptOnCreate (CloudFormation "DeletionPolicy attribute"). No
+        # DeletionProtectionEnabled: it makes every delete fail, that rollback's included, so a
+        # failed first deploy would end ROLLBACK_FAILED with the table left (AWS re:Post,
+        # "resolve ROLLBACK_FAILED"). The policy alone keeps the table of a deleted stack.
         resource["DeletionPolicy"] = "RetainExceptOnCreate"
         resource["UpdateReplacePolicy"] = "Retain"
     return resource
@@ -88,102 +107,18 @@ def table_resource(stage: str) -> dict[str, Any]:
 LOG_DAYS = 30  # how long the function's log lines are kept
 
 
-def _stage_setting(stage: str, name: str) -> str:
-    """A stage's value in .chalice/config.json: the parameter's default."""
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return str(config["stages"][stage]["environment_variables"][name])
-
-
-def parameters(stage: str) -> dict[str, Any]:
-    """What differs per deployment, set at deploy time (defaults: the stage's config.json)."""
-    return {
-        "VonageNumber": {
-            "Type": "String",
-            "Description": "the Vonage number calls come from (E.164 digits, no +): VONAGE_NUMBER",
-            "Default": _stage_setting(stage, "VONAGE_NUMBER"),
-            "AllowedPattern": "[1-9][0-9]{6,14}",
-        },
-        "AllowedCountries": {
-            "Type": "String",
-            "Description": "ISO country codes calls may go to, comma-separated: ALLOWED_COUNTRIES",
-            "Default": _stage_setting(stage, "ALLOWED_COUNTRIES"),
-            "AllowedPattern": "[A-Z]{2}(,[A-Z]{2})*",
-        },
-        "SignatureSecretParam": {
-            "Type": "String",
-            "Description": (
-                "the SSM SecureString parameter holding the Vonage signature secret, a path "
-                "starting with /: VONAGE_SIGNATURE_SECRET_PARAM"
-            ),
-            "Default": _stage_setting(stage, "VONAGE_SIGNATURE_SECRET_PARAM"),
-            "AllowedPattern": "/[a-zA-Z0-9_.\\-/]{1,1010}",
-        },
-        # POST /token: off (404) while TokenIssuer is empty
-        "TokenIssuer": {
-            "Type": "String",
-            "Description": "the OpenID Connect issuer of the ID tokens POST /token takes: TOKEN_ISSUER",
-            "Default": "",
-            "AllowedPattern": "(https://[^\\s]{1,1000})?",
-        },
-        "TokenAudience": {
-            "Type": "String",
-            "Description": "the ID tokens' audience (aud), your app's client id: TOKEN_AUDIENCE",
-            "Default": "",
-        },
-        "TokenJwksUrl": {
-            "Type": "String",
-            "Description": "the issuer's JWKS URL, if not <issuer>/.well-known/jwks.json: TOKEN_JWKS_URL",
-            "Default": "",
-            "AllowedPattern": "(https://[^\\s]{1,1000})?",
-        },
-        "VonageApplicationId": {
-            "Type": "String",
-            "Description": "the Vonage application's id, in the tokens it mints: VONAGE_APPLICATION_ID",
-            "Default": "",
-            "AllowedPattern": "([0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})?",
-        },
-        "PrivateKeyParam": {
-            "Type": "String",
-            "Description": (
-                "the SSM SecureString parameter holding the Vonage application's private key (PEM), "
-                "a path starting with /: VONAGE_PRIVATE_KEY_PARAM"
-            ),
-            "Default": _stage_setting(stage, "VONAGE_PRIVATE_KEY_PARAM"),
-            "AllowedPattern": "/[a-zA-Z0-9_.\\-/]{1,1010}",
-        },
-    }
-
-
-# Each Parameter is the environment variable the app reads (a deploy sets them by either name).
-PARAMETER_VARIABLES = {
-    "VonageNumber": "VONAGE_NUMBER",
-    "AllowedCountries": "ALLOWED_COUNTRIES",
-    "SignatureSecretParam": "VONAGE_SIGNATURE_SECRET_PARAM",
-    "TokenIssuer": "TOKEN_ISSUER",
-    "TokenAudience": "TOKEN_AUDIENCE",
-    "TokenJwksUrl": "TOKEN_JWKS_URL",
-    "VonageApplicationId": "VONAGE_APPLICATION_ID",
-    "PrivateKeyParam": "VONAGE_PRIVATE_KEY_PARAM",
-}
 ROLE = "DefaultRole"  # chalice's logical id for the function's role (its generated policy: logs only)
 LOGS = "FunctionLogs"
 SECRET_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SignatureSecretParam}"
 PRIVATE_KEY_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PrivateKeyParam}"
 
 
-def function_name(stage: str) -> str:
-    """The function's name, fixed so its log group can be named (and granted) before it exists:
-    a log group named after `${APIHandler}` makes the role wait for the function, which waits
-    for the role (a circular dependency)."""
-    return f"callgate-{stage}"
-
-
-def _stage_config(stage: str) -> dict[str, Any]:
+def _stage_config(stage: str, base: str = stages.BASE_STAGE) -> dict[str, Any]:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return {**config, **config["stages"][stage]}
+    return {**config, **stages.stage_block(stage, base)}
 
 
-def role_policy(stage: str) -> dict[str, Any]:
+def role_policy(stage: str, base: str = stages.BASE_STAGE) -> dict[str, Any]:
     """The function's only permissions: what the code calls, on the resources it calls them on.
 
     DynamoDB authorises each part of a TransactWriteItems as its own action (PutItem,
@@ -229,7 +164,7 @@ def role_policy(stage: str) -> dict[str, Any]:
             "Resource": {"Fn::GetAtt": [LOGS, "Arn"]},  # the group's streams: "…:log-group:<name>:*"
         },
     ]
-    if _stage_config(stage).get("xray"):
+    if _stage_config(stage, base).get("xray"):
         statements.append(
             {
                 "Sid": "XRay",
@@ -241,28 +176,35 @@ def role_policy(stage: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def merge_template(stage: str) -> dict[str, Any]:
+def merge_template(stage: str, chosen: Shape | None = None) -> dict[str, Any]:
     """What `chalice package --merge-template` adds to the stage's sam.json."""
+    chosen = chosen or stages.shape(stage)
     variables: dict[str, Any] = {"CALLS_TABLE": {"Ref": TABLE}}
     variables.update({name: {"Ref": parameter} for parameter, name in PARAMETER_VARIABLES.items()})
     layer: dict[str, Any] = {}
-    if _stage_config(stage).get("automatic_layer"):  # else there is no layer to merge into
+    if _stage_config(stage, chosen.base).get("automatic_layer"):  # else there is no layer to merge into
         layer[LAYER] = {
             "Properties": {
                 "Description": "callgate's Python dependencies (requirements.txt)",
                 "RetentionPolicy": LAYER_RETENTION,
             }
         }
+    namespace = stage_setting(stage, "METRICS_NAMESPACE", chosen.base)
+    watched = monitoring.resources(stage, namespace, api_name(stage), API_STAGE, function_name(stage))
     return {
-        "Parameters": parameters(stage),
+        "Parameters": {**parameters(stage, chosen.base), **monitoring.PARAMETERS},
+        "Conditions": monitoring.CONDITIONS,
         "Resources": {
-            TABLE: table_resource(stage),
-            FUNCTION: {
-                "Properties": {"FunctionName": function_name(stage), "Environment": {"Variables": variables}}
-            },
+            TABLE: table_resource(stage, chosen.base),
+            FUNCTION: {"Properties": function_properties(chosen, variables)},
+            API: {"Properties": api_properties(chosen)},
             # chalice's role, with this policy in place of the one chalice generates
             ROLE: {
-                "Properties": {"Policies": [{"PolicyName": "callgate", "PolicyDocument": role_policy(stage)}]}
+                "Properties": {
+                    "Policies": [
+                        {"PolicyName": "callgate", "PolicyDocument": role_policy(stage, chosen.base)}
+                    ]
+                }
             },
             LOGS: {
                 "Type": "AWS::Logs::LogGroup",
@@ -272,6 +214,7 @@ def merge_template(stage: str) -> dict[str, Any]:
                 },
             },
             **layer,
+            **watched,
         },
         "Outputs": {
             "AnswerURL": {"Value": _url("/answer"), "Description": "the Vonage application's answer URL"},
@@ -298,21 +241,29 @@ def packaging_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def package(stage: str, out: Path) -> Path:
-    """Run chalice package for `stage` into `out`; the directory written."""
+def package(stage: str, out: Path, chosen: Shape | None = None) -> Path:
+    """Run chalice package for `stage` (its shape: `chosen`) into `out`; the directory written."""
+    chosen = chosen or stages.shape(stage)
     out.mkdir(parents=True, exist_ok=True)
     for stale in (FUNCTION_ZIP, LAYER_ZIP):  # a zip from an earlier build must not pass for this one's
         (out / stale).unlink(missing_ok=True)
     merge = out / "merge.json"
-    merge.write_text(json.dumps(merge_template(stage), indent=2) + "\n")
+    merge.write_text(json.dumps(merge_template(stage, chosen), indent=2) + "\n")
     env = packaging_environment(os.environ)
     chalice = Path(sys.executable).with_name("chalice")
-    subprocess.run(
-        [str(chalice), "package", "--stage", stage, "--merge-template", str(merge), str(out)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+    project = stages.project_for(chosen, out / "project") if chosen.derived else ROOT
+    try:
+        subprocess.run(
+            [str(chalice), "package", "--stage", stage, "--merge-template", str(merge), str(out.resolve())],
+            cwd=project,
+            env=env,
+            check=True,
+        )
+    finally:
+        if project != ROOT:
+            shutil.rmtree(project)
+    sam = out / "sam.json"
+    sam.write_text(json.dumps(finish_template(json.loads(sam.read_text()), chosen), indent=2) + "\n")
     return out
 
 
@@ -377,9 +328,16 @@ def compile_for_runtime(archive: Path, mounted_at: str = MOUNTS[FUNCTION_ZIP]) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("stage", help="dev, prod, or any new name (made from --base's settings)")
+    parser.add_argument("--base", default=stages.BASE_STAGE, help="a new stage's settings: dev's or prod's")
+    parser.add_argument("--arch", default=None, choices=stages.ARCHITECTURES, help="the stage's otherwise")
+    parser.add_argument("--snapstart", default=None, choices=("on", "off"), help="the stage's otherwise")
+    parser.add_argument("--provisioned", type=int, default=None, help="instances kept warm on the alias")
     args = parser.parse_args()
-    out = package(args.stage, ROOT / "out" / args.stage)
+    snapstart = None if args.snapstart is None else args.snapstart == "on"
+    provisioned = args.provisioned
+    chosen = stages.shape(args.stage, args.base, args.arch, snapstart, provisioned)
+    out = package(args.stage, ROOT / "out" / args.stage, chosen)
     runtime = json.loads((out / "sam.json").read_text())["Resources"][FUNCTION]["Properties"]["Runtime"]
     written = []
     for name, mounted_at in MOUNTS.items():

@@ -71,17 +71,21 @@ def test_the_role_replaces_chalices_and_the_log_group_needs_no_function() -> Non
         assert "APIHandler" not in json.dumps(policy)
 
 
-def test_xray_on_a_stage_adds_its_two_permissions(monkeypatch: pytest.MonkeyPatch) -> None:
-    from devtools import package
+def test_xray_on_a_stage_adds_its_two_permissions_and_traces_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devtools import package, stages
 
     def statements(stage: str) -> list[str]:
         return [s["Sid"] for s in package.role_policy(stage)["Statement"]]
 
     assert "XRay" not in statements("dev")
-    real = package._stage_config
-    monkeypatch.setattr(package, "_stage_config", lambda stage: {**real(stage), "xray": True})
+    assert "TracingEnabled" not in package.merge_template("dev")["Resources"]["RestAPI"]["Properties"]
+    config = stages._config()
+    config["stages"]["dev"] = {**config["stages"]["dev"], "xray": True}
+    monkeypatch.setattr(stages, "_config", lambda: config)
     (xray,) = [s for s in package.role_policy("dev")["Statement"] if s["Sid"] == "XRay"]
     assert xray["Action"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    # the API stage is traced with the function: one trace from API Gateway to DynamoDB
+    assert package.merge_template("dev")["Resources"]["RestAPI"]["Properties"]["TracingEnabled"] is True
 
 
 def test_headers_are_read_whatever_their_case_and_whether_present() -> None:
@@ -156,7 +160,8 @@ def test_the_packaged_table_is_the_local_definition() -> None:
         kept = stage == "prod"  # prod's calls outlive its stack
         assert (table.get("DeletionPolicy") == "RetainExceptOnCreate") == kept
         assert (table.get("UpdateReplacePolicy") == "Retain") == kept
-        assert bool(props.get("DeletionProtectionEnabled")) == kept
+        # never with deletion protection: it would fail the delete of a failed first deploy's rollback
+        assert "DeletionProtectionEnabled" not in props
         assert ("PointInTimeRecoverySpecification" in props) == kept
     answer = merge_template("dev")["Outputs"]["AnswerURL"]["Value"]["Fn::Sub"]
     assert answer == "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/answer"
@@ -232,7 +237,9 @@ def test_every_dependency_goes_in_the_stages_layer(monkeypatch: pytest.MonkeyPat
         assert layer["Properties"]["RetentionPolicy"] == "Delete"
         assert set(layer) == {"Properties"}  # chalice's resource, its Type and content kept
     real = package._stage_config
-    monkeypatch.setattr(package, "_stage_config", lambda stage: {**real(stage), "automatic_layer": False})
+    monkeypatch.setattr(
+        package, "_stage_config", lambda stage, base: {**real(stage, base), "automatic_layer": False}
+    )
     assert package.LAYER not in package.merge_template("dev")["Resources"]
 
 
