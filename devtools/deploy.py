@@ -1,19 +1,25 @@
 """`make deploy STAGE=… BUCKET=…` and `make destroy STAGE=…`: a stage as the CloudFormation stack
 `callgate-<stage>`, through the AWS CLI and its usual credentials and region.
 
-deploy: checks that the signature-secret parameter exists (without it every webhook gets 503),
-uploads out/<stage>/deployment.zip and the layer's layer-deployment.zip to BUCKET (`aws
-cloudformation package`: sam.json names both by paths relative to itself), creates or updates
-the stack (`aws cloudformation deploy`), then prints the URLs to paste into the Vonage
-application. The stage's Parameters come from deploy/<stage>.env (`NAME=value` lines), then
-from the environment, which wins; NAME is the setting's name (VONAGE_NUMBER) or the
-Parameter's (VonageNumber). VONAGE_NUMBER must be given: the template's default is a
-placeholder, and calls made with a caller ID the team does not own fail or get blocked.
+deploy, in order, each step stopping with a message that says what to do:
+1. the stage's Parameters: deploy/<stage>.env (`NAME=value` lines), then the environment, which
+   wins; NAME is the setting's name (VONAGE_NUMBER) or the Parameter's (VonageNumber).
+   VONAGE_NUMBER must be given (the template's default is a placeholder);
+2. the stack's state: none (a first deploy: no table or log group of the stage's names may
+   exist outside a stack), ROLLBACK_COMPLETE (a first deploy that failed: the empty stack is
+   deleted, its table went with the rollback, and the deploy goes on as a first one), busy or
+   failed (stop: what to run), or up (an update: the deployed template is read back and
+   devtools/template_guard.py refuses a change CloudFormation would refuse);
+3. the signature-secret parameter exists as a SecureString (without it every webhook is 503);
+4. `aws cloudformation package` (uploads out/<stage>/*.zip to BUCKET) and `deploy`;
+5. the URLs for the Vonage application, and `make smoke` against the stage (devtools/smoke.py),
+   signed with SECRET from the environment or else the SSM parameter's value (read for the
+   check, never printed or written).
 Parameters not given keep the stack's current values (the template's defaults on creation).
 
-destroy: deletes the stack and waits. The prod table is retained (`DeletionPolicy:
-RetainExceptOnCreate`, deletion protection on): its calls outlive the stack. Deleting prod's
-stack also deletes its API and so the URLs Vonage calls: it asks for CONFIRM=callgate-prod.
+destroy: deletes the stack and waits. A table kept by its DeletionPolicy (prod's) outlives the
+stack with its calls; deleting such a stack also deletes its API and so the URLs Vonage calls,
+so it asks for CONFIRM=callgate-<stage>.
 """
 
 from __future__ import annotations
@@ -25,18 +31,35 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from devtools.package import PARAMETER_VARIABLES, ROOT, STAGES
+from devtools import smoke, stages, template_guard
+from devtools.package import ROOT, TABLE
+from devtools.parameters import PARAMETER_VARIABLES
 
 OUTPUTS = ("AnswerURL", "EventURL", "FallbackURL")  # what the Vonage application needs
 REQUIRED = ("VonageNumber",)
+# Every Parameter a deploy may set, by the setting name it also answers to: the function's
+# (each an environment variable it reads) and the stack's own
+DEPLOY_PARAMETERS = {**PARAMETER_VARIABLES, "AlarmEmail": "ALARM_EMAIL"}
+RETAINED = ("Retain", "RetainExceptOnCreate", "Snapshot")  # a table these keep outlives the stack
+BUSY = ("_IN_PROGRESS",)
+STUCK = ("ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "IMPORT_ROLLBACK_FAILED")
 
 
 class DeployError(SystemExit):
-    """Stops a deploy with a message saying what to do; nothing was changed on AWS."""
+    """Stops a deploy or destroy with a message saying what to do."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(f"make deploy: {message}")
+    def __init__(self, message: str, action: str = "deploy") -> None:
+        super().__init__(f"make {action}: {message}")
+
+
+class AwsFailed(Exception):
+    """An AWS CLI command failed; str() is the command, its exit status and what it said."""
+
+    def __init__(self, args: Sequence[str], status: int, said: str) -> None:
+        self.said = said
+        super().__init__(f"`aws {' '.join(args[:2])}` failed (exit {status}){': ' + said if said else ''}")
 
 
 def stack_name(stage: str) -> str:
@@ -68,18 +91,18 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def parameter_overrides(stage: str, environ: Mapping[str, str]) -> dict[str, str]:
     """The stack's Parameters for this deploy: deploy/<stage>.env, then the environment."""
-    by_name = {name: parameter for parameter, name in PARAMETER_VARIABLES.items()}
-    by_name.update({parameter: parameter for parameter in PARAMETER_VARIABLES})
+    by_name = {name: parameter for parameter, name in DEPLOY_PARAMETERS.items()}
+    by_name.update({parameter: parameter for parameter in DEPLOY_PARAMETERS})
     from_file = read_env_file(env_file(stage))
     unknown = sorted(set(from_file) - set(by_name))
     if unknown:
-        known = ", ".join(sorted(PARAMETER_VARIABLES.values()))
+        known = ", ".join(sorted(DEPLOY_PARAMETERS.values()))
         raise DeployError(f"{env_file(stage)}: unknown {', '.join(unknown)} (known: {known})")
     overrides: dict[str, str] = {}
     for source in (from_file, {name: environ[name] for name in by_name if environ.get(name)}):
         for name, value in source.items():
             overrides[by_name[name]] = value
-    missing = [PARAMETER_VARIABLES[p] for p in REQUIRED if not overrides.get(p)]
+    missing = [DEPLOY_PARAMETERS[p] for p in REQUIRED if not overrides.get(p)]
     if missing:
         raise DeployError(
             f"set {', '.join(missing)} in {env_file(stage).relative_to(ROOT)} or the environment "
@@ -88,25 +111,8 @@ def parameter_overrides(stage: str, environ: Mapping[str, str]) -> dict[str, str
     return overrides
 
 
-def secret_param(stage: str, overrides: Mapping[str, str]) -> str:
-    """The parameter the stack will read the secret from: the one given, else the stack's
-    current value (an update keeps it), else the template's default (a new stack)."""
-    if overrides.get("SignatureSecretParam"):
-        return overrides["SignatureSecretParam"]
-    try:
-        current = _aws([
-            "cloudformation", "describe-stacks", "--stack-name", stack_name(stage), "--query",
-            "Stacks[0].Parameters[?ParameterKey=='SignatureSecretParam'].ParameterValue", "--output", "text",
-        ], capture=True).strip()  # fmt: skip
-    except DeployError:  # no such stack yet (or no access: the parameter check says so next)
-        current = ""
-    if current and current != "None":
-        return current
-    template = json.loads((ROOT / "out" / stage / "sam.json").read_text())
-    return str(template["Parameters"]["SignatureSecretParam"]["Default"])
-
-
 def _aws(args: Sequence[str], capture: bool = False) -> str:
+    """Run `aws …`; its output when `capture`. A failure is AwsFailed, with what it printed."""
     try:
         done = subprocess.run(["aws", *args], check=False, text=True, capture_output=capture)
     except FileNotFoundError:
@@ -114,11 +120,113 @@ def _aws(args: Sequence[str], capture: bool = False) -> str:
             "the AWS CLI (`aws`) is not on PATH: install it and configure credentials"
         ) from None
     if done.returncode != 0:
-        detail = (done.stderr or "").strip() if capture else ""
-        raise DeployError(
-            f"`aws {' '.join(args[:2])}` failed (exit {done.returncode}){': ' + detail if detail else ''}"
-        )
+        raise AwsFailed(args, done.returncode, (done.stderr or "").strip() if capture else "")
     return done.stdout if capture else ""
+
+
+def stack_status(stage: str) -> str | None:
+    """The stack's status (CREATE_COMPLETE, ROLLBACK_COMPLETE, …); None when there is no stack."""
+    try:
+        status = _aws([
+            "cloudformation", "describe-stacks", "--stack-name", stack_name(stage),
+            "--query", "Stacks[0].StackStatus", "--output", "text",
+        ], capture=True).strip()  # fmt: skip
+    except AwsFailed as exc:
+        if "does not exist" in exc.said:
+            return None
+        raise
+    return status or None
+
+
+def deployed_template(stage: str) -> dict[str, Any]:
+    """The template the stack was last deployed with, as written (before the SAM transform)."""
+    body = json.loads(_aws([
+        "cloudformation", "get-template", "--stack-name", stack_name(stage), "--template-stage", "Original",
+        "--query", "TemplateBody", "--output", "json",
+    ], capture=True))  # fmt: skip
+    return json.loads(body) if isinstance(body, str) else body  # type: ignore[no-any-return]
+
+
+def _exists(args: Sequence[str]) -> bool:
+    try:
+        _aws(args, capture=True)
+    except AwsFailed as exc:
+        if "NotFound" in exc.said:
+            return False
+        raise
+    return True
+
+
+def check_first_deploy(stage: str, template: Mapping[str, Any]) -> None:
+    """Nothing outside a stack holds a name the new stack creates: CloudFormation would fail the
+    create on it ("already exists") and roll everything back."""
+    table = str(template["Resources"][TABLE]["Properties"]["TableName"])
+    if _exists(["dynamodb", "describe-table", "--table-name", table, "--query", "Table.TableStatus"]):
+        raise DeployError(
+            f"the DynamoDB table {table} exists outside any stack (a stack deleted with its table "
+            "kept, or made by hand), and the new stack would create one of that name. Bring it into "
+            "the stack with a resource import (docs/deploy.md, 'A kept table'), or delete it with its "
+            f"calls: aws dynamodb delete-table --table-name {table}"
+        )
+    group = f"/aws/lambda/{table}"
+    found = _aws([
+        "logs", "describe-log-groups", "--log-group-name-prefix", group,
+        "--query", "logGroups[].logGroupName", "--output", "json",
+    ], capture=True)  # fmt: skip
+    if group in (json.loads(found or "[]") or []):
+        raise DeployError(
+            f"the log group {group} exists outside any stack (Lambda made it for an earlier "
+            f"function of that name) and the new stack creates it: aws logs delete-log-group "
+            f"--log-group-name {group}"
+        )
+
+
+def prepare_stack(stage: str, template: Mapping[str, Any]) -> None:
+    """Make the stack ready for this deploy, or stop with what to do (step 2 of the docstring)."""
+    name = stack_name(stage)
+    status = stack_status(stage)
+    if status == "ROLLBACK_COMPLETE":  # its first deploy failed: nothing in it, nothing kept
+        print(f"the stack {name}'s first deploy failed and rolled back: deleting the empty stack first")
+        _aws(["cloudformation", "delete-stack", "--stack-name", name])
+        _aws(["cloudformation", "wait", "stack-delete-complete", "--stack-name", name])
+        status = None
+    if status is None:
+        check_first_deploy(stage, template)
+        return
+    if status.endswith(BUSY):
+        raise DeployError(f"the stack {name} is {status}: wait until it ends, then deploy again")
+    if status in STUCK:
+        raise DeployError(
+            f"the stack {name} is {status}: see why with aws cloudformation describe-stack-events "
+            f"--stack-name {name}; then `aws cloudformation continue-update-rollback --stack-name "
+            f"{name}` (an update that failed to roll back) or make destroy STAGE={stage} (a stack "
+            "that failed to delete), and deploy again"
+        )
+    try:
+        template_guard.check(deployed_template(stage), dict(template), f"the stack {name}")
+    except template_guard.UpdateRefused as exc:
+        raise DeployError(str(exc.code)) from None
+
+
+def secret_param(stage: str, overrides: Mapping[str, str], template: Mapping[str, Any]) -> str:
+    """The parameter the stack will read the secret from: the one given, else the stack's
+    current value (an update keeps it), else the template's default (a new stack)."""
+    if overrides.get("SignatureSecretParam"):
+        return overrides["SignatureSecretParam"]
+    try:
+        current = stack_parameter(stage, "SignatureSecretParam")
+    except AwsFailed:  # no such stack yet (or no access: the parameter check says so next)
+        current = None
+    return current or str(template["Parameters"]["SignatureSecretParam"]["Default"])
+
+
+def stack_parameter(stage: str, name: str) -> str | None:
+    """The stack's current value of the Parameter `name` (None: not set)."""
+    value = _aws([
+        "cloudformation", "describe-stacks", "--stack-name", stack_name(stage), "--query",
+        f"Stacks[0].Parameters[?ParameterKey=='{name}'].ParameterValue", "--output", "text",
+    ], capture=True).strip()  # fmt: skip
+    return value if value and value != "None" else None
 
 
 def check_secret(name: str, holding: str = "the Vonage account's signature secret") -> None:
@@ -128,9 +236,9 @@ def check_secret(name: str, holding: str = "the Vonage account's signature secre
         kind = _aws(
             ["ssm", "get-parameter", "--name", name, "--query", "Parameter.Type", "--output", "text"], True
         )
-    except DeployError as exc:
+    except AwsFailed as exc:
         raise DeployError(
-            f"cannot read the SSM parameter {name} ({exc.code}). Create it with {holding}: "
+            f"cannot read the SSM parameter {name} ({exc.said or exc}). Create it with {holding}: "
             f"aws ssm put-parameter --name {name} --type SecureString --value {value}"
         ) from None
     if kind.strip() != "SecureString":
@@ -144,14 +252,16 @@ def deploy(stage: str, bucket: str, environ: Mapping[str, str]) -> dict[str, str
     out = ROOT / "out" / stage
     if not (out / "sam.json").exists():
         raise DeployError(f"{out / 'sam.json'} is missing: run make package STAGE={stage}")
+    template = json.loads((out / "sam.json").read_text())
     overrides = parameter_overrides(stage, environ)
-    check_secret(secret_param(stage, overrides))
     if overrides.get("TokenIssuer"):  # POST /token is on: it needs these, and signs with the key
         needed = ("TokenAudience", "VonageApplicationId")
         absent = [PARAMETER_VARIABLES[p] for p in needed if not overrides.get(p)]
         if absent:
             raise DeployError(f"TOKEN_ISSUER is set: POST /token also needs {' and '.join(absent)}")
-        template = json.loads((out / "sam.json").read_text())
+    prepare_stack(stage, template)
+    check_secret(secret_param(stage, overrides, template))
+    if overrides.get("TokenIssuer"):
         key = overrides.get("PrivateKeyParam") or str(template["Parameters"]["PrivateKeyParam"]["Default"])
         check_secret(key, "the Vonage application's private key")
     packaged = out / "packaged.json"
@@ -175,37 +285,91 @@ def deploy(stage: str, bucket: str, environ: Mapping[str, str]) -> dict[str, str
     return outputs
 
 
+def smoke_secret(stage: str, environ: Mapping[str, str]) -> str | None:
+    """The secret to sign the smoke check's webhooks with: SECRET, else the stack's parameter's
+    value (None, and the signed checks are skipped, when this machine may not decrypt it)."""
+    if environ.get("SECRET"):
+        return environ["SECRET"]
+    try:
+        name = stack_parameter(stage, "SignatureSecretParam")
+        if name is None:
+            return None
+        value = _aws(
+            ["ssm", "get-parameter", "--name", name, "--with-decryption", "--query", "Parameter.Value",
+             "--output", "text"], capture=True,
+        )  # fmt: skip
+    except AwsFailed:
+        return None
+    return value.strip() or None
+
+
 def destroy(stage: str, environ: Mapping[str, str]) -> str:
-    """Delete the stage's stack; what was kept."""
+    """Delete the stage's stack; what became of it and its table."""
     name = stack_name(stage)
-    if stage == "prod" and environ.get("CONFIRM") != name:
-        raise DeployError(f"this deletes prod's API and its URLs: run with CONFIRM={name}")
+    if stack_status(stage) is None:
+        return f"there is no stack {name}: nothing to delete"
+    table = deployed_template(stage).get("Resources", {}).get(TABLE, {})
+    kept = table.get("DeletionPolicy") in RETAINED
+    table_name = table.get("Properties", {}).get("TableName", name)
+    if kept and environ.get("CONFIRM") != name:
+        raise DeployError(
+            f"this deletes {name}'s API, and so the URLs Vonage calls (its table {table_name} is "
+            f"kept): run it with CONFIRM={name}",
+            "destroy",
+        )
     _aws(["cloudformation", "delete-stack", "--stack-name", name])
-    _aws(["cloudformation", "wait", "stack-delete-complete", "--stack-name", name])
-    if stage == "prod":
-        return f"the table {name} is kept, with its calls (deletion protection on)"
-    return f"the table {name} is deleted with its calls"
+    try:
+        _aws(["cloudformation", "wait", "stack-delete-complete", "--stack-name", name])
+    except AwsFailed:
+        raise DeployError(
+            f"the stack {name} did not finish deleting: see why with aws cloudformation "
+            f"describe-stack-events --stack-name {name}, then run make destroy STAGE={stage} again",
+            "destroy",
+        ) from None
+    if kept:
+        return (
+            f"deleted the stack {name}; the table {table_name} is kept with its calls (a new "
+            f"make deploy STAGE={stage} stops until it is imported or deleted: docs/deploy.md, "
+            "'A kept table')"
+        )
+    return f"deleted the stack {name} and its table {table_name}, with its calls"
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("deploy", "destroy"))
-    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("stage", help="dev, prod or a stage made from one (make package STAGE=…)")
     parser.add_argument("--bucket", default="")
     args = parser.parse_args(argv)
+    if not stages.STAGE_NAME.fullmatch(args.stage):
+        raise DeployError(
+            f"stage {args.stage!r}: lowercase letters, digits and '-', a letter first", args.action
+        )
     environ = os.environ if environ is None else environ
-    if args.action == "destroy":
-        kept = destroy(args.stage, environ)
-        print(f"deleted the stack {stack_name(args.stage)}; {kept}")
-        return
-    outputs = deploy(args.stage, args.bucket, environ)
+    try:
+        if args.action == "destroy":
+            print(destroy(args.stage, environ))
+            return 0
+        outputs = deploy(args.stage, args.bucket, environ)
+    except AwsFailed as exc:
+        raise DeployError(str(exc), args.action) from None
     print(f"\nstack {stack_name(args.stage)} is up. In the Vonage application's Voice settings:")
     print(f"  Answer URL         (HTTP POST): {outputs['AnswerURL']}")
     print(f"  Event URL          (HTTP POST): {outputs['EventURL']}")
     print(f"  Fallback answer URL (HTTP POST): {outputs['FallbackURL']}")
     print(f"calls are kept in the DynamoDB table {outputs.get('TableName', stack_name(args.stage))}")
+    base = outputs["AnswerURL"].removesuffix("/answer")
+    print(f"\nmake smoke BASE={base}")
     sys.stdout.flush()
+    try:
+        code = smoke.report(base, smoke.smoke(base, smoke_secret(args.stage, environ), deployed=True))
+    except OSError as exc:
+        print(f"smoke FAILED against {base}: cannot reach it ({exc})")
+        code = 1
+    if code:
+        print(f"the stack is up, but the stage failed its smoke check: see above (make smoke BASE={base})")
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
