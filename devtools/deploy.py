@@ -25,6 +25,7 @@ so it asks for CONFIRM=callgate-<stage>.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -34,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from devtools import smoke, stages, template_guard
-from devtools.package import ROOT, TABLE
+from devtools.package import FUNCTION_ZIP, LAYER_ZIP, ROOT, TABLE
 from devtools.parameters import PARAMETER_VARIABLES
+from devtools.template_shape import CODE_VERSION
 
 OUTPUTS = ("AnswerURL", "EventURL", "FallbackURL")  # what the Vonage application needs
 REQUIRED = ("VonageNumber",)
@@ -181,8 +183,9 @@ def check_first_deploy(stage: str, template: Mapping[str, Any]) -> None:
         )
 
 
-def prepare_stack(stage: str, template: Mapping[str, Any]) -> None:
-    """Make the stack ready for this deploy, or stop with what to do (step 2 of the docstring)."""
+def prepare_stack(stage: str, template: Mapping[str, Any]) -> bool:
+    """Make the stack ready for this deploy, or stop with what to do (step 2 of the docstring);
+    whether the stack exists (an update) or not (a create)."""
     name = stack_name(stage)
     status = stack_status(stage)
     if status == "ROLLBACK_COMPLETE":  # its first deploy failed: nothing in it, nothing kept
@@ -190,34 +193,51 @@ def prepare_stack(stage: str, template: Mapping[str, Any]) -> None:
         _aws(["cloudformation", "delete-stack", "--stack-name", name])
         _aws(["cloudformation", "wait", "stack-delete-complete", "--stack-name", name])
         status = None
-    if status is None:
+    if status in (None, "REVIEW_IN_PROGRESS"):  # REVIEW_IN_PROGRESS: a first change set that never ran
         check_first_deploy(stage, template)
-        return
+        return False
     if status.endswith(BUSY):
         raise DeployError(f"the stack {name} is {status}: wait until it ends, then deploy again")
     if status in STUCK:
-        raise DeployError(
-            f"the stack {name} is {status}: see why with aws cloudformation describe-stack-events "
-            f"--stack-name {name}; then `aws cloudformation continue-update-rollback --stack-name "
-            f"{name}` (an update that failed to roll back) or make destroy STAGE={stage} (a stack "
-            "that failed to delete), and deploy again"
-        )
+        events = f"see why with aws cloudformation describe-stack-events --stack-name {name}"
+        if status == "UPDATE_ROLLBACK_FAILED":
+            then = f"aws cloudformation continue-update-rollback --stack-name {name}"
+        else:  # a failed create's rollback or a delete that failed: the stack can only go
+            then = f"make destroy STAGE={stage} (what it cannot delete, delete by hand first)"
+        raise DeployError(f"the stack {name} is {status}: {events}; then {then}, and deploy again")
     try:
         template_guard.check(deployed_template(stage), dict(template), f"the stack {name}")
     except template_guard.UpdateRefused as exc:
         raise DeployError(str(exc.code)) from None
+    return True
 
 
-def secret_param(stage: str, overrides: Mapping[str, str], template: Mapping[str, Any]) -> str:
-    """The parameter the stack will read the secret from: the one given, else the stack's
-    current value (an update keeps it), else the template's default (a new stack)."""
-    if overrides.get("SignatureSecretParam"):
-        return overrides["SignatureSecretParam"]
-    try:
-        current = stack_parameter(stage, "SignatureSecretParam")
-    except AwsFailed:  # no such stack yet (or no access: the parameter check says so next)
-        current = None
-    return current or str(template["Parameters"]["SignatureSecretParam"]["Default"])
+def effective(
+    name: str, overrides: Mapping[str, str], current: Mapping[str, str], template: Mapping[str, Any]
+) -> str:
+    """A Parameter's value after this deploy: given now, else the stack's current one (an update
+    keeps it), else the template's default (a new stack)."""
+    return overrides.get(name) or current.get(name) or str(template["Parameters"][name].get("Default", ""))
+
+
+def stack_parameters(stage: str) -> dict[str, str]:
+    """The stack's current Parameters."""
+    found = _aws([
+        "cloudformation", "describe-stacks", "--stack-name", stack_name(stage),
+        "--query", "Stacks[0].Parameters", "--output", "json",
+    ], capture=True)  # fmt: skip
+    return {item["ParameterKey"]: item.get("ParameterValue", "") for item in json.loads(found or "[]") or []}
+
+
+def code_version(out: Path, overrides: Mapping[str, str]) -> str:
+    """A hash of the function's code, its layer and the Parameters given: the CodeVersion that
+    makes SAM publish a version (for the alias) whenever one of them changes."""
+    digest = hashlib.sha256()
+    for name in (FUNCTION_ZIP, LAYER_ZIP):
+        if (out / name).is_file():
+            digest.update(hashlib.sha256((out / name).read_bytes()).digest())
+    digest.update(json.dumps(dict(sorted(overrides.items()))).encode())
+    return digest.hexdigest()[:32]
 
 
 def stack_parameter(stage: str, name: str) -> str | None:
@@ -254,23 +274,30 @@ def deploy(stage: str, bucket: str, environ: Mapping[str, str]) -> dict[str, str
         raise DeployError(f"{out / 'sam.json'} is missing: run make package STAGE={stage}")
     template = json.loads((out / "sam.json").read_text())
     overrides = parameter_overrides(stage, environ)
-    if overrides.get("TokenIssuer"):  # POST /token is on: it needs these, and signs with the key
+    exists = prepare_stack(stage, template)
+    current = stack_parameters(stage) if exists else {}
+
+    def value(name: str) -> str:
+        return effective(name, overrides, current, template)
+
+    check_secret(value("SignatureSecretParam"))
+    if value("TokenIssuer"):  # POST /token is on (now or still): it needs these, and signs with the key
         needed = ("TokenAudience", "VonageApplicationId")
-        absent = [PARAMETER_VARIABLES[p] for p in needed if not overrides.get(p)]
+        absent = [PARAMETER_VARIABLES[p] for p in needed if not value(p)]
         if absent:
             raise DeployError(f"TOKEN_ISSUER is set: POST /token also needs {' and '.join(absent)}")
-    prepare_stack(stage, template)
-    check_secret(secret_param(stage, overrides, template))
-    if overrides.get("TokenIssuer"):
-        key = overrides.get("PrivateKeyParam") or str(template["Parameters"]["PrivateKeyParam"]["Default"])
-        check_secret(key, "the Vonage application's private key")
+        check_secret(value("PrivateKeyParam"), "the Vonage application's private key")
+    if CODE_VERSION in template["Parameters"]:
+        overrides = {**overrides, CODE_VERSION: code_version(out, overrides)}
     packaged = out / "packaged.json"
     _aws([
         "cloudformation", "package", "--template-file", str(out / "sam.json"), "--s3-bucket", bucket,
         "--s3-prefix", stack_name(stage), "--use-json", "--output-template-file", str(packaged),
     ])  # fmt: skip
     _aws([
+        # the template is over the 51,200 bytes a deploy may send inline: it goes through the bucket
         "cloudformation", "deploy", "--template-file", str(packaged), "--stack-name", stack_name(stage),
+        "--s3-bucket", bucket, "--s3-prefix", stack_name(stage),
         "--capabilities", "CAPABILITY_IAM", "--no-fail-on-empty-changeset",
         "--parameter-overrides", *(f"{name}={value}" for name, value in sorted(overrides.items())),
     ])  # fmt: skip
@@ -306,11 +333,16 @@ def smoke_secret(stage: str, environ: Mapping[str, str]) -> str | None:
 def destroy(stage: str, environ: Mapping[str, str]) -> str:
     """Delete the stage's stack; what became of it and its table."""
     name = stack_name(stage)
-    if stack_status(stage) is None:
+    status = stack_status(stage)
+    if status is None:
         return f"there is no stack {name}: nothing to delete"
     table = deployed_template(stage).get("Resources", {}).get(TABLE, {})
-    kept = table.get("DeletionPolicy") in RETAINED
     table_name = table.get("Properties", {}).get("TableName", name)
+    # a failed first deploy's rollback deleted the table it had made (RetainExceptOnCreate)
+    kept = table.get("DeletionPolicy") in RETAINED and status not in (
+        "ROLLBACK_COMPLETE",
+        "REVIEW_IN_PROGRESS",
+    )
     if kept and environ.get("CONFIRM") != name:
         raise DeployError(
             f"this deletes {name}'s API, and so the URLs Vonage calls (its table {table_name} is "
@@ -326,6 +358,8 @@ def destroy(stage: str, environ: Mapping[str, str]) -> str:
             f"describe-stack-events --stack-name {name}, then run make destroy STAGE={stage} again",
             "destroy",
         ) from None
+    if status in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+        return f"deleted the stack {name}, left by a first deploy that failed: it held nothing"
     if kept:
         return (
             f"deleted the stack {name}; the table {table_name} is kept with its calls (a new "

@@ -126,7 +126,8 @@ def alarms(stage: str, namespace: str, api_name: str, api_stage: str, function: 
         "ServerErrorsAlarm": _single(
             stage, "server-errors",
             "API Gateway answered 5xx: the function crashed, timed out or was throttled (Vonage "
-            "does not retry a 500: those calls were dropped). Read the function's log group.",
+            "does not retry a 500: its callers got the fallback answer URL or nothing). Read the "
+            "function's log group.",
             Threshold.SERVER_ERRORS,
             _metric("AWS/ApiGateway", "5XXError", {"ApiName": api_name, "Stage": api_stage}),
         ),

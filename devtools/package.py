@@ -41,7 +41,7 @@ from typing import Any
 
 from chalicelib.keys import INDEXES
 from chalicelib.storage.table import create_table_args
-from devtools import monitoring, stages
+from devtools import monitoring, stages, template_shape
 from devtools.parameters import PARAMETER_VARIABLES, parameters, stage_setting
 from devtools.stages import Shape
 from devtools.template_shape import (
@@ -192,7 +192,11 @@ def merge_template(stage: str, chosen: Shape | None = None) -> dict[str, Any]:
     namespace = stage_setting(stage, "METRICS_NAMESPACE", chosen.base)
     watched = monitoring.resources(stage, namespace, api_name(stage), API_STAGE, function_name(stage))
     return {
-        "Parameters": {**parameters(stage, chosen.base), **monitoring.PARAMETERS},
+        "Parameters": {
+            **parameters(stage, chosen.base),
+            **monitoring.PARAMETERS,
+            **template_shape.parameters(chosen),
+        },
         "Conditions": monitoring.CONDITIONS,
         "Resources": {
             TABLE: table_resource(stage, chosen.base),
@@ -221,6 +225,7 @@ def merge_template(stage: str, chosen: Shape | None = None) -> dict[str, Any]:
             "EventURL": {"Value": _url("/event"), "Description": "its event URL"},
             "FallbackURL": {"Value": _url("/fallback"), "Description": "its fallback answer URL"},
             "TableName": {"Value": {"Ref": TABLE}},
+            **template_shape.outputs(chosen),
         },
     }
 

@@ -78,10 +78,10 @@ def stage_block(stage: str, base: str = BASE_STAGE) -> dict[str, Any]:
         return dict(config["stages"][stage])
     if base not in COMMITTED:
         raise StageError(f"a new stage starts from dev's or prod's settings, not {base!r}")
-    text = json.dumps(config["stages"][base])
-    for old, new in ((f"callgate-{base}", f"callgate-{stage}"), (f"/callgate/{base}/", f"/callgate/{stage}/"),
-                     (f"callgate/{base}", f"callgate/{stage}")):  # fmt: skip
-        text = text.replace(old, new)
+    # one pass: `callgate-dev`, `/callgate/dev/…`, `callgate/dev` each said once for the new
+    # stage (replacing one after another would rename dev-arm64's names twice)
+    names = re.compile(rf"callgate([-/]){re.escape(base)}\b(?!-)")
+    text = names.sub(lambda found: f"callgate{found.group(1)}{stage}", json.dumps(config["stages"][base]))
     return json.loads(text)  # type: ignore[no-any-return]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 TABLE_TYPE = "AWS::DynamoDB::Table"
 # What replaces a table when it changes (CloudFormation: "Update requires: Replacement")
 REPLACING = ("TableName", "KeySchema")
+KEEPING = ("Retain", "RetainExceptOnCreate", "Snapshot")
 
 
 class UpdateRefused(SystemExit):
@@ -34,6 +35,15 @@ def _tables(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for name, resource in template.get("Resources", {}).items()
         if resource.get("Type") == TABLE_TYPE
     }
+
+
+def _kept(template: dict[str, Any], name: str) -> bool:
+    """Whether the table outlives its stack (prod's, and a stage made from prod's settings)."""
+    return template["Resources"][name].get("DeletionPolicy") in KEEPING
+
+
+def _recoverable(table: dict[str, Any]) -> bool:
+    return bool(table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"))
 
 
 def _indexes(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -55,6 +65,14 @@ def problems(deployed: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if name not in before:
             continue  # a new table: created, nothing to compare
         old = before[name]
+        if (_kept(deployed, name) and not _kept(new, name)) or (
+            _recoverable(old) and not _recoverable(table)
+        ):
+            found.append(
+                f"{name}: the table would no longer be kept when the stack is deleted, or lose its "
+                "point-in-time recovery: a stage made from prod's settings is packaged with "
+                "BASE_STAGE=prod every time (make deploy STAGE=<stage> BASE_STAGE=prod)"
+            )
         replaced = [key for key in REPLACING if old.get(key) != table.get(key)]
         if replaced and (table.get("TableName") or old.get("TableName")):
             found.append(

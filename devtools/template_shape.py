@@ -28,7 +28,34 @@ def api_name(stage: str) -> str:
 
 
 WEBHOOKS = ("/answer", "/event", "/fallback")  # public: Vonage calls them, and so can anyone
+WEBHOOK_METHODS = ("GET", "POST")
 ALIAS = "live"  # the alias API Gateway invokes, with SnapStart or provisioned concurrency
+CODE_VERSION = "CodeVersion"  # the Parameter that publishes a new version when it changes
+
+
+def parameters(chosen: Shape) -> dict[str, Any]:
+    """The shape's own Parameters: with an alias, CodeVersion, which `make deploy` sets to a hash
+    of the code, the layer and the Parameters it gives. SAM publishes a version only when the
+    function's code location, its literal settings or AutoPublishCodeSha256 change: a new layer
+    or a Parameter's new value would otherwise reach $LATEST but never the alias API Gateway
+    invokes (SAM, AWS::Serverless::Function, AutoPublishAlias and AutoPublishCodeSha256)."""
+    if not chosen.alias:
+        return {}
+    return {
+        CODE_VERSION: {
+            "Type": "String",
+            "Description": "a hash of the code, layer and settings (make deploy sets it)",
+            "Default": "packaged",
+            "AllowedPattern": "[0-9a-zA-Z]{1,64}",
+        }
+    }
+
+
+def outputs(chosen: Shape) -> dict[str, Any]:
+    """With an alias, the CodeVersion it serves: what `make deploy` last published."""
+    if not chosen.alias:
+        return {}
+    return {CODE_VERSION: {"Value": {"Ref": CODE_VERSION}, "Description": "the version the alias serves"}}
 
 
 def api_properties(chosen: Shape) -> dict[str, Any]:
@@ -37,16 +64,20 @@ def api_properties(chosen: Shape) -> dict[str, Any]:
     - `OpenApiVersion`: SAM otherwise adds a stage named `Stage` beside the configured one, so
       /Stage/answer would be served too ("setting this property to any valid value will also
       remove the stage Stage": SAM, AWS::Serverless::Api; aws/serverless-application-model#191).
-    - `MethodSettings`: every route, and each webhook by name, throttled at the stage's rate and
-      burst: API Gateway answers 429 beyond them before invoking (or billing) the function
-      ("Throttle API requests for better throughput", API Gateway developer guide).
+    - `MethodSettings`: every method of every route (`/*`, `*`), and each webhook's GET and POST
+      by name, throttled at the stage's rate and burst, each method on its own: API Gateway
+      answers 429 beyond them before invoking (or billing) the function ("Throttle API requests
+      for better throughput", API Gateway developer guide; a MethodSetting names one method of
+      one resource, or all of them with `/*` and `*`: AWS::ApiGateway::Stage MethodSetting).
     - `TracingEnabled` when the function is traced (`xray`): X-Ray on the stage too.
     """
     throttle = {"ThrottlingRateLimit": chosen.throttle_rate, "ThrottlingBurstLimit": chosen.throttle_burst}
     routes = [{"ResourcePath": "/*", "HttpMethod": "*", **throttle}]
     # a resource path's slashes are written ~1 (AWS::ApiGateway::Stage MethodSetting)
     routes += [
-        {"ResourcePath": "/" + path.replace("/", "~1"), "HttpMethod": "*", **throttle} for path in WEBHOOKS
+        {"ResourcePath": "/" + path.replace("/", "~1"), "HttpMethod": method, **throttle}
+        for path in WEBHOOKS
+        for method in WEBHOOK_METHODS
     ]
     properties: dict[str, Any] = {
         "Name": api_name(chosen.stage),
@@ -69,6 +100,7 @@ def function_properties(chosen: Shape, variables: dict[str, Any]) -> dict[str, A
     }
     if chosen.alias:
         properties["AutoPublishAlias"] = ALIAS
+        properties["AutoPublishCodeSha256"] = {"Ref": CODE_VERSION}
     if chosen.snapstart:
         properties["SnapStart"] = {"ApplyOn": "PublishedVersions"}
     if chosen.provisioned:

@@ -33,8 +33,9 @@ class _NoManagedPolicies:
         raise RuntimeError("the template names a managed policy: the offline transform cannot resolve it")
 
 
-def transform(template: dict[str, Any]) -> dict[str, Any]:
-    """`template` after the SAM transform, as CloudFormation would deploy it."""
+def transform(template: dict[str, Any], parameter_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`template` after the SAM transform, as CloudFormation would deploy it with these
+    Parameter values (the defaults for the rest)."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # placeholder, as for packaging
     from samtranslator.translator.transform import transform as sam_transform
 
@@ -45,7 +46,7 @@ def transform(template: dict[str, Any]) -> dict[str, Any]:
         code = properties.get(key)
         if isinstance(code, str) and "://" not in code:
             properties[key] = f"s3://{PLACEHOLDER_BUCKET}/{Path(code).name}"
-    return sam_transform(template, {}, _NoManagedPolicies())  # type: ignore[arg-type]
+    return sam_transform(template, dict(parameter_values or {}), _NoManagedPolicies())  # type: ignore[arg-type]
 
 
 def main() -> None:

@@ -44,13 +44,14 @@ def test_the_api_has_one_stage_and_no_implicit_stage_named_stage(shape: str) -> 
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_webhook_is_throttled_at_the_stages_rate_and_burst(shape: str) -> None:
+    """Each method on its own: every route's (`/*`, `*`), and each webhook's GET and POST by name."""
     (api_stage,) = of_type(transformed(shape), "AWS::ApiGateway::Stage").values()
-    settings = {s["ResourcePath"]: s for s in api_stage["Properties"]["MethodSettings"]}
+    settings = {(s["ResourcePath"], s["HttpMethod"]): s for s in api_stage["Properties"]["MethodSettings"]}
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]
     block = config.get(shape, config["dev"])
-    for path in ("/*", *(p.replace("/", "~1") for p in WEBHOOKS)):
-        setting = settings[path if path == "/*" else "/" + path]
-        assert setting["HttpMethod"] == "*"
+    webhooks = [("/" + path.replace("/", "~1"), method) for path in WEBHOOKS for method in ("GET", "POST")]
+    assert set(settings) == {("/*", "*"), *webhooks}
+    for setting in settings.values():
         assert setting["ThrottlingRateLimit"] == block["webhook_throttle_rate"]
         assert setting["ThrottlingBurstLimit"] == block["webhook_throttle_burst"]
 
@@ -143,17 +144,22 @@ def test_a_failed_first_deploy_leaves_nothing_and_only_prods_table_outlives_its_
         assert kept == {}  # a dev-like stage's table goes with its stack
 
 
-def test_a_stage_made_from_dev_has_names_of_its_own() -> None:
-    text = json.dumps(transformed("pr-42"))
-    assert "callgate-dev" not in text and "callgate/dev" not in text
-    resources = transformed("pr-42")["Resources"]
-    assert resources["APIHandler"]["Properties"]["FunctionName"] == "callgate-pr-42"
-    assert resources["CallsTable"]["Properties"]["TableName"] == "callgate-pr-42"
-    assert resources["FunctionLogs"]["Properties"]["LogGroupName"] == "/aws/lambda/callgate-pr-42"
-    parameters = transformed("pr-42")["Parameters"]
-    assert parameters["SignatureSecretParam"]["Default"] == "/callgate/pr-42/vonage-signature-secret"
+@pytest.mark.parametrize("shape", ["pr-42", "dev-arm64", "dev-snapstart"])
+def test_a_stage_made_from_dev_has_names_of_its_own(shape: str) -> None:
+    """Every name is the stage's, said once (dev-arm64's are not dev-arm64-arm64's)."""
+    template = transformed(shape)
+    text = json.dumps(template)
+    assert not re.search(r'callgate[-/]dev(?=["/])', text)  # no name of dev's itself
+    assert f"callgate/{shape}-" not in text  # e.g. /callgate/dev-arm64-arm64/…: renamed twice
+    resources = template["Resources"]
+    assert resources["APIHandler"]["Properties"]["FunctionName"] == f"callgate-{shape}"
+    assert resources["CallsTable"]["Properties"]["TableName"] == f"callgate-{shape}"
+    assert resources["FunctionLogs"]["Properties"]["LogGroupName"] == f"/aws/lambda/callgate-{shape}"
+    parameters = template["Parameters"]
+    assert parameters["SignatureSecretParam"]["Default"] == f"/callgate/{shape}/vonage-signature-secret"
+    assert parameters["PrivateKeyParam"]["Default"] == f"/callgate/{shape}/vonage-private-key"
     variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
-    assert variables["METRICS_NAMESPACE"] == "callgate/pr-42"
+    assert variables["METRICS_NAMESPACE"] == f"callgate/{shape}"
 
 
 def _elf_machines(shape: str) -> set[str]:
@@ -202,3 +208,19 @@ def test_the_shapes_were_all_linted() -> None:
     makefile = (ROOT / "Makefile").read_text()
     (listed,) = re.findall(r"^SHAPES := (.+)$", makefile, flags=re.M)
     assert tuple(listed.split()) == SHAPES
+
+
+def test_snapstart_publishes_a_version_whenever_code_version_changes() -> None:
+    """SAM names the version from the code location and literal settings only: a new layer or a
+    Parameter's new value would reach $LATEST, never the alias, without CodeVersion."""
+    from devtools.transform import transform
+
+    sam = json.loads((ROOT / "out" / "dev-snapstart" / "sam.json").read_text())
+
+    def version(**values: str) -> str:
+        (name,) = of_type(transform(sam, values), "AWS::Lambda::Version")
+        return name
+
+    assert version(CodeVersion="aaaa") == version(CodeVersion="aaaa")
+    assert version(CodeVersion="aaaa") != version(CodeVersion="bbbb")
+    assert version(CodeVersion="aaaa", VonageNumber="14155550199") == version(CodeVersion="aaaa")

@@ -41,15 +41,22 @@ elif args[:2] == ["cloudformation", "describe-stacks"] and "StackStatus" in line
     print(status)
 elif args[:2] == ["cloudformation", "describe-stacks"] and "Parameters" in line:
     stage = args[args.index("--stack-name") + 1].removeprefix("callgate-")
-    default = f"/callgate/{{stage}}/vonage-signature-secret" if created else "None"  # a new stack's
-    print(os.environ.get("FAKE_AWS_STACK_SECRET", default))
+    secret = os.environ.get("FAKE_AWS_STACK_SECRET", f"/callgate/{{stage}}/vonage-signature-secret")
+    given = json.loads(os.environ.get("FAKE_AWS_STACK_PARAMETERS", "{{}}"))
+    current = {{"SignatureSecretParam": secret, **given}}
+    if "ParameterKey==" in line:  # one Parameter's value, as text
+        print(current.get(line.split("ParameterKey=='")[1].split("'")[0], "None"))
+    else:
+        print(json.dumps([{{"ParameterKey": k, "ParameterValue": v}} for k, v in current.items()]))
 elif args[:2] == ["cloudformation", "describe-stacks"]:
     base = "https://abc123.execute-api.eu-west-1.amazonaws.com/api"
     print(json.dumps([{{"OutputKey": k, "OutputValue": v}} for k, v in (
         ("AnswerURL", base + "/answer"), ("EventURL", base + "/event"),
         ("FallbackURL", base + "/fallback"), ("TableName", "callgate-dev"))]))
-elif args[:2] == ["cloudformation", "get-template"]:
-    print(json.dumps(json.load(open(os.environ["FAKE_AWS_TEMPLATE"]))))
+elif args[:2] == ["cloudformation", "get-template"]:  # as deployed last: given, or packaged here
+    packaged = [json.loads(l) for l in open(os.environ["FAKE_AWS_LOG"]) if '"package"' in l]
+    last = packaged[-1][packaged[-1].index("--template-file") + 1] if packaged else ""
+    print(json.dumps(json.load(open(os.environ.get("FAKE_AWS_TEMPLATE", last)))))
 elif args[:2] == ["dynamodb", "describe-table"]:
     print("ACTIVE") if os.environ.get("FAKE_AWS_TABLE") else missing("ResourceNotFoundException")
 elif args[:2] == ["logs", "describe-log-groups"]:
@@ -139,8 +146,7 @@ def test_a_first_deploy_uploads_creates_the_stack_prints_the_urls_and_smokes_it(
         "cloudformation describe-stacks",  # no stack yet: a first deploy
         "dynamodb describe-table",  # no table of its name left outside a stack
         "logs describe-log-groups",  # nor log group
-        "cloudformation describe-stacks",  # the secret's parameter: the template's default
-        "ssm get-parameter",
+        "ssm get-parameter",  # the secret's parameter: the template's default
         "cloudformation package",
         "cloudformation deploy",
         "cloudformation describe-stacks",  # the outputs
@@ -149,7 +155,7 @@ def test_a_first_deploy_uploads_creates_the_stack_prints_the_urls_and_smokes_it(
     ]
     commands = calls(aws)
     assert flag(commands[1], "--table-name") == "callgate-dev"
-    check, package, create = commands[4:7]
+    check, package, create = commands[3:6]
     assert flag(check, "--name") == "/callgate/dev/vonage-signature-secret"
     assert "--with-decryption" not in check  # the check reads the type only
     assert flag(package, "--s3-bucket") == "my-code-bucket"
@@ -157,6 +163,8 @@ def test_a_first_deploy_uploads_creates_the_stack_prints_the_urls_and_smokes_it(
     assert flag(create, "--template-file") == flag(package, "--output-template-file")
     assert flag(create, "--stack-name") == "callgate-dev"
     assert flag(create, "--capabilities") == "CAPABILITY_IAM"
+    # the packaged template is over the 51,200 bytes `deploy` may send inline (its own upload)
+    assert (flag(create, "--s3-bucket"), flag(create, "--s3-prefix")) == ("my-code-bucket", "callgate-dev")
     overrides = create[create.index("--parameter-overrides") + 1 :]
     assert overrides == ["AllowedCountries=GB", "VonageNumber=447700900123"]  # the environment wins
     printed = capsys.readouterr().out
@@ -371,7 +379,7 @@ def test_a_stage_made_from_dev_deploys_under_its_own_names(
     deploy.main(["deploy", "pr-42", "--bucket", "b"], {**NUMBER, "SECRET": "s" * 32})
     commands = calls(aws)
     assert flag(commands[1], "--table-name") == "callgate-pr-42"
-    assert flag(commands[4], "--name") == "/callgate/pr-42/vonage-signature-secret"
+    assert flag(commands[3], "--name") == "/callgate/pr-42/vonage-signature-secret"
     assert flag(next(c for c in commands if c[1] == "deploy"), "--stack-name") == "callgate-pr-42"
     with pytest.raises(SystemExit, match="lowercase letters"):
         deploy.main(["deploy", "PR_42", "--bucket", "b"], NUMBER)
@@ -398,7 +406,7 @@ def test_a_token_route_deploy_needs_its_audience_application_and_key_parameter(
     env = {"VONAGE_NUMBER": "14155550123", "TOKEN_ISSUER": "https://login.example.com/"}
     with pytest.raises(deploy.DeployError, match="TOKEN_AUDIENCE and VONAGE_APPLICATION_ID"):
         deploy.deploy("dev", "bucket", env)
-    assert calls(aws) == []
+    assert "cloudformation package" not in verbs(aws)
     env.update(TOKEN_AUDIENCE="app", VONAGE_APPLICATION_ID="aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee")
     monkeypatch.setenv("FAKE_AWS_FAIL", "ssm get-parameter --name /callgate/dev/vonage-private-key")
     with pytest.raises(
@@ -409,3 +417,77 @@ def test_a_token_route_deploy_needs_its_audience_application_and_key_parameter(
     deploy.deploy("dev", "bucket", env)
     (command,) = [c for c in calls(aws) if c[:2] == ["cloudformation", "deploy"]]
     assert "TokenIssuer=https://login.example.com/" in command and "TokenAudience=app" in command
+
+
+def test_an_update_that_keeps_the_stacks_token_issuer_is_checked_like_one_that_sets_it(
+    aws: Path, stage_files: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Parameters not given keep the stack's values: POST /token stays on, so its needs are
+    checked against what the stack will run, the private key's parameter included."""
+    deployed_as(tmp_path, monkeypatch, merge_template("dev"))
+    current = {"TokenIssuer": "https://login.example.com/", "PrivateKeyParam": "/team/key"}
+    monkeypatch.setenv("FAKE_AWS_STACK_PARAMETERS", json.dumps(current))
+    with pytest.raises(deploy.DeployError, match="TOKEN_AUDIENCE and VONAGE_APPLICATION_ID"):
+        deploy.deploy("dev", "bucket", NUMBER)
+    monkeypatch.setenv("FAKE_AWS_STACK_PARAMETERS", json.dumps(
+        {**current, "TokenAudience": "app", "VonageApplicationId": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"}
+    ))  # fmt: skip
+    deploy.deploy("dev", "bucket", NUMBER)
+    checked = [flag(c, "--name") for c in calls(aws) if c[:2] == ["ssm", "get-parameter"]]
+    assert checked[-2:] == ["/callgate/dev/vonage-signature-secret", "/team/key"]  # the stack's key
+
+
+def test_a_first_change_set_that_never_ran_is_a_first_deploy(
+    aws: Path, stage_files: Path, monkeypatch: pytest.MonkeyPatch, smoked: list
+) -> None:
+    """REVIEW_IN_PROGRESS never ends by itself: the AWS CLI creates its change set as for a new stack."""
+    monkeypatch.setenv("FAKE_AWS_STATUS", "REVIEW_IN_PROGRESS")
+    deploy.main(["deploy", "dev", "--bucket", "b"], NUMBER)
+    assert "dynamodb describe-table" in verbs(aws) and "cloudformation get-template" not in verbs(aws)
+
+
+def test_a_failed_creates_stuck_rollback_says_to_destroy_it(
+    aws: Path, stage_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_AWS_STATUS", "ROLLBACK_FAILED")
+    message = stopped_with(["deploy", "dev", "--bucket", "b"], NUMBER)
+    assert "then make destroy STAGE=dev" in message and "continue-update-rollback" not in message
+
+
+def test_destroying_what_a_failed_first_deploy_left_asks_nothing_and_says_nothing_was_kept(
+    aws: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed_as(tmp_path, monkeypatch, merge_template("prod"))
+    monkeypatch.setenv("FAKE_AWS_STATUS", "ROLLBACK_COMPLETE")
+    deploy.main(["destroy", "prod"], {})  # no CONFIRM: its table went with the rollback
+    assert capsys.readouterr().out == (
+        "deleted the stack callgate-prod, left by a first deploy that failed: it held nothing\n"
+    )
+
+
+def test_a_snapstart_stage_publishes_a_version_for_each_new_code_layer_or_setting(
+    aws: Path, stage_files: Path, smoked: list
+) -> None:
+    """CodeVersion, a hash of both zips and the Parameters given, is what makes SAM publish."""
+    from devtools import stages
+
+    out = stage_files / "out" / "dev-snapstart"
+    out.mkdir()
+    (out / "sam.json").write_text(
+        json.dumps(merge_template("dev-snapstart", stages.shape("dev-snapstart", snapstart=True)))
+    )
+    (out / "deployment.zip").write_bytes(b"code")
+    (out / "layer-deployment.zip").write_bytes(b"layer")
+
+    def code_version(environ: dict[str, str]) -> str:
+        deploy.main(["deploy", "dev-snapstart", "--bucket", "b"], environ)
+        create = [c for c in calls(aws) if c[:2] == ["cloudformation", "deploy"]][-1]
+        (value,) = [o.split("=", 1)[1] for o in create if o.startswith("CodeVersion=")]
+        return value
+
+    first = code_version(NUMBER)
+    assert code_version(NUMBER) == first  # nothing changed: no new version
+    (out / "layer-deployment.zip").write_bytes(b"layer 2")
+    second = code_version(NUMBER)
+    assert second != first
+    assert code_version({"VONAGE_NUMBER": "14155550199"}) != second

@@ -65,8 +65,11 @@ def test_the_api_stage_is_throttled_and_has_no_implicit_stage() -> None:
     properties = api_properties(stages.shape("dev"))
     assert properties["OpenApiVersion"] == "2.0"
     assert properties["Name"] == "callgate-dev"
-    paths = {s["ResourcePath"] for s in properties["MethodSettings"]}
-    assert paths == {"/*", "/~1answer", "/~1event", "/~1fallback"}
+    named = {(s["ResourcePath"], s["HttpMethod"]) for s in properties["MethodSettings"]}
+    webhooks = {
+        (f"/~1{name}", method) for name in ("answer", "event", "fallback") for method in ("GET", "POST")
+    }
+    assert named == {("/*", "*"), *webhooks}
 
 
 def test_throttle_settings_must_be_whole_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,3 +121,12 @@ def test_the_guard_refuses_two_creations_and_a_replaced_table() -> None:
     renamed["Resources"]["CallsTable"]["Properties"]["KeySchema"][0]["AttributeName"] = "id"
     (problem,) = template_guard.problems(merge_template("dev"), renamed)
     assert "its KeySchema changed, which replaces the table" in problem
+
+
+def test_the_guard_refuses_a_table_that_would_no_longer_be_kept() -> None:
+    """A stage made from prod's settings, packaged once without BASE_STAGE=prod, would lose its
+    table at the next `make destroy`: refused, saying how to package it."""
+    kept = merge_template("eu", stages.shape("eu", "prod"))
+    (problem,) = template_guard.problems(kept, merge_template("eu", stages.shape("eu", "dev")))
+    assert "would no longer be kept when the stack is deleted" in problem and "BASE_STAGE=prod" in problem
+    template_guard.check(merge_template("eu", stages.shape("eu", "dev")), kept)  # keeping more: fine
