@@ -29,6 +29,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from chalicelib.errors import WebhookError
+
 # A leg's states and the one-letter code a StatusFact stores for each. Vonage's other
 # `status` values are results, not states of the leg (human, machine, transcribed).
 LEG_STATES: dict[str, str] = {
@@ -195,7 +197,7 @@ def voicemail_fields(payload: Mapping[str, Any]) -> dict[str, Any] | None:
     if type(url) is not str or not url.startswith(("https://", "http://")) or len(url) > MAX_URL_CHARS:
         return None
     recording_uuid, size = payload.get("recording_uuid"), payload.get("size")
-    start, end = _moment(payload.get("start_time")), _moment(payload.get("end_time"))
+    start, end = (_moment(payload.get(name), name) for name in ("start_time", "end_time"))
     seconds = round((end - start).total_seconds()) if start is not None and end is not None else None
     return {
         "recording_url": url,
@@ -207,15 +209,20 @@ def voicemail_fields(payload: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _moment(value: Any) -> datetime | None:
-    """A Vonage time (`2020-01-01T12:00:00.000Z`) as an aware datetime; None for anything else."""
+def _moment(value: Any, name: str) -> datetime | None:
+    """A Vonage time (`2020-01-01T12:00:00.000Z`) as an aware datetime; None for anything else
+    but a time that is no time in UTC (the year 1 at +14:00, 9999-12-31 at -14:00): WebhookError
+    (400), which no recording Vonage made can have."""
     if type(value) is not str or len(value) > FACT_CHARS:
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise WebhookError(f"{name} {value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def utc_text(moment: datetime | None) -> str | None:

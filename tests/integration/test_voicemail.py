@@ -176,3 +176,14 @@ def test_the_recording_mark_is_not_part_of_the_stored_event(h: Harness) -> None:
     h.event(record_event("CON-mark"), query={"recording": "voicemail"})
     (event,) = h.record("CON-mark")["events"]
     assert "recording" not in event and json.dumps(event) == json.dumps(record_event("CON-mark"))
+
+
+@pytest.mark.parametrize(
+    "field", [{"start_time": "0001-01-01T00:00:00+14:00"}, {"end_time": "9999-12-31T23:59:59-14:00"}]
+)
+def test_a_voicemail_time_out_of_range_gets_400_and_stores_nothing(h: Harness, field: dict[str, str]) -> None:
+    call_in(h, "CON-overflow")
+    before = h.record("CON-overflow")
+    reply = h.post(record_event("CON-overflow", **field), {"recording": "voicemail"})
+    assert reply.status == 400 and "outside the years 1 to 9999 in UTC" in reply.body["error"]
+    assert h.record("CON-overflow") == before  # neither the event nor the voicemail

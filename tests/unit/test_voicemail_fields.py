@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from chalicelib import summary
+from chalicelib.errors import WebhookError
 
 RECORD = {
     "start_time": "2020-01-01T12:00:01.000Z", "end_time": "2020-01-01T12:00:15.400Z",
@@ -55,3 +58,15 @@ def test_the_voicemail_view_names_the_user_it_was_left_for() -> None:
     assert kept is not None
     assert summary.voicemail_view({"user": "jane", "voicemail": kept}) == {**kept, "user": "jane"}
     assert summary.voicemail_view({"user": "jane"}) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("start_time", "0001-01-01T00:00:00+14:00"), ("end_time", "9999-12-31T23:59:59-14:00")],
+)
+def test_a_time_that_is_no_time_in_utc_is_a_bad_request_not_a_crash(name: str, value: str) -> None:
+    """Before: OverflowError moving it to UTC, a 500 (Vonage does not retry those)."""
+    with pytest.raises(
+        WebhookError, match=re.escape(f"{name} '{value}' is outside the years 1 to 9999 in UTC")
+    ):
+        summary.voicemail_fields({**RECORD, name: value})
