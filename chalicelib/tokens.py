@@ -15,6 +15,7 @@ The issuer's keys come from PyJWT's PyJWKClient. No Chalice, no boto3.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -32,7 +33,8 @@ from chalicelib.signature import bearer_token
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY_S = 30  # clock skew allowed between the issuer and us
 MAX_TOKEN_CHARS = 8192
-JWKS_TIMEOUT_S = 2.0
+JWKS_TIMEOUT_S = 2.0  # each socket operation of a JWKS fetch
+JWKS_DEADLINE_S = 1.5  # the whole fetch: an issuer trickling bytes cannot hold a login longer
 JWKS_REFRESH_MIN_S = 30.0  # an unknown key id refetches the JWKS at most this often
 JWKS_FAILURE_KEPT_S = 5.0  # a failed fetch is not retried sooner: a flood cannot hammer the issuer
 JWKS_MAX_AGE_S = 3600.0  # keys are fetched again this often: a key the issuer withdrew stops working
@@ -67,12 +69,40 @@ class Minted(NamedTuple):
     expires_at: str  # ISO 8601 UTC
 
 
+class DeadlineJWKClient(jwt.PyJWKClient):
+    """PyJWT's PyJWKClient, each fetch ending within JWKS_DEADLINE_S whatever the issuer does:
+    its own timeout bounds each socket read, so an issuer sending a byte a second holds a login
+    for as long as it likes. The fetch runs in a thread this waits for until the deadline; one
+    that outlives it finishes in the background (and fills the cache if it succeeds)."""
+
+    deadline_s = JWKS_DEADLINE_S
+
+    def fetch_data(self) -> Any:
+        done: dict[str, Any] = {}
+
+        def fetch() -> None:
+            try:
+                done["data"] = super(DeadlineJWKClient, self).fetch_data()
+            except Exception as exc:  # handed to the waiting request, which maps it
+                done["error"] = exc
+
+        worker = threading.Thread(target=fetch, name="jwks-fetch", daemon=True)
+        worker.start()
+        worker.join(self.deadline_s)
+        if worker.is_alive():
+            raise jwt.PyJWKClientConnectionError(f"no JWKS from {self.uri} within {self.deadline_s:g} s")
+        if "error" in done:
+            raise done["error"]
+        return done["data"]
+
+
 class IssuerKeys:
     """The issuer's signing keys by key id (kid), from its JWKS: PyJWT's PyJWKClient keeps the set
     for JWKS_MAX_AGE_S (a key the issuer withdrew stops working), fetches it again for a kid it
     does not know (an issuer rotating its keys) at most every JWKS_REFRESH_MIN_S, each fetch within
-    JWKS_TIMEOUT_S. A failed fetch is not tried again for JWKS_FAILURE_KEPT_S: a flood of logins
-    during an outage cannot hammer the issuer, nor wait on it one by one."""
+    JWKS_DEADLINE_S in all (DeadlineJWKClient). A failed fetch is not tried again for
+    JWKS_FAILURE_KEPT_S: a flood of logins during an outage cannot hammer the issuer, nor wait on
+    it one by one."""
 
     def __init__(
         self,
@@ -82,7 +112,7 @@ class IssuerKeys:
         failure_kept_s: float = JWKS_FAILURE_KEPT_S,
     ) -> None:
         self.url, self.failure_kept_s = url, failure_kept_s
-        self.client = jwt.PyJWKClient(
+        self.client = DeadlineJWKClient(
             url,
             lifespan=max_age_s,
             timeout=JWKS_TIMEOUT_S,
@@ -98,19 +128,25 @@ class IssuerKeys:
             raise IssuerUnavailable(failed[1])
         try:
             self.client.get_signing_keys()  # the kept set, or a fetch: the issuer's answer
-        except (jwt.PyJWTError, ValueError) as exc:  # ValueError: a body that is not JSON
+        except UNUSABLE_JWKS as exc:
             raise self._unavailable(exc) from exc
         try:
             return self.client.get_signing_key(kid)  # type: ignore[arg-type]
-        except jwt.PyJWKClientConnectionError as exc:  # fetching again for an unknown kid
+        except (jwt.PyJWKClientConnectionError, NotImplementedError) as exc:  # fetched again: unusable
             raise self._unavailable(exc) from exc
         except (jwt.PyJWTError, ValueError) as exc:
             raise TokenRejected("the ID token is not signed by a key the issuer publishes (kid)") from exc
 
     def _unavailable(self, exc: Exception) -> IssuerUnavailable:
-        why = f"the JWKS at {self.url} is unusable: {exc}"
+        why = f"the JWKS at {self.url} is unusable: {exc or type(exc).__name__}"
         self.failed = (time.monotonic() + self.failure_kept_s, why)
         return IssuerUnavailable(why)
+
+
+# What makes the issuer's JWKS unusable (503, and not asked again for JWKS_FAILURE_KEPT_S):
+# PyJWT's errors, a body that is not JSON (ValueError), and a key of an algorithm PyJWT cannot
+# build a key for, such as "alg": "none" (NotImplementedError, which PyJWKSet does not skip)
+UNUSABLE_JWKS = (jwt.PyJWTError, ValueError, NotImplementedError)
 
 
 @lru_cache(maxsize=4)  # a stage has one issuer

@@ -179,3 +179,67 @@ def test_the_jwks_fetch_follows_no_redirect_at_all(
         reply = login_through(make_project, issuer, vonage_key, redirect + "/moved" + JWKS_PATH)
     assert reply.status_code == 503 and "token" not in json.loads(reply.body)
     assert issuer.fetches == fetched
+
+
+def test_a_jwks_with_a_key_for_alg_none_is_503_and_not_fetched_again_at_once(
+    make_project, issuer: LocalIssuer, vonage_key: Any
+) -> None:
+    """Before: PyJWT raised NotImplementedError building that key (PyJWKSet skips only its own
+    errors), a 500 for every login, with a JWKS fetch for each; a token whose kid is not in the
+    set hit the same key."""
+    asked: list[str] = []
+
+    def jwks(path: str) -> tuple[int, dict[str, str], bytes]:
+        asked.append(path)
+        keys = [*issuer.jwks()["keys"], {"kty": "oct", "alg": "none", "kid": "none-1", "k": "AAAA"}]
+        return 200, {"Content-Type": "application/json"}, json.dumps({"keys": keys}).encode()
+
+    with serving("127.0.0.1", jwks) as url:
+        project = make_project(TOKEN_ISSUER=issuer.url, TOKEN_JWKS_URL=url + JWKS_PATH,
+                               TOKEN_AUDIENCE=AUDIENCE, VONAGE_APPLICATION_ID=APPLICATION_ID,
+                               VONAGE_PRIVATE_KEY=pem(vonage_key).decode())  # fmt: skip
+        with chalice_client(project) as client:
+            replies = [post(client, issuer.id_token("jane", AUDIENCE)),
+                       post(client, issuer.id_token("omar", AUDIENCE, kid="ec-1"))]  # fmt: skip
+    assert [reply.status_code for reply in replies] == [503, 503]
+    unavailable = {"error": "the identity provider's keys are unavailable, retry later"}
+    assert [json.loads(reply.body) for reply in replies] == [unavailable, unavailable]
+    assert asked == [JWKS_PATH]  # the failure is kept a few seconds: not one fetch per login
+
+
+def test_an_issuer_trickling_its_jwks_is_503_within_the_fetch_deadline(
+    make_project, issuer: LocalIssuer, vonage_key: Any
+) -> None:
+    """Before: the timeout bounded each socket read, so a byte every 1.5 s held a login for as
+    long as the issuer liked (40 s for 20 logins)."""
+    body = json.dumps(issuer.jwks()).encode()
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(8):  # 8 bytes, one every 1.5 s: 12 s before the body is whole
+                try:
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(1.5)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}{JWKS_PATH}"
+        begun = time.monotonic()
+        reply = login_through(make_project, issuer, vonage_key, url)
+        took = time.monotonic() - begun
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert reply.status_code == 503 and "token" not in json.loads(reply.body)
+    assert took < 4.0  # the deadline is 1.5 s; the trickle alone would take 12 s
