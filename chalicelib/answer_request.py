@@ -13,20 +13,22 @@ from typing import Any, NamedTuple
 
 from chalicelib.errors import WebhookError
 from chalicelib.events import Event, parse_event, payload_digest
-from chalicelib.phone_numbers import InvalidNumber, normalise
 from chalicelib.settings import valid_user_name
 from chalicelib.text import as_text, clip, compact_json, shown
 from chalicelib.times import utc_iso
 from chalicelib.webhooks import id_problem, json_value, request_params
 
-_PHONE_LIKE = re.compile(r"\+?0[0-9]{3,15}")  # national formats normalise() refuses
 # A `to` that spells a number with letters (1-800-FLOWERS, 1-800-flowers, 415-555-0100x12: at most
 # E.164's 15 digits and letters) or names one as a URI (tel:, sip:) is a number, never a user name:
 # it is refused as one (invalid_number), not rung as an app user of that name.
 _SPELLED_NUMBER = re.compile(r"\+?[0-9][0-9A-Za-z\s\-.()]*")
 _NUMBER_SCHEMES = ("tel:", "sip:", "sips:")
 MAX_SPELLED_CHARS = 15
-_WITHHELD = frozenset({"unknown", "anonymous", "private", "restricted", "unavailable", "withheld"})
+# Words that say the caller is withheld or missing, not a user of that name
+_WITHHELD = frozenset({
+    "unknown", "anonymous", "private", "restricted", "unavailable", "withheld",
+    "null", "none", "nil", "undefined", "blocked", "unknownnumber", "privatenumber",
+})  # fmt: skip
 # The Client SDK's serverCall context is the app's to fill: kept whole up to this size (as compact
 # JSON), as clipped text beyond it, so that an answer item and its log line stay small.
 CUSTOM_DATA_MAX_CHARS = 2048
@@ -64,18 +66,16 @@ class AnswerRequest(NamedTuple):
 
 
 def _is_phone_caller(from_: str) -> bool:
-    """`from` without `from_user`: a user name (older SDKs sent it there), or a phone caller's number.
+    """`from` without `from_user`: a user name (older SDKs sent it there), or a phone caller.
 
-    A number in any format, or a withheld-number token, is a phone caller:
-    when in doubt, the stricter rule (ALLOW_PSTN_CALLERS) applies.
+    Only what names a user as a `to` does (callee_name: a valid user name with a letter, not a
+    number spelled out, not a tel:/sip: URI) and is not a withheld-caller word is an app user.
+    Anything else is a phone caller, to whom the stricter rule (ALLOW_PSTN_CALLERS) applies: a
+    number in any format, a SIP URI, and what Vonage or a carrier puts for a withheld or missing
+    caller (`0`, `000`, `+`, `null`, ` `, `Private Number`, `sip:anonymous@…`): never an app user
+    who may dial.
     """
-    if from_.strip().lower() in _WITHHELD:
-        return True
-    try:
-        normalise(from_)
-    except InvalidNumber:
-        return bool(_PHONE_LIKE.fullmatch(from_.strip()))
-    return True
+    return callee_name(from_) is None or from_.strip().lower() in _WITHHELD
 
 
 def read_answer(

@@ -21,6 +21,7 @@ import gc
 import json
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -575,6 +576,24 @@ def test_signed_body_with_a_lone_surrogate(make_project, fuzz_table: Table, call
                 )
     assert outcomes == expected
     assert fuzz_table.count() == 0
+
+
+WITHHELD_CALLERS = ["0", "000", "+", "null", " ", "Private Number", "sip:anonymous@example.com"]
+
+
+@pytest.mark.parametrize("caller", WITHHELD_CALLERS)
+def test_a_withheld_or_missing_caller_is_a_phone_caller_and_never_dials(make_harness, caller: str) -> None:
+    """Before: a `from` such as `0` that was no number was taken for an app user of that name,
+    which connected a phone leg to the team's own number, `allowed`, counted against "0"."""
+    h = make_harness()  # ALLOW_PSTN_CALLERS: off
+    query = {
+        "from": caller,
+        "to": "14155550100",
+        "conversation_uuid": f"CON-withheld-{uuid.uuid4()}",
+        "uuid": "NONE",
+    }
+    assert h.answer_reason(query) == "pstn_caller_not_allowed"
+    assert h.counts(caller)[:2] == (0, 0)  # nothing counted against a "user" of that name
 
 
 def test_figures() -> None:

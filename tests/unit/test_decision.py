@@ -235,6 +235,17 @@ def test_caller_refusals_still_audit_the_destination() -> None:
         ("Unknown", True),  # withheld caller IDs
         ("anonymous", True),
         ("Restricted", True),
+        # withheld or missing callers as carriers and SIP trunks write them: never app users
+        ("0", True),
+        ("000", True),
+        ("+", True),
+        ("null", True),
+        ("NULL", True),
+        (" ", True),
+        ("Private Number", True),
+        ("sip:anonymous@example.com", True),
+        ("tel:+14155550199", True),
+        ("1-800-FLOWERS", True),  # a number spelled with letters
     ],
 )
 def test_phone_callers_are_recognised(from_: str, is_phone: bool) -> None:
