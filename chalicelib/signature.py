@@ -28,6 +28,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 ALGORITHM = "HS256"
 ISSUER = "Vonage"
@@ -107,8 +108,20 @@ def _compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def is_form(content_type: str | None) -> bool:
+    """Whether a body of this Content-Type is read as a form (else as JSON): the signature check
+    and the handlers (webhooks.request_params) read a body the same way, by this."""
+    return (content_type or "").lower().startswith(FORM)
+
+
 def payload_candidates(
-    query: Mapping[str, str] | None, body: bytes | None, own_keys: frozenset[str] = frozenset()
+    query: Mapping[str, str] | None,
+    body: bytes | None,
+    own_keys: frozenset[str] = frozenset(),
+    content_type: str | None = None,
 ) -> list[bytes]:
     """What Vonage may have hashed for this request, covering everything the handler will read.
 
@@ -121,12 +134,23 @@ def payload_candidates(
     - A body and query keys of the sender's own: only the merge covers both.
     Whatever cannot be written as UTF-8 JSON (a lone surrogate, nesting too deep) has no
     candidate: it was not what Vonage signed, and it must not crash the check.
+    A form body (`content_type`) is read as the handlers read it, its fields as a JSON object,
+    never as its raw bytes: a JSON body's token then cannot vouch for the same bytes re-sent as
+    a form, which the handlers would read as other fields.
     """
     query = dict(query or {})
     theirs = {key: value for key, value in query.items() if key not in own_keys}
     if not body or not body.strip():
         variants = [query, theirs] if theirs != query else [query]
         return [c for c in (_compact_or_none(v) for v in variants) if c is not None]
+    if is_form(content_type):
+        try:
+            fields: dict[str, str] = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return []
+        merged_form = _compact_or_none({**query, **fields})
+        candidates = [merged_form] if theirs else [_compact_or_none(fields), merged_form]
+        return [c for c in candidates if c is not None]
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
@@ -165,6 +189,7 @@ def verify(
     query: Mapping[str, str] | None = None,
     body: bytes | None = None,
     own_keys: frozenset[str] = frozenset(),
+    content_type: str | None = None,
 ) -> dict[str, Any]:
     """The token's claims if the request is signed by one of `secrets`; SignatureError otherwise.
 
@@ -223,7 +248,7 @@ def verify(
     # would vouch for any body sent within the freshness window
     if "payload_hash" not in claims:
         raise SignatureError("token has no payload_hash")
-    if not _payload_matches(claims["payload_hash"], payload_candidates(query, body, own_keys)):
+    if not _payload_matches(claims["payload_hash"], payload_candidates(query, body, own_keys, content_type)):
         raise SignatureError("payload does not match payload_hash")
     return claims
 
@@ -234,13 +259,14 @@ def sign(
     query: Mapping[str, str] | None = None,
     body: bytes | None = None,
     own_keys: frozenset[str] = frozenset(),
+    content_type: str | None = None,
     **claims: Any,
 ) -> str:
     """A token as Vonage makes one (for `make simulate` and the tests): iat, iss, payload_hash.
 
     A request whose query and body no payload can cover gets a hash of nothing: unverifiable.
     """
-    signed = payload_candidates(query, body, own_keys)
+    signed = payload_candidates(query, body, own_keys, content_type)
     payload = hashlib.sha256(signed[0] if signed else b"").hexdigest()
     # As PyJWT's jwt.encode writes a token: compact JSON, non-ASCII escaped.
     claims_json = json.dumps(

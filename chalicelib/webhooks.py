@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from chalicelib.errors import WebhookError
+from chalicelib.signature import is_form
 
 MAX_BODY_BYTES = 256 * 1024  # a DynamoDB item is at most 400 KiB; Vonage's are < 4 KiB
 # Vonage ids are ~40 ASCII characters. A key adds at most 30 bytes to the id it embeds
@@ -72,7 +73,7 @@ def request_params(
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise WebhookError("body is not UTF-8") from exc
-        if (content_type or "").lower().startswith("application/x-www-form-urlencoded"):
+        if is_form(content_type):  # as the signature check read it
             params.update(parse_qsl(text, keep_blank_values=True))
             unchecked = True
         else:

@@ -37,4 +37,5 @@ def check_signature(adapters: Adapters, settings: Settings, request: Request) ->
         request.query,
         request.body,
         own_keys=OWN_QUERY_KEYS,
+        content_type=request.content_type,  # the body read as the handler will read it
     )

@@ -197,3 +197,41 @@ def test_a_token_signed_for_one_body_places_no_call_through_query_keys(
         genuine = client.http.post("/event", headers={**JSON, "Authorization": token}, body=body)
     assert genuine.status_code == 200  # the token is good for what it signed
     assert count(ddb_client, fresh_table) == 2  # that event and its call's summary, nothing else
+
+
+def test_a_signed_json_body_resent_as_a_form_is_401_and_places_no_call(
+    signed_project, ddb_client, fresh_table: str, conversation_uuid: str
+) -> None:
+    """Before: the check read the body as JSON whatever its Content-Type, the handler as a form,
+    so a captured token for a JSON body whose `to` held `x&from_user=mallory&to=…` connected
+    mallory to +16135550123 when the same bytes came back as a form."""
+    smuggled = "x&from_user=mallory&to=16135550123&conversation_uuid=CON-forged&uuid=leg-forged&z="
+    payload = {"from_user": "jane", "conversation_uuid": conversation_uuid, "uuid": "app-leg", "to": smuggled}
+    body = json.dumps(payload).encode()
+    token = bearer(body=body)
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": token}
+    with chalice_client(signed_project) as client:
+        for path in ("/answer", "/fallback"):
+            response = client.http.post(path, headers=form, body=body)
+            assert response.status_code == 401, (path, response.body)
+        genuine = client.http.post("/answer", headers={**JSON, "Authorization": token}, body=body)
+    assert genuine.status_code == 200  # as JSON, what was signed: `to` is neither number nor user
+    assert not any(action["action"] == "connect" for action in json.loads(genuine.body))
+    keys = [item["pk"]["S"] for item in ddb_client.scan(TableName=fresh_table, ConsistentRead=True)["Items"]]
+    assert not [key for key in keys if "mallory" in key or "CON-forged" in key]  # no call, no count
+
+
+def test_a_form_body_signed_as_the_handler_reads_it_is_accepted(
+    signed_project, conversation_uuid: str
+) -> None:
+    """Read the same way by both: a form's fields, as a JSON object, are what its token covers."""
+    body = urlencode({"from_user": "jane", "to": "14155550101", "conversation_uuid": conversation_uuid,
+                      "uuid": "form-leg"}).encode()  # fmt: skip
+    form_type = "application/x-www-form-urlencoded"
+    token = "Bearer " + sign(SECRET, time.time(), None, body, content_type=form_type)
+    with chalice_client(signed_project) as client:
+        response = client.http.post(
+            "/answer", headers={"Content-Type": form_type, "Authorization": token}, body=body
+        )
+    assert response.status_code == 200, response.body
+    assert any(action["action"] == "connect" for action in json.loads(response.body))
