@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from chalicelib import ncco, prompts
 from chalicelib.answer_request import AnswerRequest
 from chalicelib.phone_numbers import Destination, InvalidNumber, parse_destination
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, valid_user_name
 from chalicelib.text import clip
 from chalicelib.times import utc_iso
 
@@ -147,6 +147,8 @@ def check_caller(request: AnswerRequest, settings: Settings) -> str:
         return request.caller  # type: ignore[return-value]
     if not request.caller:
         raise Refused("unknown_caller", "no from_user (or user name in from)")
+    if not valid_user_name(request.caller):  # `jane` + U+200B is not jane, nor anyone else
+        raise Refused("unknown_caller", f"{clip(request.caller, 40)!r} is not a valid user name")
     if settings.allowed_users is not None and request.caller not in settings.allowed_users:
         raise Refused("user_not_allowed", f"{clip(request.caller, 40)!r} is not in ALLOWED_USERS")
     return request.caller

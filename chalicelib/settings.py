@@ -37,7 +37,11 @@ DEFAULT_METRICS_NAMESPACE = metrics.DEFAULT_NAMESPACE
 DEFAULT_CALLBACK_DAYS = 30
 DEFAULT_VOICEMAIL_MAX_SECONDS = 120
 DEFAULT_MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR = 20
-_USER_NAME = re.compile(r"[^\s,\x00-\x1f\x7f]{1,100}")  # an app user's name: no space, comma or control
+# An app user's name: ASCII letters, digits and . _ - @ + | : (e-mail addresses, uuids, an
+# issuer's `sub` such as auth0|123), 1-100 of them. Nothing that looks like another name (a
+# zero-width space, an RTL override, a homoglyph) nor that reads as a query (& = ? # % /).
+_USER_NAME = re.compile(r"[A-Za-z0-9._@+|:-]{1,100}")
+USER_NAME_CHARACTERS = "A-Z a-z 0-9 . _ - @ + | :"
 _NAMESPACE = re.compile(r"[0-9A-Za-z._\-/#: ]{1,255}")  # CloudWatch's rule for a metric namespace
 NUMBER_TYPES = frozenset(name for name in vars(phonenumbers.PhoneNumberType) if name.isupper())
 
@@ -390,6 +394,9 @@ def _prefixes(values: dict[str, str | None], name: str) -> tuple[str, ...]:
 
 def _users(values: dict[str, str | None], name: str) -> frozenset[str] | None:
     users = _items(values, name)
+    wrong = [user for user in users if not _USER_NAME.fullmatch(user)]
+    if wrong:
+        raise ConfigError(f"{name}: {wrong[0]!r} is not an app user's name (1-100 of {USER_NAME_CHARACTERS})")
     return frozenset(users) if users else None
 
 
@@ -399,7 +406,7 @@ def _user(values: dict[str, str | None], name: str) -> str | None:
     if not value:
         return None
     if not _USER_NAME.fullmatch(value):
-        raise ConfigError(f"{name} must be one app user's name (1-100 characters, no space or comma)")
+        raise ConfigError(f"{name} must be one app user's name (1-100 of {USER_NAME_CHARACTERS})")
     return value
 
 

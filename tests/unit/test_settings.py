@@ -283,3 +283,15 @@ def test_load_is_the_parse_of_the_environment_after_any_change(monkeypatch) -> N
         assert load() == load(dict(os.environ))
         assert load().greeting_text == os.environ.get("GREETING_TEXT", "Please wait while we connect you.")
         assert load().max_calls_per_minute == int(os.environ.get("MAX_CALLS_PER_MINUTE", "60"))
+
+
+@pytest.mark.parametrize("name", ["jane\u200b", "jan\u202ee", "j\u043ese", "a&to=1", "a b", "é"])
+def test_a_user_name_outside_the_safe_characters_is_refused(name: str) -> None:
+    """`jane` + a zero-width space is not a second jane: a user name is ASCII letters, digits and
+    . _ - @ + | : (e-mail addresses, uuids, auth0|123)."""
+    assert not settings.valid_user_name(name)
+    for ok in ("jane", "jane.doe+x@example.com", "auth0|5f1c", "0f8fad5b-d9cb-469f-a165-70867728950e"):
+        assert settings.valid_user_name(ok)
+    if "," not in name and " " not in name:  # ALLOWED_USERS splits on commas and trims spaces
+        with pytest.raises(ConfigError, match="is not an app user's name"):
+            load({**GOOD, "ALLOWED_USERS": f"jane,{name}"})
