@@ -29,20 +29,30 @@ class JsonLines(logging.Formatter):
         message = record.getMessage()
         if message.startswith('{"log":') and not record.exc_info:
             return '{"level":"' + record.levelname + '",' + message[1:]
-        fields: dict[str, Any] = {"level": record.levelname, "log": message}
+        fields: dict[str, Any] = {"level": record.levelname, "log": message, "logger": record.name}
         if record.exc_info:
             fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
         return _ENCODER.encode(fields)
 
 
+# The libraries whose warnings reach a request's output (urllib3's "Connection pool is full",
+# botocore's retries): their lines are JSON lines too, not the root logger's plain text
+LIBRARIES = ("botocore", "boto3", "urllib3", "jwt")
+
+
 def write_to(stream: Any) -> None:
-    """Send callgate's lines to `stream` (Lambda: stdout) and nowhere else; before the Chalice app
-    is created, which then adds no handler of its own."""
-    if not any(isinstance(handler.formatter, JsonLines) for handler in log.handlers):
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(JsonLines())
-        log.addHandler(handler)
-    log.propagate = False
+    """Send callgate's lines, and the libraries' warnings, to `stream` (Lambda: stdout) as JSON
+    lines and nowhere else; before the Chalice app is created, which then adds no handler of its
+    own. The root logger is left alone (Lambda's runtime and test tools hang theirs there)."""
+    for logger in (log, *(logging.getLogger(name) for name in LIBRARIES)):
+        if not any(isinstance(handler.formatter, JsonLines) for handler in logger.handlers):
+            handler = logging.StreamHandler(stream)
+            handler.setFormatter(JsonLines())
+            logger.addHandler(handler)
+        logger.propagate = False
+    for name in LIBRARIES:
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
     # A lone surrogate (from a URL path's id, say) cannot be UTF-8: written as its \udXXX
     # escape, which JSON reads back, rather than losing the line to a UnicodeEncodeError.
     reconfigure = getattr(stream, "reconfigure", None)

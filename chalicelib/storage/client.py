@@ -29,6 +29,10 @@ from chalicelib.storage.errors import MalformedReply, StoreUnavailable
 from chalicelib.storage.timing import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
 
 MAX_ATTEMPTS = 1
+# One client serves every request a process handles at once: Lambda one at a time, `make run`
+# (chalice local, threaded) many. Its pool holds a connection for each, up to this many, so none
+# is opened and dropped per request ("Connection pool is full, discarding connection").
+MAX_POOL_CONNECTIONS = 64
 REQUEST_ID_HEADER = "x-amzn-requestid"  # DynamoDB names every reply, success or error
 CRC32_HEADER = "x-amz-crc32"  # on every success; DynamoDB Local leaves it off its errors
 # What a success always holds, for the operations that read one (TransactWriteItems answers {},
@@ -62,6 +66,7 @@ def dynamodb_client(
                 config = Config(
                     connect_timeout=connect_timeout_s,
                     read_timeout=read_timeout_s,
+                    max_pool_connections=MAX_POOL_CONNECTIONS,
                     retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
                 )
                 try:

@@ -783,7 +783,30 @@ def test_a_line_someone_else_logs_is_one_json_object_with_its_traceback() -> Non
     first, second = [json.loads(line) for line in buffer.getvalue().splitlines()]
     assert first["level"] == "ERROR" and first["log"] == "Caught exception for path /answer"
     assert "ZeroDivisionError: boom" in first["traceback"]
-    assert second == {"level": "WARNING", "log": "plain words"}
+    assert second == {"level": "WARNING", "log": "plain words", "logger": "callgate.test-foreign"}
+
+
+def test_the_libraries_warnings_are_json_lines_on_the_same_stream() -> None:
+    """Before: urllib3's "Connection pool is full" and botocore's warnings reached stdout as plain
+    text through the root logger, which CloudWatch Logs Insights cannot query."""
+    buffer = io.StringIO()
+    loggers = [logging.getLogger(name) for name in ("callgate", *logs.LIBRARIES)]
+    kept = {logger.name: (logger.handlers[:], logger.propagate, logger.level) for logger in loggers}
+    for logger in loggers:  # as in a fresh process (the app may be imported already)
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+    try:
+        logs.write_to(buffer)
+        pool = logging.getLogger("urllib3.connectionpool")
+        pool.warning("Connection pool is full, discarding connection: %s", "x")
+        logging.getLogger("botocore.retryhandler").debug("not shown: below WARNING")
+    finally:
+        for logger in loggers:
+            logger.handlers[:], logger.propagate, level = kept[logger.name]
+            logger.setLevel(level)
+    (line,) = [json.loads(text) for text in buffer.getvalue().splitlines()]
+    assert line == {"level": "WARNING", "log": "Connection pool is full, discarding connection: x",
+                    "logger": "urllib3.connectionpool"}  # fmt: skip
 
 
 def test_an_id_with_a_lone_surrogate_still_gets_its_line_on_a_utf8_stream() -> None:
