@@ -33,7 +33,8 @@ MAX_JSON_DEPTH = 64
 FAILOVER_MARK = "failover"  # the answer's connect reports to /event?failover=1 (a callback's: =voicemail)
 RECORDING_MARK = "recording"  # a voicemail's record action reports to /event?recording=voicemail
 VOICEMAIL = "voicemail"  # the value of either mark for a callback's voicemail
-OWN_QUERY_KEYS = frozenset({FAILOVER_MARK, RECORDING_MARK})
+SETTLE_MARK = "settle"  # a refusal's notify reports to /event?settle=1: settle its leg (routes/settle.py)
+OWN_QUERY_KEYS = frozenset({FAILOVER_MARK, RECORDING_MARK, SETTLE_MARK})
 
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 

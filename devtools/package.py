@@ -122,7 +122,8 @@ def role_policy(stage: str, base: str = stages.BASE_STAGE) -> dict[str, Any]:
     """The function's only permissions: what the code calls, on the resources it calls them on.
 
     DynamoDB authorises each part of a TransactWriteItems as its own action (PutItem,
-    UpdateItem: AWS, "Using IAM with DynamoDB transactions"). Writes go to the table only;
+    UpdateItem, DeleteItem: AWS, "Using IAM with DynamoDB transactions"; DeleteItem when an
+    answer is settled: routes/settle.py). Writes go to the table only;
     the indexes are read with Query, a number's last caller with GetItem, the calls a callee's
     history lists with BatchGetItem. tests/unit/test_iam.py
     holds this to the operations the code performed while the test suite ran.
@@ -135,6 +136,7 @@ def role_policy(stage: str, base: str = stages.BASE_STAGE) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": [
                 "dynamodb:BatchGetItem",
+                "dynamodb:DeleteItem",
                 "dynamodb:DescribeTable",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",

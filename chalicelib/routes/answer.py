@@ -22,6 +22,7 @@ from chalicelib.routes import outcomes
 from chalicelib.routes.adapters import Adapters
 from chalicelib.routes.http import Reply, Request
 from chalicelib.routes.outcomes import RequestLine, Route
+from chalicelib.routes.settle import settle_later
 from chalicelib.routes.signed import check_signature
 from chalicelib.settings import Settings
 from chalicelib.storage.call_store import CallIdentity
@@ -75,7 +76,7 @@ def answer(adapters: Adapters, request: Request, base_url: str | None = None) ->
         if reason is None:  # not provably Vonage's
             line.uuid = asked.uuid
             return line.failed(exc)
-        made, stored = _refused(adapters, line, exc, reason, asked, made, now, deadline)
+        made, stored = _refused(adapters, line, exc, reason, asked, made, now, deadline, base_url)
     if text is None or text.answer is not made.answer:  # a retry's first answer, a refusal
         text = AnswerText.of(made.answer)
     _write(line, text, stored)
@@ -172,10 +173,13 @@ def _refused(
     made: Decision | None,
     now: datetime,
     deadline: float,
+    base_url: str | None = None,
 ) -> tuple[Decision, bool]:
     """The refusal a failure becomes, and whether it is stored (only a corrected answer is).
 
-    Fail closed: a call the policy store cannot vouch for is a call we do not pay for.
+    Fail closed: a call the policy store cannot vouch for is a call we do not pay for. A
+    counted connect whose reply was lost may have been applied: corrected now while a call
+    fits the budget, else settled by the next request for the leg (settle.settle_later).
     """
     if reason == outcomes.INTERNAL_ERROR:
         logs.exception("answer_failed", exc, conversation_uuid=asked.conversation_uuid)
@@ -187,17 +191,19 @@ def _refused(
     destination = made.destination if made is not None else None
     refused = refusal(reason, detail, settings, asked, utc_iso(now), destination)
     if (
-        made is not None
-        and made.connects
-        and settings is not None
-        and isinstance(exc, StoreUnavailable)
-        and not isinstance(exc, StoreRejected)
-        and exc.maybe_applied
-        and asked.leg_key is not None
-        and time_left(deadline) > WORST_CALL_S
+        made is None
+        or not made.connects
+        or settings is None
+        or not isinstance(exc, StoreUnavailable)
+        or isinstance(exc, StoreRejected)
+        or not exc.maybe_applied
+        or asked.leg_key is None
     ):
-        return refused, _correct(adapters, line, asked, refused, settings, now)
-    return refused, False
+        return refused, False
+    # the counted connect was sent and may have landed: the record must say the refusal
+    if time_left(deadline) > WORST_CALL_S and _correct(adapters, line, asked, refused, settings, now):
+        return refused, True
+    return settle_later(line, asked, made, refused, settings, settings.public_base_url or base_url), False
 
 
 def _correct(

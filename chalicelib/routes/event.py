@@ -18,11 +18,12 @@ from chalicelib.ncco import Action
 from chalicelib.routes.adapters import Adapters
 from chalicelib.routes.http import Reply, Request
 from chalicelib.routes.outcomes import RequestLine, Route
+from chalicelib.routes.settle import settle
 from chalicelib.routes.signed import check_signature
 from chalicelib.settings import Settings
 from chalicelib.summary import voicemail_fields
 from chalicelib.times import expiry, utc_iso
-from chalicelib.webhooks import FAILOVER_MARK, RECORDING_MARK, VOICEMAIL, request_params
+from chalicelib.webhooks import FAILOVER_MARK, RECORDING_MARK, SETTLE_MARK, VOICEMAIL, request_params
 
 ROUTE = Route("event", "/event")
 STORED = Reply(200, {}, None, "{}")  # most events get it: its text written once
@@ -31,6 +32,8 @@ STORED = Reply(200, {}, None, "{}")  # most events get it: its text written once
 def event(adapters: Adapters, request: Request, base_url: str | None = None) -> Reply:
     """Store the event. `base_url`: where Vonage reaches this service, for a voicemail's recording
     eventUrl (PUBLIC_BASE_URL overrides it)."""
+    if (request.query or {}).get(SETTLE_MARK) is not None:  # a refusal's notify, not an event
+        return settle(adapters, request)
     line = RequestLine(ROUTE)
     deadline = time.monotonic() + adapters.event_budget_s
     received = adapters.clock()

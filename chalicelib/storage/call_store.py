@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import keys
-from chalicelib.decision import RateLimit
+from chalicelib.decision import CONNECT, RateLimit
 from chalicelib.errors import StoreRejected, StoreUnavailable
 from chalicelib.events import Event
 from chalicelib.keys import LastCallerAttribute
@@ -32,12 +32,14 @@ from chalicelib.storage.timing import EVENT_BUDGET_S, WORST_CALL_S
 from chalicelib.storage.transactions import Cancelled, Write, transact
 from chalicelib.storage.writes import (
     CallIdentity,
+    Counter,
     answer_writes,
     callee_listing_write,
     counter_write,
     event_writes,
     fallback_writes,
     last_caller_write,
+    settle_writes,
 )
 
 __all__ = ["CallIdentity", "CallStore", "LastCaller", "Page", "SavedAnswer", "StoredCall"]
@@ -136,6 +138,61 @@ class CallStore:
                 raise from_boto(again) from again
         except BotoCoreError as exc:
             raise from_boto(exc) from exc
+
+    def settle_answer(
+        self,
+        call: CallIdentity,
+        leg_key: str,
+        refusal: dict[str, Any],
+        expires_at: int,
+        counters: Sequence[Counter],
+        deadline: float | None = None,
+    ) -> str:
+        """Make the record say `refusal`, which the caller heard, for a leg whose counted connect
+        was sent but whose reply was lost (its outcome unknown). Safe to repeat:
+        - the connect never landed: the refusal is stored, and a connect landing later fails
+          its own condition (a leg's first answer only) and so counts and notes nothing
+          ("stored");
+        - it landed: the answer and listing say the refusal, its `counters` each count one call
+          less, and the last caller or callee listing it set is removed, all in one transaction
+          conditional on the landed connect still being there ("undone");
+        - the refusal is there already ("settled").
+        """
+        cancelled = transact(
+            self._client, answer_writes(self._table, call, leg_key, refusal, expires_at), deadline
+        )
+        if cancelled is None:
+            return "stored"
+        if not cancelled.condition_failed("answer"):
+            raise cancelled.unavailable()
+        earlier = cancelled.old_item("answer") or {}
+        text = earlier.get("answer", {}).get("S")
+        if text is None or reads.stored_json(earlier, "answer").get("decision") != CONNECT:
+            return "settled"
+        writes = settle_writes(
+            self._table,
+            call,
+            leg_key,
+            refusal,
+            reads.stored_json(earlier, "answer"),
+            text,
+            expires_at,
+            counters,
+        )
+        while True:
+            cancelled = transact(self._client, writes, deadline)
+            if cancelled is None:
+                return "undone"
+            if cancelled.condition_failed("answer"):  # settled meanwhile, by a repeat of this
+                return "settled"
+            # a part that no longer applies (another leg listed first, a counter gone with its
+            # window, the number called since by someone else) is left out, the rest applied
+            stale = {
+                role for role in ("summary", "counter", "last_caller") if cancelled.condition_failed(role)
+            }
+            if not stale:
+                raise cancelled.unavailable()
+            writes = [write for write in writes if write.role not in stale]
 
     def save_event(
         self,

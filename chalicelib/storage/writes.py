@@ -9,6 +9,7 @@ Every update expression is written out below, its placeholders named for what th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -157,6 +158,59 @@ def last_caller_write(
         TTL_ATTRIBUTE: {"N": str(expires_at)},
     }
     return Write("last_caller", {"Put": {"TableName": table, "Item": item}})
+
+
+Counter = tuple[str | None, str, str]  # a counter's (user, window, period), as keys.counter_key takes them
+
+
+def settle_writes(
+    table: str,
+    call: CallIdentity,
+    leg_key: str,
+    refusal: dict[str, Any],
+    landed: dict[str, Any],
+    landed_text: str,
+    expires_at: int,
+    counters: Sequence[Counter],
+) -> list[Write]:
+    """Undo a connect whose write landed after its reply was lost, the caller having heard
+    `refusal`: the ANSWER item says the refusal (only while it still holds `landed_text`, so a
+    second settling changes nothing), the listed first answer too, its counters each one call
+    less, and the number's last caller or the callee's listing it set removed (only while they
+    are this call's). Roles: "answer", "summary", "counter", "last_caller", "callee_listing"."""
+    answer_put, summary = answer_writes(table, call, leg_key, refusal, expires_at, replace=True)
+    answer_put.operation["Put"].update(
+        ConditionExpression="#answer = :landed",
+        ExpressionAttributeNames={"#answer": "answer"},
+        ExpressionAttributeValues={":landed": {"S": landed_text}},
+    )
+    writes = [answer_put, summary]
+    for user, window, period in counters:
+        less = {
+            "TableName": table,
+            "Key": typed_key(keys.counter_key(user, window, period)),
+            "UpdateExpression": "ADD #n :minus_one",
+            "ConditionExpression": "#n > :zero",
+            "ExpressionAttributeNames": {"#n": "n"},
+            "ExpressionAttributeValues": {":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+        }
+        writes.append(Write("counter", {"Update": less}))
+    last = last_caller_write(table, call, landed, expires_at)
+    if last is not None:
+        key = {name: last.operation["Put"]["Item"][name] for name in (keys.PARTITION_KEY, keys.SORT_KEY)}
+        this_call = {
+            "TableName": table,
+            "Key": key,
+            "ConditionExpression": "#conversation = :conversation",
+            "ExpressionAttributeNames": {"#conversation": LastCallerAttribute.CONVERSATION_UUID},
+            "ExpressionAttributeValues": {":conversation": {"S": call.conversation_uuid}},
+        }
+        writes.append(Write("last_caller", {"Delete": this_call}))
+    listing = callee_listing_write(table, call, landed, expires_at)
+    if listing is not None:
+        key = {name: listing.operation["Put"]["Item"][name] for name in (keys.PARTITION_KEY, keys.SORT_KEY)}
+        writes.append(Write("callee_listing", {"Delete": {"TableName": table, "Key": key}}))
+    return writes
 
 
 def callee_listing_write(

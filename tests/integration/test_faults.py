@@ -272,10 +272,12 @@ def test_the_refusal_comes_within_the_budget(monkeypatch, fault: str, direction:
     started = clock.now
     reply = h.ask(query)
     elapsed = clock.now - started
-    assert (reply.status, reply.body) == (
-        200,
-        [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}],
-    )
+    refusal = [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}]
+    assert reply.status == 200
+    if reply.body[0]["action"] == "notify":  # a connect's write that may have landed: settled next
+        assert direction == "outbound" and fault in ("silent", "silent-after-connect")
+        assert list(reply.body[0]["eventUrl"]) == ["https://calls.example.com/api/event?settle=1"]
+    assert [action for action in reply.body if action["action"] != "notify"] == refusal
     operations = [operation for operation, _ in dynamodb.calls]
     # the inbound answer asks who last called the number first: without that the test tests nothing
     assert operations[:1] == (["get_item"] if direction == "inbound" else ["transact_write_items"])
@@ -308,3 +310,80 @@ def test_event_with_broken_settings_is_503(make_project, conversation_uuid) -> N
         503,
         {"error": "service misconfigured: CALLS_TABLE is not set"},
     )
+
+
+class LateReplies:
+    """DynamoDB Local, but the answer's transaction gets no reply in time: applied by DynamoDB
+    (`lands`) or not, the client gives up on it after `lag_s` (a read timeout)."""
+
+    def __init__(self, client: Any, lands: bool, lag_s: float) -> None:
+        self.client, self.lands, self.lag_s = client, lands, lag_s
+        self.lost: list[list[dict[str, Any]]] = []  # the transactions whose reply was lost
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        items = kwargs["TransactItems"]
+        # the answer's write: the only one that counts a call (ADD … :one on a counter)
+        adds = any(":one" in item.get("Update", {}).get("UpdateExpression", "") for item in items)
+        if adds and not self.lost:
+            self.lost.append(items)
+            if self.lands:
+                self.client.transact_write_items(**kwargs)
+            time.sleep(self.lag_s)
+            raise ReadTimeoutError(endpoint_url="http://dynamodb")
+        return self.client.transact_write_items(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def _notified(h: Harness, ncco: list[dict[str, Any]], conversation: str) -> Any:
+    """Vonage executing the refusal's notify: POST its payload to its eventUrl, as a notify."""
+    notify = ncco[0]
+    assert notify["action"] == "notify" and notify["eventUrl"][0].endswith("/event?settle=1")
+    body = {
+        "conversation_uuid": conversation,
+        "payload": notify["payload"],
+        "timestamp": "2026-12-07T12:00:00.000Z",
+    }
+    return h.post(body, {"settle": "1"})
+
+
+@pytest.mark.parametrize("lands", [True, False], ids=["landed-late", "never-landed"])
+def test_an_answer_whose_write_outcome_is_unknown_is_settled_to_what_the_caller_heard(
+    ddb_url: str, fresh_table: str, lands: bool
+) -> None:
+    """Before: DynamoDB applying the answer's transaction just after the client's read timeout,
+    with no time left to correct it, left a refused call recorded as `connect`, the user's hour
+    counter spent and the number's last caller pointing at it."""
+    from devtools import dynamodb_local as ddb
+
+    late = LateReplies(ddb.client(ddb_url), lands, lag_s=0.7)
+    h = Harness(late, fresh_table, WORST_CALL_S + 0.5)  # a call fits at first, no correction after
+    conversation, leg = f"CON-{uuid.uuid4()}", "leg-late"
+    query = {"from_user": "jane", "to": "14155550101", "conversation_uuid": conversation, "uuid": leg}
+    ncco = h.ask(query).body
+    assert ncco[1:] == [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}]  # what is heard
+    if lands:  # the state the hostile test found: a connect, counted, noted
+        assert [a["decision"] for a in h.record(conversation)["answers"]] == ["connect"]
+        assert h.counts()[:2] == (1, 1)
+    reply = _notified(h, ncco, conversation)
+    assert (reply.status, reply.text) == (200, "")  # an empty body: Vonage goes on to the refusal
+    answers = h.record(conversation)["answers"]
+    assert [(a["decision"], a["reason"]) for a in answers] == [("refuse", "policy_unavailable")]
+    assert answers[0]["ncco"] == ncco[1:]  # the record says what the caller heard
+    assert h.counts()[:2] == (0, 0)  # no quota spent on a refused call
+    assert h.store.last_caller("14155550101", "2000-01-01T00:00:00.000000Z") is None
+    assert (_notified(h, ncco, conversation).status, h.counts()[:2]) == (200, (0, 0))  # repeated: no change
+    if not lands:  # the lost write landing now, later still, fails its own condition
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            late.client.transact_write_items(TransactItems=late.lost[0])
+        assert h.counts()[:2] == (0, 0)
+    retried = h.ask(query).body  # a retried answer for the same leg is the refusal, not a connect
+    assert not any(action["action"] == "connect" for action in retried)
+
+
+def test_a_settle_notify_that_callgate_did_not_ask_for_is_400(make_harness) -> None:
+    h = make_harness()
+    connect = {"callgate": "settle", "leg": "l", "answer": {"decision": "connect"}}
+    for payload in ({"callgate": "other"}, connect):
+        assert h.post({"conversation_uuid": "CON-1", "payload": payload}, {"settle": "1"}).status == 400
