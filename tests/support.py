@@ -65,11 +65,13 @@ def bearer(
     query: dict[str, str] | None = None,
     body: bytes | None = None,
     issued_at: float | None = None,
+    content_type: str | None = None,
     **claims: Any,
 ) -> str:
-    """An Authorization value as Vonage signs one (now, unless `issued_at`)."""
+    """An Authorization value as Vonage signs one (now, unless `issued_at`), over the body read
+    as a body of `content_type` is read."""
     when = datetime.now(UTC).timestamp() if issued_at is None else issued_at
-    return "Bearer " + sign(secret, when, query, body, OWN_QUERY_KEYS, **claims)
+    return "Bearer " + sign(secret, when, query, body, OWN_QUERY_KEYS, content_type, **claims)
 
 
 def answer_log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

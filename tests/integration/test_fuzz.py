@@ -277,16 +277,16 @@ REQUESTS_OF = {route: requests(route) for route in FIELDS}
 
 # How a request is signed: as Vonage signs it ("valid"), or forged.
 TOKENS = {
-    "valid": lambda q, b: bearer(SECRET, q, b),
-    "wrong secret": lambda q, b: bearer(WRONG_SECRET, q, b),
-    "stale": lambda q, b: bearer(SECRET, q, b, issued_at=time.time() - 3600),
-    "future": lambda q, b: bearer(SECRET, q, b, issued_at=time.time() + 3600),
-    "not Vonage": lambda q, b: bearer(SECRET, q, b, iss="Mallory"),
-    "tampered": lambda q, b: bearer(SECRET, q, (b or b"") + b"\x00tampered"),
-    "missing": lambda q, b: None,
-    "junk": lambda q, b: "Bearer not.a.jwt",
-    "huge": lambda q, b: "Bearer " + "A" * 10_000,
-    "not bearer": lambda q, b: "Basic dm9uYWdlOnNlY3JldA==",
+    "valid": lambda q, b, t: bearer(SECRET, q, b, content_type=t),
+    "wrong secret": lambda q, b, t: bearer(WRONG_SECRET, q, b, content_type=t),
+    "stale": lambda q, b, t: bearer(SECRET, q, b, issued_at=time.time() - 3600, content_type=t),
+    "future": lambda q, b, t: bearer(SECRET, q, b, issued_at=time.time() + 3600, content_type=t),
+    "not Vonage": lambda q, b, t: bearer(SECRET, q, b, iss="Mallory", content_type=t),
+    "tampered": lambda q, b, t: bearer(SECRET, q, (b or b"") + b"\x00tampered", content_type=t),
+    "missing": lambda q, b, t: None,
+    "junk": lambda q, b, t: "Bearer not.a.jwt",
+    "huge": lambda q, b, t: "Bearer " + "A" * 10_000,
+    "not bearer": lambda q, b, t: "Basic dm9uYWdlOnNlY3JldA==",
 }
 
 
@@ -298,7 +298,7 @@ def signed_requests(draw: st.DrawFn, route: str) -> Request:
     """Half signed as Vonage signs, half forged or unsigned."""
     request = draw(REQUESTS_OF[route])
     token = "valid" if draw(BOOL) else draw(FORGERY)
-    authorization = TOKENS[token](request.query, request.body)
+    authorization = TOKENS[token](request.query, request.body, request.content_type)
     return Request(**{**request.__dict__, "token": token, "authorization": authorization})
 
 
@@ -402,7 +402,7 @@ def _check(
     client: Any, table: Table, caplog: pytest.LogCaptureFixture, route: str, mode: str, request: Request
 ) -> None:
     # a request no payload can cover (query keys beside a body that is no JSON object) has no valid token
-    unsignable = not payload_candidates(request.query, request.body, OWN_QUERY_KEYS)
+    unsignable = not payload_candidates(request.query, request.body, OWN_QUERY_KEYS, request.content_type)
     expect_401 = mode == "signed" and (request.forged or unsignable)
     # A baseline is needed wherever a rejection may come: every event, every forged request.
     table.settle()
@@ -564,7 +564,13 @@ def test_signed_body_with_a_lone_surrogate(make_project, fuzz_table: Table, call
         for route in ROUTES:
             for token in ("valid", "tampered"):
                 request = Request(
-                    "surrogate", "POST", None, body, "application/json", token, TOKENS[token](None, body)
+                    "surrogate",
+                    "POST",
+                    None,
+                    body,
+                    "application/json",
+                    token,
+                    TOKENS[token](None, body, None),
                 )
                 status = _send(client, route, request).status_code
                 reasons = [line["reason"] for line in answer_log_lines(callgate_logs)]
