@@ -69,31 +69,47 @@ class Minted(NamedTuple):
     expires_at: str  # ISO 8601 UTC
 
 
+class Fetch:
+    """One JWKS fetch in a thread of its own, which any number of logins may wait for."""
+
+    def __init__(self, fetch: Any) -> None:
+        self.started = time.monotonic()
+        self.done: dict[str, Any] = {}
+        self.thread = threading.Thread(target=self._run, args=(fetch,), name="jwks-fetch", daemon=True)
+        self.thread.start()
+
+    def _run(self, fetch: Any) -> None:
+        try:
+            self.done["data"] = fetch()
+        except Exception as exc:  # handed to the logins waiting, which map it
+            self.done["error"] = exc
+
+
 class DeadlineJWKClient(jwt.PyJWKClient):
     """PyJWT's PyJWKClient, each fetch ending within JWKS_DEADLINE_S whatever the issuer does:
     its own timeout bounds each socket read, so an issuer sending a byte a second holds a login
-    for as long as it likes. The fetch runs in a thread this waits for until the deadline; one
-    that outlives it finishes in the background (and fills the cache if it succeeds)."""
+    for as long as it likes. The fetch runs in a thread; logins arriving while it runs wait for
+    that same fetch (one request to the issuer), and none waits past JWKS_DEADLINE_S from its
+    start. A fetch that outlives it finishes in the background (filling the cache if it works)."""
 
     deadline_s = JWKS_DEADLINE_S
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fetch_lock = threading.Lock()
+        self.fetching: Fetch | None = None
+
     def fetch_data(self) -> Any:
-        done: dict[str, Any] = {}
-
-        def fetch() -> None:
-            try:
-                done["data"] = super(DeadlineJWKClient, self).fetch_data()
-            except Exception as exc:  # handed to the waiting request, which maps it
-                done["error"] = exc
-
-        worker = threading.Thread(target=fetch, name="jwks-fetch", daemon=True)
-        worker.start()
-        worker.join(self.deadline_s)
-        if worker.is_alive():
+        with self.fetch_lock:
+            fetch = self.fetching
+            if fetch is None or not fetch.thread.is_alive():
+                fetch = self.fetching = Fetch(super().fetch_data)
+        fetch.thread.join(max(0.0, fetch.started + self.deadline_s - time.monotonic()))
+        if fetch.thread.is_alive():
             raise jwt.PyJWKClientConnectionError(f"no JWKS from {self.uri} within {self.deadline_s:g} s")
-        if "error" in done:
-            raise done["error"]
-        return done["data"]
+        if "error" in fetch.done:
+            raise fetch.done["error"]
+        return fetch.done["data"]
 
 
 class IssuerKeys:

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -243,3 +243,46 @@ def test_an_issuer_trickling_its_jwks_is_503_within_the_fetch_deadline(
         server.server_close()
     assert reply.status_code == 503 and "token" not in json.loads(reply.body)
     assert took < 4.0  # the deadline is 1.5 s; the trickle alone would take 12 s
+
+
+def test_logins_arriving_during_a_jwks_fetch_wait_for_that_fetch_not_a_new_one() -> None:
+    """One request to the issuer however many logins arrive while it runs, and none waits past
+    the deadline counted from the fetch's start."""
+    from chalicelib.tokens import JWKS_DEADLINE_S, DeadlineJWKClient
+
+    asked: list[float] = []
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(time.monotonic())
+            time.sleep(JWKS_DEADLINE_S + 3)  # no answer within the deadline
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)  # a second request would be seen at once
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = DeadlineJWKClient(f"http://127.0.0.1:{server.server_address[1]}/jwks", timeout=10)
+    waited: list[float] = []
+
+    def login() -> None:
+        begun = time.monotonic()
+        with pytest.raises(jwt.PyJWKClientConnectionError, match="within"):
+            client.fetch_data()
+        waited.append(time.monotonic() - begun)
+
+    try:
+        first = threading.Thread(target=login)
+        first.start()
+        time.sleep(JWKS_DEADLINE_S / 2)  # a second wave of logins, the fetch half done
+        others = [threading.Thread(target=login) for _ in range(4)]
+        for thread in (*others,):
+            thread.start()
+        for thread in (first, *others):
+            thread.join(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(asked) == 1  # one request to the issuer
+    assert len(waited) == 5 and max(waited) < JWKS_DEADLINE_S + 1.0  # the late ones waited less
