@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 
 from chalicelib.errors import WebhookError
 from chalicelib.events import Event, parse_event, payload_digest
-from chalicelib.settings import valid_user_name
 from chalicelib.text import as_text, clip, compact_json, shown
 from chalicelib.times import utc_iso
+from chalicelib.user_names import valid_user_name
 from chalicelib.webhooks import id_problem, json_value, request_params
 
 # A `to` that spells a number with letters (1-800-FLOWERS, 1-800-flowers, 415-555-0100x12: at most

@@ -21,9 +21,10 @@ from typing import Any, NamedTuple
 from chalicelib import ncco, prompts
 from chalicelib.answer_request import AnswerRequest
 from chalicelib.phone_numbers import Destination, InvalidNumber, parse_destination
-from chalicelib.settings import Settings, valid_user_name
+from chalicelib.settings import Settings
 from chalicelib.text import clip
 from chalicelib.times import utc_iso
+from chalicelib.user_names import valid_user_name
 
 CONNECT = "connect"
 REFUSE = "refuse"

@@ -23,6 +23,7 @@ from chalicelib.login_settings import NAMES as login_settings_names
 from chalicelib.login_settings import login_settings
 from chalicelib.phone_numbers import InvalidNumber, is_region_code, normalise, parse_destination
 from chalicelib.setting_values import PARAMETER_NAME, whole_number
+from chalicelib.user_names import USER_NAME_CHARACTERS, valid_user_name
 
 DEFAULT_GREETING = "Please wait while we connect you."
 DEFAULT_CONNECT_TIMEOUT = 20
@@ -37,11 +38,6 @@ DEFAULT_METRICS_NAMESPACE = metrics.DEFAULT_NAMESPACE
 DEFAULT_CALLBACK_DAYS = 30
 DEFAULT_VOICEMAIL_MAX_SECONDS = 120
 DEFAULT_MAX_INBOUND_CALLS_PER_NUMBER_PER_HOUR = 20
-# An app user's name: ASCII letters, digits and . _ - @ + | : (e-mail addresses, uuids, an
-# issuer's `sub` such as auth0|123), 1-100 of them. Nothing that looks like another name (a
-# zero-width space, an RTL override, a homoglyph) nor that reads as a query (& = ? # % /).
-_USER_NAME = re.compile(r"[A-Za-z0-9._@+|:-]{1,100}")
-USER_NAME_CHARACTERS = "A-Z a-z 0-9 . _ - @ + | :"
 _NAMESPACE = re.compile(r"[0-9A-Za-z._\-/#: ]{1,255}")  # CloudWatch's rule for a metric namespace
 NUMBER_TYPES = frozenset(name for name in vars(phonenumbers.PhoneNumberType) if name.isupper())
 
@@ -335,11 +331,6 @@ def _signature(values: dict[str, str | None]) -> dict[str, Any]:
     }
 
 
-def valid_user_name(name: object) -> bool:
-    """An app user's name as callgate accepts one (ALLOWED_USERS, `from_user`, a token's user)."""
-    return isinstance(name, str) and _USER_NAME.fullmatch(name) is not None
-
-
 def _required(values: dict[str, str | None], name: str) -> str:
     value = (values[name] or "").strip()
     if not value:
@@ -394,7 +385,7 @@ def _prefixes(values: dict[str, str | None], name: str) -> tuple[str, ...]:
 
 def _users(values: dict[str, str | None], name: str) -> frozenset[str] | None:
     users = _items(values, name)
-    wrong = [user for user in users if not _USER_NAME.fullmatch(user)]
+    wrong = [user for user in users if not valid_user_name(user)]
     if wrong:
         raise ConfigError(f"{name}: {wrong[0]!r} is not an app user's name (1-100 of {USER_NAME_CHARACTERS})")
     return frozenset(users) if users else None
@@ -405,7 +396,7 @@ def _user(values: dict[str, str | None], name: str) -> str | None:
     value = (values[name] or "").strip()
     if not value:
         return None
-    if not _USER_NAME.fullmatch(value):
+    if not valid_user_name(value):
         raise ConfigError(f"{name} must be one app user's name (1-100 of {USER_NAME_CHARACTERS})")
     return value
 

@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from chalicelib.errors import IssuerUnavailable, KeyMisconfigured, TokenRejected, UserForbidden
-from chalicelib.settings import Settings, valid_user_name
+from chalicelib.settings import Settings
 from chalicelib.signature import bearer_token
+from chalicelib.user_names import valid_user_name
 
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY_S = 30  # clock skew allowed between the issuer and us
