@@ -68,14 +68,22 @@ class AnswerRequest(NamedTuple):
 def _is_phone_caller(from_: str) -> bool:
     """`from` without `from_user`: a user name (older SDKs sent it there), or a phone caller.
 
-    Only what names a user as a `to` does (callee_name: a valid user name with a letter, not a
-    number spelled out, not a tel:/sip: URI) and is not a withheld-caller word is an app user.
-    Anything else is a phone caller, to whom the stricter rule (ALLOW_PSTN_CALLERS) applies: a
-    number in any format, a SIP URI, and what Vonage or a carrier puts for a withheld or missing
-    caller (`0`, `000`, `+`, `null`, ` `, `Private Number`, `sip:anonymous@…`): never an app user
-    who may dial.
+    A user is what names one as a `to` does (callee_name: a valid user name with a letter, not a
+    number spelled out, not a tel:/sip: URI) and is no withheld-caller word. A phone caller is a
+    number in any format, a tel: or SIP URI, or what Vonage or a carrier puts for a withheld or
+    missing number (`0`, `000`, `+`, `null`, `Private Number`, `sip:anonymous@…`): the stricter
+    rule (ALLOW_PSTN_CALLERS) applies to them. Anything else (blank, `josé`) is neither: no
+    caller, refused as `unknown_caller`; never an app user who may dial.
     """
-    return callee_name(from_) is None or from_.strip().lower() in _WITHHELD
+    word = "".join(from_.lower().split())
+    if not word:
+        return False
+    if word in _WITHHELD or word.startswith(_NUMBER_SCHEMES):
+        return True
+    if callee_name(from_) is not None:
+        return False
+    number = from_.strip()
+    return number == "+" or bool(_SPELLED_NUMBER.fullmatch(number))  # digits first, or + alone
 
 
 def read_answer(

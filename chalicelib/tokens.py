@@ -91,7 +91,7 @@ class DeadlineJWKClient(jwt.PyJWKClient):
     its own timeout bounds each socket read, so an issuer sending a byte a second holds a login
     for as long as it likes. The fetch runs in a thread; logins arriving while it runs wait for
     that same fetch (one request to the issuer), and none waits past JWKS_DEADLINE_S from its
-    start. A fetch that outlives it finishes in the background (filling the cache if it works)."""
+    start. A fetch that outlives it is left to finish in the background."""
 
     deadline_s = JWKS_DEADLINE_S
 
@@ -103,7 +103,12 @@ class DeadlineJWKClient(jwt.PyJWKClient):
     def fetch_data(self) -> Any:
         with self.fetch_lock:
             fetch = self.fetching
-            if fetch is None or not fetch.thread.is_alive():
+            # a fetch still running past its deadline is left to itself: a new one may succeed
+            if (
+                fetch is None
+                or not fetch.thread.is_alive()
+                or time.monotonic() >= fetch.started + self.deadline_s
+            ):
                 fetch = self.fetching = Fetch(super().fetch_data)
         fetch.thread.join(max(0.0, fetch.started + self.deadline_s - time.monotonic()))
         if fetch.thread.is_alive():

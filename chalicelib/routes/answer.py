@@ -201,7 +201,9 @@ def _refused(
     ):
         return refused, False
     # the counted connect was sent and may have landed: the record must say the refusal
-    if time_left(deadline) > WORST_CALL_S and _correct(adapters, line, asked, refused, settings, now):
+    if time_left(deadline) > WORST_CALL_S and _correct(
+        adapters, line, asked, made, refused, settings, now, deadline
+    ):
         return refused, True
     return settle_later(line, asked, made, refused, settings, settings.public_base_url or base_url), False
 
@@ -210,19 +212,31 @@ def _correct(
     adapters: Adapters,
     line: RequestLine,
     asked: AnswerRequest,
+    made: Decision,
     refused: Decision,
     settings: Settings,
     now: datetime,
+    deadline: float,
 ) -> bool:
-    """The counted write may have been applied before its reply was lost: make the stored answer
-    say what the caller hears. Best effort; whether it was."""
+    """The counted write may have been applied before its reply was lost: settle the leg now
+    (settle.py: the refusal stored, or put in the connect's place with its counters given back
+    and what it noted removed). Whether it was; else it is settled by the leg's next request."""
     answer = refused.answer
-    call = CallIdentity(asked.conversation_uuid, asked.caller, answer["received_at"])  # type: ignore[arg-type]
+    user = made.answer["user"] if "user" in made.answer else asked.caller  # as _store files it
+    call = CallIdentity(asked.conversation_uuid, user, answer["received_at"])  # type: ignore[arg-type]
+    counters = [(limit.user, limit.window, limit.period) for limit in made.limits]
     try:
         with line.in_store():
             store = adapters.store_for(settings)
-            store.replace_answer(call, asked.leg_key, answer, expiry(now, settings.retention_days))  # type: ignore[arg-type]
-    except Exception as again:  # best effort: the caller hears the refusal regardless
+            store.settle_answer(
+                call,
+                asked.leg_key,
+                answer,
+                expiry(now, settings.retention_days),
+                counters,
+                deadline,  # type: ignore[arg-type]
+            )
+    except Exception as again:  # the leg's next request settles it
         logs.warning("answer_not_corrected", conversation_uuid=asked.conversation_uuid, error=str(again))
         return False
     return True

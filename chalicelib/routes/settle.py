@@ -15,6 +15,7 @@ NCCO goes on (Vonage NCCO reference, notify).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from chalicelib import logs, ncco
@@ -51,13 +52,18 @@ def settle_later(
         return refused
     payload = {
         "callgate": KIND,
+        "conversation": asked.conversation_uuid,
         "leg": asked.leg_key,
         "user": user,
         "counters": [[limit.user, limit.window, limit.period] for limit in made.limits],
         "answer": answer,  # what the caller hears: the record's answer once settled
     }
+    try:
+        notify = ncco.notify(payload, f"{base}/event?{SETTLE_MARK}=1", event_method="POST")
+    except Exception as exc:  # e.g. the app's custom_data nested past what an NCCO may hold
+        logs.error("answer_unsettled", conversation_uuid=asked.conversation_uuid, why=f"no notify: {exc}")
+        return refused
     logs.warning("answer_unsettled", conversation_uuid=asked.conversation_uuid, settle="asked of Vonage")
-    notify = ncco.notify(payload, f"{base}/event?{SETTLE_MARK}=1", event_method="POST")
     return refused._replace(answer={**answer, "ncco": [notify, *answer["ncco"]]})
 
 
@@ -72,9 +78,10 @@ def settle(adapters: Adapters, request: Request) -> Reply:
         line.conversation_uuid, line.uuid = conversation, leg or None
         store = adapters.store_for(settings)
         call = CallIdentity(conversation, user, answer["received_at"])
+        deadline = time.monotonic() + adapters.event_budget_s
         with line.in_store():
             outcome = store.settle_answer(
-                call, leg, answer, expiry(adapters.clock(), settings.retention_days), counters
+                call, leg, answer, expiry(adapters.clock(), settings.retention_days), counters, deadline
             )
     except Exception as exc:
         return line.failed(exc)
@@ -96,6 +103,8 @@ def _read(
             payload = None
     if not isinstance(payload, dict) or payload.get("callgate") != KIND or not isinstance(conversation, str):
         raise WebhookError("not a settle notify: no conversation_uuid or no callgate payload")
+    if payload.get("conversation") != conversation:  # the notify of another call's answer
+        raise WebhookError("settle payload: not this conversation's")
     leg, user, counters, answer = (payload.get(name) for name in ("leg", "user", "counters", "answer"))
     if not isinstance(leg, str) or not (user is None or isinstance(user, str)):
         raise WebhookError("settle payload: leg or user is not text")

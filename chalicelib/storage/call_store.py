@@ -3,8 +3,8 @@
 Items keep Vonage's payloads as compact JSON strings: exact (no float to Decimal, nulls and
 key order kept) and one attribute to read back. Each webhook is one transaction (writes.py);
 a read is one Query per key range (reads.py). Keys come from chalicelib/keys.py. The IAM
-actions used: PutItem, UpdateItem (inside TransactWriteItems; PutItem alone when a correction
-of an answer cannot touch the listing; a user's Vonage user noted), Query, GetItem (who last called
+actions used: PutItem, UpdateItem, DeleteItem (inside TransactWriteItems; DeleteItem only when an
+answer is settled; PutItem alone for a user's Vonage user noted), Query, GetItem (who last called
 a number; whether a user's Vonage user exists), BatchGetItem (the calls listed for a callee),
 DescribeTable.
 """
@@ -120,25 +120,6 @@ class CallStore:
             raise StoreRejected(f"DynamoDB refused the answer: {cancelled.reasons_text()}")
         raise cancelled.unavailable()
 
-    def replace_answer(
-        self, call: CallIdentity, leg_key: str, answer: dict[str, Any], expires_at: int
-    ) -> None:
-        """Overwrite an answer: when a counted write timed out but may have been applied, the
-        stored answer must say what the caller actually heard (the refusal). The listing's first
-        answer is replaced only if it is this leg's."""
-        writes = answer_writes(self._table, call, leg_key, answer, expires_at, replace=True)
-        try:
-            self._client.transact_write_items(TransactItems=[write.operation for write in writes])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise from_boto(exc) from exc
-            try:  # another leg's answer is listed first: only this leg's item changes
-                self._client.put_item(**writes[0].operation["Put"])
-            except (ClientError, BotoCoreError) as again:
-                raise from_boto(again) from again
-        except BotoCoreError as exc:
-            raise from_boto(exc) from exc
-
     def settle_answer(
         self,
         call: CallIdentity,
@@ -165,9 +146,11 @@ class CallStore:
             return "stored"
         if not cancelled.condition_failed("answer"):
             raise cancelled.unavailable()
-        earlier = cancelled.old_item("answer") or {}
-        text = earlier.get("answer", {}).get("S")
-        if text is None or reads.stored_json(earlier, "answer").get("decision") != CONNECT:
+        earlier = cancelled.old_item("answer")
+        if not earlier or "answer" not in earlier:
+            raise cancelled.unavailable()  # no old item returned: cannot tell what landed
+        text = earlier["answer"]["S"]
+        if reads.stored_json(earlier, "answer").get("decision") != CONNECT:
             return "settled"
         writes = settle_writes(
             self._table,
@@ -187,9 +170,8 @@ class CallStore:
                 return "settled"
             # a part that no longer applies (another leg listed first, a counter gone with its
             # window, the number called since by someone else) is left out, the rest applied
-            stale = {
-                role for role in ("summary", "counter", "last_caller") if cancelled.condition_failed(role)
-            }
+            optional = {write.role for write in writes if write.role not in ("answer", "callee_listing")}
+            stale = {role for role in optional if cancelled.condition_failed(role)}
             if not stale:
                 raise cancelled.unavailable()
             writes = [write for write in writes if write.role not in stale]

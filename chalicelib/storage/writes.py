@@ -177,7 +177,7 @@ def settle_writes(
     `refusal`: the ANSWER item says the refusal (only while it still holds `landed_text`, so a
     second settling changes nothing), the listed first answer too, its counters each one call
     less, and the number's last caller or the callee's listing it set removed (only while they
-    are this call's). Roles: "answer", "summary", "counter", "last_caller", "callee_listing"."""
+    are this call's). Roles: "answer", "summary", ("counter", i), "last_caller", "callee_listing"."""
     answer_put, summary = answer_writes(table, call, leg_key, refusal, expires_at, replace=True)
     answer_put.operation["Put"].update(
         ConditionExpression="#answer = :landed",
@@ -185,7 +185,7 @@ def settle_writes(
         ExpressionAttributeValues={":landed": {"S": landed_text}},
     )
     writes = [answer_put, summary]
-    for user, window, period in counters:
+    for number, (user, window, period) in enumerate(counters):
         less = {
             "TableName": table,
             "Key": typed_key(keys.counter_key(user, window, period)),
@@ -194,7 +194,7 @@ def settle_writes(
             "ExpressionAttributeNames": {"#n": "n"},
             "ExpressionAttributeValues": {":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
         }
-        writes.append(Write("counter", {"Update": less}))
+        writes.append(Write(("counter", number), {"Update": less}))  # a role each: one may be gone
     last = last_caller_write(table, call, landed, expires_at)
     if last is not None:
         key = {name: last.operation["Put"]["Item"][name] for name in (keys.PARTITION_KEY, keys.SORT_KEY)}

@@ -384,6 +384,59 @@ def test_an_answer_whose_write_outcome_is_unknown_is_settled_to_what_the_caller_
 
 def test_a_settle_notify_that_callgate_did_not_ask_for_is_400(make_harness) -> None:
     h = make_harness()
-    connect = {"callgate": "settle", "leg": "l", "answer": {"decision": "connect"}}
-    for payload in ({"callgate": "other"}, connect):
+    refusal = {"decision": "refuse", "received_at": "2026-12-07T12:00:00.000000Z"}
+    settle = {"callgate": "settle", "conversation": "CON-1", "leg": "l", "user": "jane", "counters": []}
+    for payload in (
+        {"callgate": "other"},
+        {**settle, "answer": {"decision": "connect"}},  # it only ever stores a refusal
+        {**settle, "conversation": "CON-other", "answer": refusal},  # another call's notify
+    ):
         assert h.post({"conversation_uuid": "CON-1", "payload": payload}, {"settle": "1"}).status == 400
+
+
+def test_a_forged_settle_notify_is_401_and_changes_nothing(make_harness) -> None:
+    """Where webhooks must be signed, so must a settle: nobody else may give a user's quota back."""
+    from tests.support import SECRET
+
+    h = make_harness(VONAGE_SIGNATURE_SECRET=SECRET, ALLOW_UNSIGNED_WEBHOOKS=None)
+    refusal = {"decision": "refuse", "received_at": "2026-12-07T12:00:00.000000Z"}
+    payload = {"callgate": "settle", "conversation": "CON-1", "leg": "l", "user": "jane",
+               "counters": [["jane", "HOUR", "2026-12-07T12"]], "answer": refusal}  # fmt: skip
+    assert h.post({"conversation_uuid": "CON-1", "payload": payload}, {"settle": "1"}).status == 401
+    assert h.items("CON-1") == []
+
+
+def test_a_correction_that_fits_the_budget_gives_the_counters_back_at_once(
+    ddb_url: str, fresh_table: str
+) -> None:
+    """The landed connect corrected within the answer's budget: no notify needed, and the quota
+    and last caller are given back as a settle gives them."""
+    from devtools import dynamodb_local as ddb
+
+    h = Harness(LateReplies(ddb.client(ddb_url), lands=True, lag_s=0.0), fresh_table)
+    conversation = f"CON-{uuid.uuid4()}"
+    query = {"from_user": "jane", "to": "14155550101", "conversation_uuid": conversation, "uuid": "leg"}
+    assert h.ask(query).body == [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}]
+    assert [a["decision"] for a in h.record(conversation)["answers"]] == ["refuse"]
+    assert h.counts()[:2] == (0, 0)
+    assert h.store.last_caller("14155550101", "2000-01-01T00:00:00.000000Z") is None
+
+
+def test_custom_data_an_ncco_cannot_hold_still_gets_the_spoken_refusal(
+    ddb_url: str, fresh_table: str
+) -> None:
+    """The notify carries the refusal's answer record, custom_data included: nested deeper than
+    an NCCO may hold (32), the notify cannot be built, and the refusal is answered without it."""
+    from devtools import dynamodb_local as ddb
+
+    h = Harness(LateReplies(ddb.client(ddb_url), lands=True, lag_s=0.7), fresh_table, WORST_CALL_S + 0.5)
+    deep: Any = 1
+    for _ in range(40):
+        deep = {"a": deep}
+    query = {"from_user": "jane", "to": "14155550101", "conversation_uuid": f"CON-{uuid.uuid4()}",
+             "uuid": "leg", "custom_data": json.dumps(deep)}  # fmt: skip
+    reply = h.ask(query)
+    assert (reply.status, reply.body) == (
+        200,
+        [{"action": "talk", "text": prompts.REFUSALS["policy_unavailable"]}],
+    )

@@ -584,7 +584,12 @@ def test_signed_body_with_a_lone_surrogate(make_project, fuzz_table: Table, call
     assert fuzz_table.count() == 0
 
 
-WITHHELD_CALLERS = ["0", "000", "+", "null", " ", "Private Number", "sip:anonymous@example.com"]
+WITHHELD_CALLERS = {
+    **dict.fromkeys(
+        ["0", "000", "+", "null", "Private Number", "sip:anonymous@example.com"], "pstn_caller_not_allowed"
+    ),
+    **dict.fromkeys([" ", "jos\u00e9"], "unknown_caller"),  # neither a number nor a user name
+}
 
 
 @pytest.mark.parametrize("caller", WITHHELD_CALLERS)
@@ -598,7 +603,7 @@ def test_a_withheld_or_missing_caller_is_a_phone_caller_and_never_dials(make_har
         "conversation_uuid": f"CON-withheld-{uuid.uuid4()}",
         "uuid": "NONE",
     }
-    assert h.answer_reason(query) == "pstn_caller_not_allowed"
+    assert h.answer_reason(query) == WITHHELD_CALLERS[caller]
     assert h.counts(caller)[:2] == (0, 0)  # nothing counted against a "user" of that name
 
 

@@ -241,7 +241,12 @@ def test_caller_refusals_still_audit_the_destination() -> None:
         ("+", True),
         ("null", True),
         ("NULL", True),
-        (" ", True),
+        ("+44 (0)20 7946 0123", True),
+        # no caller at all (blank, neither a number nor a user name): unknown_caller
+        ("", False),
+        (" ", False),
+        ("jos\u00e9", False),
+        ("a&to=1", False),
         ("Private Number", True),
         ("sip:anonymous@example.com", True),
         ("tel:+14155550199", True),

@@ -143,8 +143,9 @@ class FakeStore:
             return SavedAnswer(answer, False, limits[0])
         return SavedAnswer(self.first or answer, True)
 
-    def replace_answer(self, *_: Any) -> None:
-        self._call("replace_answer")
+    def settle_answer(self, *_: Any) -> str:
+        self._call("settle_answer")
+        return "undone"
 
     def save_event(self, *_: Any) -> bool:
         self._call("save_event")

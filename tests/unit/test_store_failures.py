@@ -157,7 +157,7 @@ def test_a_failed_correction_still_answers_with_the_refusal(stubbed, monkeypatch
     def broken(*args: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("chalicelib.storage.call_store.CallStore.replace_answer", broken)
+    monkeypatch.setattr("chalicelib.storage.call_store.CallStore.settle_answer", broken)
     reply = harness.ask(CALL, base_url=None)
     assert (reply.status, reply.body) == (
         200,
