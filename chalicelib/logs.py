@@ -50,9 +50,8 @@ def write_to(stream: Any) -> None:
             handler.setFormatter(JsonLines())
             logger.addHandler(handler)
         logger.propagate = False
-    for name in LIBRARIES:
-        if logging.getLogger(name).level == logging.NOTSET:
-            logging.getLogger(name).setLevel(logging.WARNING)
+        if logger is not log and logger.level == logging.NOTSET:  # a library's warnings, not its debug
+            logger.setLevel(logging.WARNING)
     # A lone surrogate (from a URL path's id, say) cannot be UTF-8: written as its \udXXX
     # escape, which JSON reads back, rather than losing the line to a UnicodeEncodeError.
     reconfigure = getattr(stream, "reconfigure", None)

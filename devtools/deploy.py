@@ -44,7 +44,6 @@ REQUIRED = ("VonageNumber",)
 # Every Parameter a deploy may set, by the setting name it also answers to: the function's
 # (each an environment variable it reads) and the stack's own
 DEPLOY_PARAMETERS = {**PARAMETER_VARIABLES, "AlarmEmail": "ALARM_EMAIL"}
-RETAINED = ("Retain", "RetainExceptOnCreate", "Snapshot")  # a table these keep outlives the stack
 BUSY = ("_IN_PROGRESS",)
 STUCK = ("ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "IMPORT_ROLLBACK_FAILED")
 
@@ -240,15 +239,6 @@ def code_version(out: Path, overrides: Mapping[str, str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def stack_parameter(stage: str, name: str) -> str | None:
-    """The stack's current value of the Parameter `name` (None: not set)."""
-    value = _aws([
-        "cloudformation", "describe-stacks", "--stack-name", stack_name(stage), "--query",
-        f"Stacks[0].Parameters[?ParameterKey=='{name}'].ParameterValue", "--output", "text",
-    ], capture=True).strip()  # fmt: skip
-    return value if value and value != "None" else None
-
-
 def check_secret(name: str, holding: str = "the Vonage account's signature secret") -> None:
     """The parameter exists and is a SecureString (its value is not read)."""
     value = "file://private.key" if "key" in holding else "'<secret>'"
@@ -318,8 +308,8 @@ def smoke_secret(stage: str, environ: Mapping[str, str]) -> str | None:
     if environ.get("SECRET"):
         return environ["SECRET"]
     try:
-        name = stack_parameter(stage, "SignatureSecretParam")
-        if name is None:
+        name = stack_parameters(stage).get("SignatureSecretParam")
+        if not name:
             return None
         value = _aws(
             ["ssm", "get-parameter", "--name", name, "--with-decryption", "--query", "Parameter.Value",
@@ -339,7 +329,7 @@ def destroy(stage: str, environ: Mapping[str, str]) -> str:
     table = deployed_template(stage).get("Resources", {}).get(TABLE, {})
     table_name = table.get("Properties", {}).get("TableName", name)
     # a failed first deploy's rollback deleted the table it had made (RetainExceptOnCreate)
-    kept = table.get("DeletionPolicy") in RETAINED and status not in (
+    kept = table.get("DeletionPolicy") in template_guard.KEEPING and status not in (
         "ROLLBACK_COMPLETE",
         "REVIEW_IN_PROGRESS",
     )

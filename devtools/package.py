@@ -55,7 +55,7 @@ from devtools.template_shape import (
     function_properties,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = stages.ROOT
 STAGES = stages.COMMITTED
 TABLE = "CallsTable"  # the table's logical id
 LAYER = "ManagedLayer"  # and for the layer `automatic_layer` makes (AWS::Serverless::LayerVersion)
@@ -113,9 +113,7 @@ SECRET_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:paramet
 PRIVATE_KEY_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PrivateKeyParam}"
 
 
-def _stage_config(stage: str, base: str = stages.BASE_STAGE) -> dict[str, Any]:
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return {**config, **stages.stage_block(stage, base)}
+_stage_config = stages.stage_config  # the stage's settings (automatic_layer, xray), as its shape reads them
 
 
 def role_policy(stage: str, base: str = stages.BASE_STAGE) -> dict[str, Any]:

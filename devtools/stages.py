@@ -85,6 +85,11 @@ def stage_block(stage: str, base: str = BASE_STAGE) -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
+def stage_config(stage: str, base: str = BASE_STAGE) -> dict[str, Any]:
+    """config.json's project-wide settings with the stage's block (or its base stage's) over them."""
+    return {**_config(), **stage_block(stage, base)}
+
+
 def shape(
     stage: str,
     base: str = BASE_STAGE,
@@ -95,8 +100,7 @@ def shape(
     """The stage's shape: config.json's (or the base stage's), with these options over it."""
     if not STAGE_NAME.fullmatch(stage):
         raise StageError(f"stage {stage!r}: lowercase letters, digits and '-', a letter first, at most 32")
-    config = _config()
-    block = {**config, **stage_block(stage, base)}
+    block = stage_config(stage, base)
     chosen = architecture or block.get("lambda_architecture", "x86_64")
     if chosen not in ARCHITECTURES:
         raise StageError(f"architecture {chosen!r}: one of {', '.join(ARCHITECTURES)}")

@@ -22,7 +22,7 @@ from typing import Any
 TABLE_TYPE = "AWS::DynamoDB::Table"
 # What replaces a table when it changes (CloudFormation: "Update requires: Replacement")
 REPLACING = ("TableName", "KeySchema")
-KEEPING = ("Retain", "RetainExceptOnCreate", "Snapshot")
+KEEPING = ("Retain", "RetainExceptOnCreate", "Snapshot")  # a table these keep outlives its stack
 
 
 class UpdateRefused(SystemExit):

@@ -22,7 +22,7 @@ from chalicelib.routes import outcomes
 from chalicelib.routes.adapters import Adapters
 from chalicelib.routes.http import Reply, Request
 from chalicelib.routes.outcomes import RequestLine, Route
-from chalicelib.routes.settle import settle_later
+from chalicelib.routes.settle import settle_later, settle_now
 from chalicelib.routes.signed import check_signature
 from chalicelib.settings import Settings
 from chalicelib.storage.call_store import CallIdentity
@@ -201,45 +201,11 @@ def _refused(
     ):
         return refused, False
     # the counted connect was sent and may have landed: the record must say the refusal
-    if time_left(deadline) > WORST_CALL_S and _correct(
+    if time_left(deadline) > WORST_CALL_S and settle_now(
         adapters, line, asked, made, refused, settings, now, deadline
     ):
         return refused, True
-    return settle_later(line, asked, made, refused, settings, settings.public_base_url or base_url), False
-
-
-def _correct(
-    adapters: Adapters,
-    line: RequestLine,
-    asked: AnswerRequest,
-    made: Decision,
-    refused: Decision,
-    settings: Settings,
-    now: datetime,
-    deadline: float,
-) -> bool:
-    """The counted write may have been applied before its reply was lost: settle the leg now
-    (settle.py: the refusal stored, or put in the connect's place with its counters given back
-    and what it noted removed). Whether it was; else it is settled by the leg's next request."""
-    answer = refused.answer
-    user = made.answer["user"] if "user" in made.answer else asked.caller  # as _store files it
-    call = CallIdentity(asked.conversation_uuid, user, answer["received_at"])  # type: ignore[arg-type]
-    counters = [(limit.user, limit.window, limit.period) for limit in made.limits]
-    try:
-        with line.in_store():
-            store = adapters.store_for(settings)
-            store.settle_answer(
-                call,
-                asked.leg_key,
-                answer,
-                expiry(now, settings.retention_days),
-                counters,
-                deadline,  # type: ignore[arg-type]
-            )
-    except Exception as again:  # the leg's next request settles it
-        logs.warning("answer_not_corrected", conversation_uuid=asked.conversation_uuid, error=str(again))
-        return False
-    return True
+    return settle_later(line, asked, made, refused, settings.public_base_url or base_url), False
 
 
 def _write(line: RequestLine, text: AnswerText, stored: bool) -> None:

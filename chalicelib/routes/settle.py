@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 from chalicelib import logs, ncco
@@ -28,6 +29,7 @@ from chalicelib.routes.outcomes import RequestLine, Route
 from chalicelib.routes.signed import check_signature
 from chalicelib.settings import Settings
 from chalicelib.storage.call_store import CallIdentity
+from chalicelib.storage.writes import Counter
 from chalicelib.times import expiry
 from chalicelib.webhooks import SETTLE_MARK, request_params
 
@@ -36,17 +38,50 @@ KIND = "settle"  # the payload's "callgate" member: what the notify is for
 CONTINUE = Reply(200, None, None, "")  # an empty body: Vonage goes on with the NCCO
 
 
-def settle_later(
+def _leg(asked: AnswerRequest, made: Decision) -> tuple[str | None, list[Counter]]:
+    """Whom the connect was filed under (a callback: the app user it went to, as the answer's own
+    write files it) and the counters it counted."""
+    user = made.answer["user"] if "user" in made.answer else asked.caller
+    return user, [(limit.user, limit.window, limit.period) for limit in made.limits]
+
+
+def settle_now(
+    adapters: Adapters,
     line: RequestLine,
     asked: AnswerRequest,
     made: Decision,
     refused: Decision,
     settings: Settings,
-    base: str | None,
+    now: datetime,
+    deadline: float,
+) -> bool:
+    """Settle the leg within the answer's own budget, when a DynamoDB call still fits it; whether
+    it was (else settle_later asks for the leg's next request)."""
+    answer = refused.answer
+    user, counters = _leg(asked, made)
+    call = CallIdentity(asked.conversation_uuid, user, answer["received_at"])  # type: ignore[arg-type]
+    try:
+        with line.in_store():
+            adapters.store_for(settings).settle_answer(
+                call,
+                asked.leg_key,
+                answer,
+                expiry(now, settings.retention_days),
+                counters,
+                deadline,  # type: ignore[arg-type]
+            )
+    except Exception as again:  # the leg's next request settles it
+        logs.warning("answer_not_corrected", conversation_uuid=asked.conversation_uuid, error=str(again))
+        return False
+    return True
+
+
+def settle_later(
+    line: RequestLine, asked: AnswerRequest, made: Decision, refused: Decision, base: str | None
 ) -> Decision:
     """`refused`, asking Vonage to call /event?settle=1 first with what settling the leg takes."""
     answer = refused.answer
-    user = made.answer.get("user", asked.caller)
+    user, counters = _leg(asked, made)
     if base is None:  # nowhere to be called back on: the record may say connect
         logs.error("answer_unsettled", conversation_uuid=asked.conversation_uuid, why="no PUBLIC_BASE_URL")
         return refused
@@ -55,7 +90,7 @@ def settle_later(
         "conversation": asked.conversation_uuid,
         "leg": asked.leg_key,
         "user": user,
-        "counters": [[limit.user, limit.window, limit.period] for limit in made.limits],
+        "counters": [list(counter) for counter in counters],
         "answer": answer,  # what the caller hears: the record's answer once settled
     }
     try:
@@ -89,9 +124,7 @@ def settle(adapters: Adapters, request: Request) -> Reply:
     return CONTINUE
 
 
-def _read(
-    fields: dict[str, Any],
-) -> tuple[str, str, str | None, list[tuple[str | None, str, str]], dict[str, Any]]:
+def _read(fields: dict[str, Any]) -> tuple[str, str, str | None, list[Counter], dict[str, Any]]:
     """The notify's conversation and the settle payload callgate put in it; WebhookError (400)
     for anything else (a notify callgate did not ask for)."""
     payload = fields.get("payload")

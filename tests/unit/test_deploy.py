@@ -44,10 +44,7 @@ elif args[:2] == ["cloudformation", "describe-stacks"] and "Parameters" in line:
     secret = os.environ.get("FAKE_AWS_STACK_SECRET", f"/callgate/{{stage}}/vonage-signature-secret")
     given = json.loads(os.environ.get("FAKE_AWS_STACK_PARAMETERS", "{{}}"))
     current = {{"SignatureSecretParam": secret, **given}}
-    if "ParameterKey==" in line:  # one Parameter's value, as text
-        print(current.get(line.split("ParameterKey=='")[1].split("'")[0], "None"))
-    else:
-        print(json.dumps([{{"ParameterKey": k, "ParameterValue": v}} for k, v in current.items()]))
+    print(json.dumps([{{"ParameterKey": k, "ParameterValue": v}} for k, v in current.items()]))
 elif args[:2] == ["cloudformation", "describe-stacks"]:
     base = "https://abc123.execute-api.eu-west-1.amazonaws.com/api"
     print(json.dumps([{{"OutputKey": k, "OutputValue": v}} for k, v in (
